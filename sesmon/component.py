@@ -1,0 +1,72 @@
+"""The seam between the composition root and each capability: jobs, collectors, lifecycle."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from prometheus_client.registry import Collector
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A periodic task; the daemon schedules it and, when ``source`` is set, records its health.
+
+    ``func`` takes the current time and raises on failure. Failures are logged and recorded, never
+    propagated, so one failing target never stalls the others.
+    """
+
+    name: str
+    interval: float
+    func: Callable[[float], None]
+    source: str | None = None
+    target: str | None = None
+    run_at_start: bool = True
+
+
+class Component(Protocol):
+    """One capability (ingestion, CloudWatch, account, alerts …) as the daemon sees it."""
+
+    name: str
+
+    def jobs(self) -> Sequence[Job]:
+        """Periodic jobs to schedule."""
+        ...
+
+    def collectors(self) -> Sequence[Collector]:
+        """Prometheus collectors to register."""
+        ...
+
+    def start(self) -> None:
+        """Start long-running work (threads) after state is loaded."""
+        ...
+
+    def stop(self, deadline: float) -> None:
+        """Stop taking new work and finish in-flight work before the monotonic ``deadline``."""
+        ...
+
+    def status_html(self) -> str:
+        """An HTML fragment (already escaped) for the status page; empty for none."""
+        ...
+
+
+class BaseComponent:
+    """Defaults for components that need only some of the hooks."""
+
+    name = "component"
+
+    def jobs(self) -> Sequence[Job]:
+        return ()
+
+    def collectors(self) -> Sequence[Collector]:
+        return ()
+
+    def start(self) -> None:
+        return None
+
+    def stop(self, deadline: float) -> None:  # noqa: ARG002 - part of the interface
+        return None
+
+    def status_html(self) -> str:
+        return ""

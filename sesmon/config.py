@@ -1,0 +1,425 @@
+"""Pydantic models of the sesmon YAML configuration: immutable, unknown keys rejected, cross-field rules."""
+
+from __future__ import annotations
+
+import fnmatch
+import ipaddress
+import re
+from typing import Annotated, Literal
+from urllib.parse import urlparse
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+
+from sesmon.durations import parse_duration
+
+Seconds = Annotated[float, BeforeValidator(parse_duration)]
+"""A duration written as ``30s``/``5m``/``24h``/``14d``, held as seconds."""
+
+
+def _window_name(value: str) -> str:
+    parse_duration(value)
+    return value.strip()
+
+
+WindowName = Annotated[str, AfterValidator(_window_name)]
+"""A sliding-window length, kept as written because it becomes the ``window`` label."""
+
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
+_RULE_NAME = re.compile(r"^[A-Z][A-Za-z0-9]*$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class Strict(BaseModel):
+    """Base for every config section: frozen and with unknown keys rejected."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _http_url(value: str) -> str:
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ValueError("must be an http:// or https:// URL")
+    return value
+
+
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+
+
+def _secret_http_url(value: SecretStr) -> SecretStr:
+    parsed = urlparse(value.get_secret_value())
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        # The value may hold a token, so the message never repeats it.
+        raise ValueError("must be an http:// or https:// URL")
+    return value
+
+
+SecretUrl = Annotated[SecretStr, AfterValidator(_secret_http_url)]
+
+
+class SqsConfig(Strict):
+    """Where SES events arrive and how they are drained."""
+
+    queue_url: HttpUrl
+    receivers: int = Field(default=2, ge=1, le=32)
+    wait_time_seconds: int = Field(default=20, ge=0, le=20)
+    visibility_timeout_seconds: int = Field(default=60, ge=10, le=43200)
+    on_invalid: Literal["keep", "delete"] = "keep"
+
+    @field_validator("queue_url")
+    @classmethod
+    def _queue_path(cls, value: str) -> str:
+        parts = [p for p in urlparse(value).path.split("/") if p]
+        if len(parts) != 2 or not parts[0].isdigit():
+            raise ValueError("must look like https://sqs.<region>.amazonaws.com/<account-id>/<queue-name>")
+        return value
+
+    @property
+    def account_id(self) -> str:
+        """The queue owner's account id, taken from the queue URL path."""
+        return [p for p in urlparse(self.queue_url).path.split("/") if p][0]
+
+    @property
+    def queue_name(self) -> str:
+        """The queue's name, the last path segment of the queue URL."""
+        return [p for p in urlparse(self.queue_url).path.split("/") if p][1]
+
+
+class CloudWatchConfig(Strict):
+    """Polling of the AWS/SES Reputation.* metrics."""
+
+    enabled: bool = True
+    interval: Seconds = 300.0
+    # CloudWatch publishes SES reputation datapoints late; asking for "now" returns gaps.
+    delay: Seconds = 600.0
+
+    @field_validator("interval")
+    @classmethod
+    def _at_least_a_minute(cls, value: float) -> float:
+        if value < 60:
+            raise ValueError("must be at least 1m (CloudWatch's finest period for these metrics)")
+        return value
+
+
+class AccountConfig(Strict):
+    """Polling of SES account state: enforcement, sandbox, quota, configuration sets."""
+
+    enabled: bool = True
+    interval: Seconds = 300.0
+
+
+class IdentitiesConfig(Strict):
+    """Polling of SES identities (verification, DKIM, MAIL FROM) and event routing."""
+
+    enabled: bool = True
+    interval: Seconds = 900.0
+
+
+class TargetConfig(Strict):
+    """One AWS account and region to monitor."""
+
+    name: str
+    region: str
+    role_arn: str | None = None
+    external_id: str | None = None
+    endpoint_url: HttpUrl | None = None
+    sqs: SqsConfig | None = None
+    cloudwatch: CloudWatchConfig = CloudWatchConfig()
+    account: AccountConfig = AccountConfig()
+    identities: IdentitiesConfig = IdentitiesConfig()
+    configuration_sets: tuple[str, ...] = ("*",)
+    max_configuration_sets: int = Field(default=100, ge=1, le=10000)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError("must start with a letter or digit and use only letters, digits, '_', '.', '-'")
+        return value
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        if not _REGION.match(value):
+            raise ValueError(f"{value!r} is not an AWS region name such as us-east-1")
+        return value
+
+    @field_validator("role_arn")
+    @classmethod
+    def _role(cls, value: str | None) -> str | None:
+        if value is not None and not _ROLE_ARN.match(value):
+            raise ValueError("must be an IAM role ARN such as arn:aws:iam::123456789012:role/sesmon")
+        return value
+
+    def allows_configuration_set(self, name: str) -> bool:
+        """True when ``name`` matches one of the configured globs."""
+        return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.configuration_sets)
+
+
+class VolumeWindowConfig(Strict):
+    """AWS judges reputation over a representative volume, not a fixed time: mirror that."""
+
+    recipients: int = Field(default=10_000, ge=100)
+    max_age: Seconds = 14 * 86400.0
+
+
+class StateConfig(Strict):
+    """Where state survives restarts."""
+
+    path: str = "sesmon-state.db"
+    # SQS keeps messages up to 4 days by default, so a redelivery can arrive that late.
+    dedup_ttl: Seconds = 4 * 86400.0
+
+
+def _listen(value: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"{value!r} is not HOST:PORT with a port from 0 to 65535")
+    host = host.strip("[]")
+    if not host:
+        raise ValueError(f"{value!r} has no host; use 0.0.0.0:PORT to listen everywhere")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if not re.match(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$", host):
+            raise ValueError(f"{value!r} has an invalid host") from None
+    return value
+
+
+class ServerConfig(Strict):
+    """The HTTP endpoint serving /metrics, /healthz, /readyz and the status page."""
+
+    listen: Annotated[str, AfterValidator(_listen)] = "0.0.0.0:9469"
+
+    @property
+    def host(self) -> str:
+        """Host part of ``listen`` without IPv6 brackets."""
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        """Port part of ``listen``."""
+        return int(self.listen.rpartition(":")[2])
+
+
+class LoggingConfig(Strict):
+    """Log level and format."""
+
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["json", "text"] = "json"
+
+
+class DnsConfig(Strict):
+    """DNS authentication checks (SPF, DMARC, DKIM, MAIL FROM MX) of verified domain identities."""
+
+    enabled: bool = True
+    interval: Seconds = 3600.0
+    nameservers: tuple[str, ...] = ()
+    timeout: Seconds = 5.0
+
+    @field_validator("nameservers")
+    @classmethod
+    def _addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            host, _, port = item.rpartition(":") if item.count(":") == 1 else (item, "", "")
+            try:
+                ipaddress.ip_address(host)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address (optionally IP:PORT)") from None
+            if port and not port.isdigit():
+                raise ValueError(f"{item!r} has an invalid port")
+        return value
+
+
+DEFAULT_PROVIDERS: dict[str, tuple[str, ...]] = {
+    "gmail": ("gmail.com", "googlemail.com"),
+    "microsoft": ("outlook.com", "hotmail.com", "live.com", "msn.com", "hotmail.co.uk", "outlook.fr"),
+    "yahoo": ("yahoo.com", "ymail.com", "aol.com", "yahoo.co.uk", "yahoo.fr", "rocketmail.com"),
+    "apple": ("icloud.com", "me.com", "mac.com"),
+}
+
+WINDOWED_SIGNALS = (
+    "bounce_rate",
+    "complaint_rate",
+    "transient_bounce_rate",
+    "delivery_delay_rate",
+    "reject_rate",
+    "rendering_failure_rate",
+)
+RATE_SIGNALS = (*WINDOWED_SIGNALS, "cloudwatch_bounce_rate", "cloudwatch_complaint_rate", "quota_usage")
+BOOLEAN_SIGNALS = (
+    "enforcement_status",
+    "account_sending_disabled",
+    "configuration_set_sending_disabled",
+    "sandbox",
+    "identity_unverified",
+    "dkim_not_successful",
+    "dns_check_failed",
+    "event_type_not_routed",
+    "no_events",
+    "source_down",
+)
+ALL_SIGNALS = (*RATE_SIGNALS, *BOOLEAN_SIGNALS)
+SEVERITIES = ("info", "warning", "critical")
+Severity = Literal["info", "warning", "critical"]
+
+
+class RuleConfig(Strict):
+    """One alert rule: a signal, thresholds, guards and presentation templates."""
+
+    name: str
+    signal: str
+    window: str | None = None
+    warning: float | None = Field(default=None, ge=0)
+    critical: float | None = Field(default=None, ge=0)
+    min_recipients: int = Field(default=0, ge=0)
+    min_events: int = Field(default=0, ge=0)
+    for_: Seconds = Field(default=0.0, alias="for")
+    configuration_sets: tuple[str, ...] = ("*",)
+    targets: tuple[str, ...] = ("*",)
+    severity: Severity = "warning"
+    summary: str | None = None
+    description: str | None = None
+    runbook_url: str | None = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("for_", mode="before")
+    @classmethod
+    def _zero_for(cls, value: object) -> object:
+        # "for: 0s" is a natural way to say "fire at once"; the duration parser rejects zero.
+        return 0.0 if value in ("0", "0s", "0m", 0) else value
+
+    @field_validator("name")
+    @classmethod
+    def _camel(cls, value: str) -> str:
+        if not _RULE_NAME.match(value):
+            raise ValueError(f"{value!r} must be CamelCase, e.g. MarketingBounceRateHigh")
+        return value
+
+    @field_validator("signal")
+    @classmethod
+    def _known_signal(cls, value: str) -> str:
+        if value not in ALL_SIGNALS:
+            raise ValueError(f"unknown signal {value!r}; known signals: {', '.join(ALL_SIGNALS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _thresholds(self) -> RuleConfig:
+        if self.signal in RATE_SIGNALS:
+            if self.warning is None and self.critical is None:
+                raise ValueError(f"signal {self.signal} needs a warning and/or critical threshold")
+            if self.warning is not None and self.critical is not None and self.warning > self.critical:
+                raise ValueError("warning threshold must not be above the critical threshold")
+        elif self.warning is not None or self.critical is not None:
+            raise ValueError(f"signal {self.signal} is a condition, not a rate: use severity, not thresholds")
+        if self.signal in WINDOWED_SIGNALS and self.window is None:
+            raise ValueError(f"signal {self.signal} needs a window (one of 'windows' or 'volume')")
+        return self
+
+
+class SinkConfig(Strict):
+    """Where notifications go; secrets are SecretStr so they never print."""
+
+    name: str
+    type: Literal["webhook", "slack", "pagerduty", "alertmanager"]
+    url: SecretUrl | None = None
+    secret: SecretStr | None = None
+    routing_key: SecretStr | None = None
+    min_severity: Severity = "warning"
+    match: dict[str, str] = Field(default_factory=dict)
+    timeout: Seconds = 10.0
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError("must start with a letter or digit and use only letters, digits, '_', '.', '-'")
+        return value
+
+    @model_validator(mode="after")
+    def _required_fields(self) -> SinkConfig:
+        if self.type == "pagerduty":
+            if self.routing_key is None:
+                raise ValueError("a pagerduty sink needs routing_key (or routing_key_file)")
+        elif self.url is None:
+            raise ValueError(f"a {self.type} sink needs url (or url_file)")
+        if self.secret is not None and self.type != "webhook":
+            raise ValueError("secret (HMAC signing) applies to webhook sinks only")
+        return self
+
+
+class AlertsConfig(Strict):
+    """Alert rules, notification sinks and delivery policy."""
+
+    rules: tuple[RuleConfig, ...] = ()
+    sinks: tuple[SinkConfig, ...] = ()
+    repeat_interval: Seconds = 4 * 3600.0
+    # Resolve only below this fraction of the threshold, so a rate hovering at the line does not flap.
+    resolve_ratio: float = Field(default=0.9, gt=0, le=1)
+    evaluation_interval: Seconds = 15.0
+    give_up_after: Seconds = 24 * 3600.0
+
+    @model_validator(mode="after")
+    def _unique(self) -> AlertsConfig:
+        _reject_duplicates([r.name for r in self.rules], "rule")
+        _reject_duplicates([s.name for s in self.sinks], "sink")
+        return self
+
+
+def _reject_duplicates(names: list[str], what: str) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f"duplicate {what} name {name!r}")
+        seen.add(name)
+
+
+class Config(Strict):
+    """The whole sesmon configuration."""
+
+    targets: tuple[TargetConfig, ...] = Field(min_length=1)
+    windows: tuple[WindowName, ...] = ("1h", "24h")
+    volume_window: VolumeWindowConfig = VolumeWindowConfig()
+    providers: dict[str, tuple[str, ...]] = Field(default_factory=lambda: dict(DEFAULT_PROVIDERS))
+    dns: DnsConfig = DnsConfig()
+    state: StateConfig = StateConfig()
+    server: ServerConfig = ServerConfig()
+    logging: LoggingConfig = LoggingConfig()
+    alerts: AlertsConfig = AlertsConfig()
+
+    @model_validator(mode="after")
+    def _cross_field(self) -> Config:
+        # Errors raised here carry their own key path: pydantic locates model-level errors at the root.
+        try:
+            _reject_duplicates([t.name for t in self.targets], "target")
+        except ValueError as exc:
+            raise ValueError(f"targets: {exc}") from None
+        if len({parse_duration(w) for w in self.windows}) != len(self.windows):
+            raise ValueError("windows: window lengths must be distinct")
+        for window in self.windows:
+            if parse_duration(window) > self.volume_window.max_age:
+                raise ValueError(f"windows: window {window} is longer than volume_window.max_age")
+        if "other" in self.providers:
+            raise ValueError("providers: 'other' is reserved for domains outside the map")
+        for index, rule in enumerate(self.alerts.rules):
+            if rule.window is not None and rule.window != "volume" and rule.window not in self.windows:
+                raise ValueError(
+                    f"alerts.rules[{index}].window: {rule.window!r} is not one of windows "
+                    f"({', '.join(self.windows)}) or 'volume'"
+                )
+        return self
+
+    @property
+    def window_seconds(self) -> dict[str, float]:
+        """Window label → length in seconds, in configured order."""
+        return {w: parse_duration(w) for w in self.windows}

@@ -1,0 +1,221 @@
+"""Composition root: builds every component from the Config, schedules jobs, serves HTTP, shuts down."""
+
+from __future__ import annotations
+
+import html
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from types import FrameType
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from sesmon import redact
+from sesmon.component import Component, Job
+from sesmon.config import Config
+from sesmon.health import SourceHealth
+from sesmon.logs import get_logger, log_event
+from sesmon.metrics import build_registry
+from sesmon.metrics.self_metrics import BuildInfoCollector, SourceHealthCollector
+from sesmon.store import Store
+from sesmon.targets import TargetDirectory
+from sesmon.web import Probes, ServerHandle, make_app, start_server
+
+log = get_logger("sesmon.daemon")
+
+Clock = Callable[[], float]
+
+
+@dataclass
+class Context:
+    """What components are built from: config, clock, state and the shared health records."""
+
+    config: Config
+    clock: Clock
+    store: Store
+    health: SourceHealth
+    targets: TargetDirectory
+    extras: dict[str, object] = field(default_factory=dict)
+
+
+def build_components(ctx: Context) -> list[Component]:
+    """Every capability the config enables, in start order."""
+    components: list[Component] = []
+    return components
+
+
+class Daemon:
+    """The running sesmon process: components, scheduler and HTTP server."""
+
+    def __init__(
+        self,
+        config: Config,
+        clock: Clock = time.time,
+        components: Sequence[Component] | None = None,
+        drain_seconds: float = 20.0,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.drain_seconds = drain_seconds
+        self.health = SourceHealth()
+        self.targets = TargetDirectory(config.targets)
+        self.store = Store(config.state.path)
+        self.context = Context(config, clock, self.store, self.health, self.targets)
+        self.components = list(components) if components is not None else build_components(self.context)
+        self.registry = build_registry(
+            [
+                BuildInfoCollector(),
+                SourceHealthCollector(self.health, self.targets),
+                *(c for comp in self.components for c in comp.collectors()),
+            ]
+        )
+        self.scheduler = BackgroundScheduler(
+            executors={"default": ThreadPoolExecutor(max_workers=8)},
+            job_defaults={"max_instances": 1, "coalesce": True},
+            timezone="UTC",
+        )
+        self._stopping = threading.Event()
+        self._state_loaded = False
+        self._server: ServerHandle | None = None
+        self._signals = 0
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start components, the scheduler and the HTTP server."""
+        for comp in self.components:
+            for job in comp.jobs():
+                if job.source and job.target:
+                    self.health.expect(job.source, job.target)
+        for comp in self.components:
+            comp.start()
+        self._state_loaded = True
+        self.scheduler.start()
+        now = time.time()
+        for comp in self.components:
+            for job in comp.jobs():
+                self.scheduler.add_job(
+                    self._runner(job),
+                    "interval",
+                    seconds=job.interval,
+                    id=job.name,
+                    name=job.name,
+                    next_run_time=_utc(now) if job.run_at_start else None,
+                    misfire_grace_time=max(1, int(job.interval)),
+                )
+        probes = Probes(alive=self.alive, pending=self.pending, status_sections=self.status_sections)
+        server = self.config.server
+        self._server = start_server(server.host, server.port, make_app(self.registry, probes))
+        log_event(
+            log,
+            logging.INFO,
+            "started",
+            listen=f"{server.host}:{self.port}",
+            targets=[t.name for t in self.config.targets],
+            components=[c.name for c in self.components],
+        )
+
+    @property
+    def port(self) -> int:
+        """The HTTP port actually bound."""
+        return self._server.port if self._server else 0
+
+    def alive(self) -> bool:
+        """Liveness: the scheduler runs; never depends on AWS."""
+        return bool(self.scheduler.running) and not self._stopping.is_set()
+
+    def pending(self) -> list[str]:
+        """What readiness still waits for."""
+        waiting = [] if self._state_loaded else ["state"]
+        return waiting + self.health.pending()
+
+    def status_sections(self) -> list[tuple[str, str]]:
+        """Sections of the status page: sources, then each component's own."""
+        rows = "".join(
+            f"<tr><td>{html.escape(s.source)}</td><td>{html.escape(s.target)}</td>"
+            f"<td class='{'ok' if s.up else 'bad'}'>{'up' if s.up else 'down'}</td>"
+            f"<td>{html.escape(s.last_error or '')}</td></tr>"
+            for s in self.health.all()
+        )
+        sections = [
+            (
+                "Sources",
+                "<table><tr><th>source</th><th>target</th><th>state</th><th>last error</th></tr>"
+                f"{rows}</table>",
+            )
+        ]
+        for comp in self.components:
+            fragment = comp.status_html()
+            if fragment:
+                sections.append((comp.name, fragment))
+        return sections
+
+    def _runner(self, job: Job) -> Callable[[], None]:
+        def run() -> None:
+            if self._stopping.is_set():
+                return
+            started = time.monotonic()
+            try:
+                job.func(self.clock())
+            except Exception as exc:  # noqa: BLE001 - a failing job must never kill the scheduler
+                error = redact.redact(f"{type(exc).__name__}: {exc}")[:500]
+                log_event(log, logging.WARNING, "job_failed", job=job.name, error=error)
+                if job.source and job.target:
+                    self.health.failure(
+                        job.source, job.target, self.clock(), time.monotonic() - started, error
+                    )
+            else:
+                if job.source and job.target:
+                    self.health.success(job.source, job.target, self.clock(), time.monotonic() - started)
+
+        return run
+
+    def run_until_signal(self) -> int:
+        """Block until SIGTERM/SIGINT, then shut down gracefully; a second signal forces exit."""
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        self._stopping.wait()
+        return self.shutdown()
+
+    def request_stop(self) -> None:
+        """Ask the daemon to stop (same as a first signal)."""
+        self._stopping.set()
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        self._signals += 1
+        if self._signals > 1:
+            log_event(log, logging.WARNING, "forced_exit", signal=signal.Signals(signum).name)
+            os._exit(1)
+        log_event(log, logging.INFO, "stopping", signal=signal.Signals(signum).name)
+        self._stopping.set()
+
+    def shutdown(self) -> int:
+        """Stop new work, drain in-flight jobs before the deadline, flush state; return the exit code."""
+        self._stopping.set()
+        deadline = time.monotonic() + self.drain_seconds
+        if self.scheduler.running:
+            self.scheduler.pause()
+            drained = threading.Thread(target=self.scheduler.shutdown, kwargs={"wait": True}, daemon=True)
+            drained.start()
+            drained.join(timeout=max(0.0, deadline - time.monotonic()))
+        for comp in reversed(self.components):
+            try:
+                comp.stop(deadline)
+            except Exception as exc:  # noqa: BLE001 - keep stopping the rest
+                log_event(log, logging.ERROR, "stop_failed", component=comp.name, error=str(exc))
+        if self._server is not None:
+            self._server.close()
+        self.store.close()
+        log_event(log, logging.INFO, "stopped")
+        return 0
+
+
+def _utc(timestamp: float) -> object:
+    from datetime import UTC, datetime  # noqa: PLC0415 - APScheduler wants an aware datetime here
+
+    return datetime.fromtimestamp(timestamp, tz=UTC)

@@ -1,0 +1,124 @@
+"""HTTP endpoints: /metrics, /healthz, /readyz and the status page, served from a background thread."""
+
+from __future__ import annotations
+
+import html
+import socket
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from socketserver import ThreadingMixIn
+from typing import TYPE_CHECKING, Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from prometheus_client import CollectorRegistry, make_wsgi_app
+
+from sesmon import __version__
+
+if TYPE_CHECKING:
+    from wsgiref.types import StartResponse, WSGIEnvironment
+
+
+@dataclass(frozen=True)
+class Probes:
+    """What the endpoints ask the daemon; each callable is cheap and never calls AWS."""
+
+    alive: Callable[[], bool]
+    pending: Callable[[], list[str]]  # empty when ready
+    status_sections: Callable[[], list[tuple[str, str]]]  # (title, escaped HTML fragment)
+
+
+def make_app(registry: CollectorRegistry, probes: Probes) -> Callable[..., Iterable[bytes]]:
+    """The WSGI application; pure apart from reading ``registry`` and ``probes``."""
+
+    metrics_app = make_wsgi_app(registry)
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "/")
+        if path == "/metrics":
+            result: Iterable[bytes] = metrics_app(environ, start_response)
+            return result
+        if path == "/healthz":
+            ok = probes.alive()
+            return _text(start_response, 200 if ok else 503, "ok\n" if ok else "scheduler stopped\n")
+        if path == "/readyz":
+            waiting = probes.pending()
+            if not waiting:
+                return _text(start_response, 200, "ready\n")
+            return _text(start_response, 503, "not ready; waiting for: " + ", ".join(waiting) + "\n")
+        if path == "/":
+            page = _status_page(probes).encode()
+            start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
+            return [page]
+        return _text(start_response, 404, "not found\n")
+
+    return app
+
+
+_REASONS = {200: "OK", 404: "Not Found", 503: "Service Unavailable"}
+
+
+def _text(start_response: StartResponse, code: int, body: str) -> list[bytes]:
+    start_response(f"{code} {_REASONS[code]}", [("Content-Type", "text/plain; charset=utf-8")])
+    return [body.encode()]
+
+
+def _status_page(probes: Probes) -> str:
+    waiting = probes.pending()
+    state = "ready" if not waiting else "starting (waiting for " + ", ".join(waiting) + ")"
+    sections = "".join(
+        f"<section><h2>{html.escape(title)}</h2>{fragment}</section>"
+        for title, fragment in probes.status_sections()
+    )
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>sesmon</title>"
+        "<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:70em}"
+        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .6em;text-align:left}"
+        ".bad{color:#b00}.ok{color:#070}</style></head><body>"
+        f"<h1>sesmon {html.escape(__version__)}</h1><p>State: {html.escape(state)}</p>"
+        "<p><a href='/metrics'>/metrics</a> · <a href='/healthz'>/healthz</a> · "
+        "<a href='/readyz'>/readyz</a></p>"
+        f"{sections}</body></html>"
+    )
+
+
+class _Server(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _IPv6Server(_Server):
+    address_family = socket.AF_INET6
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: ARG002 - stdlib signature
+        # Access logs would drown the structured log; scrapes arrive every few seconds.
+        return
+
+
+@dataclass
+class ServerHandle:
+    """A running server: its bound port and a way to stop it."""
+
+    server: WSGIServer
+    thread: threading.Thread
+
+    @property
+    def port(self) -> int:
+        """The bound port (useful when listening on port 0)."""
+        return int(self.server.server_address[1])
+
+    def close(self) -> None:
+        """Stop serving and release the socket."""
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+def start_server(host: str, port: int, app: Callable[..., Iterable[bytes]]) -> ServerHandle:
+    """Serve ``app`` on ``host:port`` in a daemon thread."""
+    server_class = _IPv6Server if ":" in host else _Server
+    server = make_server(host, port, app, server_class=server_class, handler_class=_QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, name="sesmon-http", daemon=True)
+    thread.start()
+    return ServerHandle(server, thread)
