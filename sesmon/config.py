@@ -78,7 +78,7 @@ class SqsConfig(Strict):
     @field_validator("queue_url")
     @classmethod
     def _queue_path(cls, value: str) -> str:
-        parts = [p for p in urlparse(value).path.split("/") if p]
+        parts = _queue_path_parts(value)
         if len(parts) != 2 or not parts[0].isdigit():
             raise ValueError("must look like https://sqs.<region>.amazonaws.com/<account-id>/<queue-name>")
         return value
@@ -86,12 +86,16 @@ class SqsConfig(Strict):
     @property
     def account_id(self) -> str:
         """The queue owner's account id, taken from the queue URL path."""
-        return [p for p in urlparse(self.queue_url).path.split("/") if p][0]
+        return _queue_path_parts(self.queue_url)[0]
 
     @property
     def queue_name(self) -> str:
         """The queue's name, the last path segment of the queue URL."""
-        return [p for p in urlparse(self.queue_url).path.split("/") if p][1]
+        return _queue_path_parts(self.queue_url)[1]
+
+
+def _queue_path_parts(url: str) -> list[str]:
+    return [p for p in urlparse(url).path.split("/") if p]
 
 
 class CloudWatchConfig(Strict):

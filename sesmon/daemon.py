@@ -46,6 +46,7 @@ class Context:
 def build_components(ctx: Context) -> list[Component]:
     """Every capability the config enables, in start order."""
     components: list[Component] = []
+    del ctx  # each capability appends its component here, built from ctx
     return components
 
 
