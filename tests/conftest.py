@@ -1,0 +1,75 @@
+"""Shared pytest fixtures: an AWS mock server on loopback, fixture loading, isolated environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from moto.server import ThreadedMotoServer
+
+from sesmon import redact
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(autouse=True)
+def _fake_aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Tests never reach AWS: dummy credentials keep botocore from searching the machine for real ones.
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+@pytest.fixture(autouse=True)
+def _forget_secrets() -> Iterator[None]:
+    yield
+    redact.clear()
+
+
+class MotoServer:
+    """A moto server on 127.0.0.1 with a free port; ``reset()`` wipes its state between tests."""
+
+    def __init__(self) -> None:
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        self.endpoint_url = f"http://{host}:{port}"
+
+    def reset(self) -> None:
+        import httpx  # noqa: PLC0415
+
+        httpx.post(f"{self.endpoint_url}/moto-api/reset", timeout=10).raise_for_status()
+
+    def stop(self) -> None:
+        self._server.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_session_server() -> Iterator[MotoServer]:
+    server = MotoServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def moto_server(moto_session_server: MotoServer) -> Iterator[MotoServer]:
+    """A clean moto server for one test (state reset before and after)."""
+    moto_session_server.reset()
+    yield moto_session_server
+    moto_session_server.reset()
+
+
+def environment_without_aws() -> dict[str, str]:
+    """The environment for a child process, with dummy AWS credentials."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_SESSION_TOKEN="testing",
+        AWS_EC2_METADATA_DISABLED="true",
+    )
+    return env
