@@ -391,7 +391,7 @@ def _reject_duplicates(names: list[str], what: str) -> None:
 class Config(Strict):
     """The whole sesmon configuration."""
 
-    targets: tuple[TargetConfig, ...] = Field(min_length=1)
+    targets: tuple[TargetConfig, ...]
     windows: tuple[WindowName, ...] = ("1h", "24h")
     volume_window: VolumeWindowConfig = VolumeWindowConfig()
     providers: dict[str, tuple[str, ...]] = Field(default_factory=lambda: dict(DEFAULT_PROVIDERS))
@@ -400,6 +400,14 @@ class Config(Strict):
     server: ServerConfig = ServerConfig()
     logging: LoggingConfig = LoggingConfig()
     alerts: AlertsConfig = AlertsConfig()
+
+    @field_validator("targets")
+    @classmethod
+    def _some_targets(cls, value: tuple[TargetConfig, ...]) -> tuple[TargetConfig, ...]:
+        # Checked here rather than with min_length, which pydantic also reports when an item is invalid.
+        if not value:
+            raise ValueError("at least one target is required")
+        return value
 
     @model_validator(mode="after")
     def _cross_field(self) -> Config:
