@@ -1,0 +1,69 @@
+"""The WSGI app: routing, readiness body, metrics exposition and the status page."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter
+
+from sesmon.web import Probes, make_app
+
+
+def _call(app: Callable[..., Iterable[bytes]], path: str) -> tuple[str, dict[str, str], str]:
+    seen: dict[str, Any] = {}
+
+    def start_response(status: str, headers: list[tuple[str, str]]) -> None:
+        seen["status"] = status
+        seen["headers"] = dict(headers)
+
+    body = b"".join(app({"PATH_INFO": path, "REQUEST_METHOD": "GET", "QUERY_STRING": ""}, start_response))
+    return seen["status"], seen["headers"], body.decode()
+
+
+def _probes(alive: bool = True, pending: list[str] | None = None) -> Probes:
+    return Probes(
+        alive=lambda: alive,
+        pending=lambda: list(pending or []),
+        status_sections=lambda: [("Sources <&>", "<p>fragment</p>")],
+    )
+
+
+def test_metrics_exposes_the_given_registry_only() -> None:
+    registry = CollectorRegistry()
+    Counter("sesmon_test_things", "Things.", registry=registry).inc(3)
+    status, headers, body = _call(make_app(registry, _probes()), "/metrics")
+    assert status == "200 OK"
+    assert headers["Content-Type"].startswith("text/plain")
+    assert "sesmon_test_things_total 3.0" in body
+    assert "python_gc" not in body  # not the global default registry
+
+
+def test_healthz_follows_liveness() -> None:
+    assert _call(make_app(CollectorRegistry(), _probes(alive=True)), "/healthz")[0] == "200 OK"
+    status, _, body = _call(make_app(CollectorRegistry(), _probes(alive=False)), "/healthz")
+    assert status == "503 Service Unavailable"
+    assert body == "scheduler stopped\n"
+
+
+def test_readyz_names_what_is_pending() -> None:
+    app = make_app(CollectorRegistry(), _probes(pending=["sqs/prod", "cloudwatch/prod"]))
+    status, _, body = _call(app, "/readyz")
+    assert status == "503 Service Unavailable"
+    assert body == "not ready; waiting for: sqs/prod, cloudwatch/prod\n"
+    assert _call(make_app(CollectorRegistry(), _probes()), "/readyz")[1:] == (
+        {"Content-Type": "text/plain; charset=utf-8"},
+        "ready\n",
+    )
+
+
+def test_status_page_escapes_titles_and_shows_state() -> None:
+    status, headers, body = _call(make_app(CollectorRegistry(), _probes(pending=["sqs/prod"])), "/")
+    assert status == "200 OK"
+    assert headers["Content-Type"] == "text/html; charset=utf-8"
+    assert "<h2>Sources &lt;&amp;&gt;</h2><p>fragment</p>" in body
+    assert "starting (waiting for sqs/prod)" in body
+
+
+def test_unknown_path_is_404() -> None:
+    assert _call(make_app(CollectorRegistry(), _probes()), "/admin")[0] == "404 Not Found"
