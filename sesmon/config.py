@@ -277,6 +277,17 @@ SEVERITIES = ("info", "warning", "critical")
 Severity = Literal["info", "warning", "critical"]
 
 
+def _for_duration(value: object) -> float:
+    # "for: 0s" is a natural way to say "fire at once"; the duration parser rejects zero.
+    # (A field_validator(mode="before") runs before Seconds' own parser, so it cannot do this.)
+    if value in ("0", "0s", "0m", 0) or (isinstance(value, float) and value == 0.0):
+        return 0.0
+    return parse_duration(value)
+
+
+ForDuration = Annotated[float, BeforeValidator(_for_duration)]
+
+
 class RuleConfig(Strict):
     """One alert rule: a signal, thresholds, guards and presentation templates."""
 
@@ -287,7 +298,7 @@ class RuleConfig(Strict):
     critical: float | None = Field(default=None, ge=0)
     min_recipients: int = Field(default=0, ge=0)
     min_events: int = Field(default=0, ge=0)
-    for_: Seconds = Field(default=0.0, alias="for")
+    for_: ForDuration = Field(default=0.0, alias="for")
     configuration_sets: tuple[str, ...] = ("*",)
     targets: tuple[str, ...] = ("*",)
     severity: Severity = "warning"
@@ -296,12 +307,6 @@ class RuleConfig(Strict):
     runbook_url: str | None = None
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    @field_validator("for_", mode="before")
-    @classmethod
-    def _zero_for(cls, value: object) -> object:
-        # "for: 0s" is a natural way to say "fire at once"; the duration parser rejects zero.
-        return 0.0 if value in ("0", "0s", "0m", 0) else value
 
     @field_validator("name")
     @classmethod
@@ -372,6 +377,8 @@ class AlertsConfig(Strict):
     resolve_ratio: float = Field(default=0.9, gt=0, le=1)
     evaluation_interval: Seconds = 15.0
     give_up_after: Seconds = 24 * 3600.0
+    # A firing label set that stops being observed (e.g. a configuration set deleted) resolves after this.
+    resolve_missing_after: Seconds = 300.0
 
     @model_validator(mode="after")
     def _unique(self) -> AlertsConfig:

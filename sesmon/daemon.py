@@ -16,12 +16,17 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from sesmon import redact
+from sesmon.alerts.component import build_alerts_component
+from sesmon.aws_health import build_aws_component
 from sesmon.component import Component, Job
 from sesmon.config import Config
 from sesmon.health import SourceHealth
+from sesmon.identity_health import build_identity_component
+from sesmon.ingest import build_ingest
 from sesmon.logs import get_logger, log_event
 from sesmon.metrics import build_registry
 from sesmon.metrics.self_metrics import BuildInfoCollector, SourceHealthCollector
+from sesmon.sources.aws import ApiCallCounter, AwsClients
 from sesmon.store import Store
 from sesmon.targets import TargetDirectory
 from sesmon.web import Probes, ServerHandle, make_app, start_server
@@ -41,12 +46,28 @@ class Context:
     health: SourceHealth
     targets: TargetDirectory
     extras: dict[str, object] = field(default_factory=dict)
+    # Target name → that target's boto3 clients; one counter of AWS requests shared by every target.
+    aws: dict[str, AwsClients] = field(default_factory=dict)
+    api_calls: ApiCallCounter = field(default_factory=ApiCallCounter)
 
 
 def build_components(ctx: Context) -> list[Component]:
     """Every capability the config enables, in start order."""
     components: list[Component] = []
-    del ctx  # each capability appends its component here, built from ctx
+    components.append(build_aws_component(ctx.config, ctx.aws, ctx.targets, ctx.api_calls, ctx.clock))
+    ingest = build_ingest(
+        ctx.config, ctx.store, health=ctx.health, targets=ctx.targets, clock=ctx.clock, aws=ctx.aws
+    )
+    if ingest is not None:
+        components.append(ingest)
+    identity = build_identity_component(ctx.config, ctx.aws, ctx.targets)
+    if identity is not None:
+        components.append(identity)
+    # each capability appends its component above, built from ctx.
+    # Alerts stay last: they read every component that is a SignalProvider.
+    components.append(
+        build_alerts_component(ctx.config.alerts, ctx.store, ctx.health, ctx.clock, components)
+    )
     return components
 
 
@@ -66,7 +87,16 @@ class Daemon:
         self.health = SourceHealth()
         self.targets = TargetDirectory(config.targets)
         self.store = Store(config.state.path)
-        self.context = Context(config, clock, self.store, self.health, self.targets)
+        self.api_calls = ApiCallCounter()
+        self.context = Context(
+            config,
+            clock,
+            self.store,
+            self.health,
+            self.targets,
+            aws={t.name: AwsClients(t, self.api_calls) for t in config.targets},
+            api_calls=self.api_calls,
+        )
         self.components = list(components) if components is not None else build_components(self.context)
         self.registry = build_registry(
             [

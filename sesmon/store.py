@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import orjson
+
+from sesmon.windows import WIDTH as _BUCKET_WIDTH
 
 _SCHEMA: tuple[str, ...] = (
     # Small JSON documents by namespace: alert lifecycle state, cached discoveries.
@@ -37,7 +42,7 @@ class Store:
         self._conn.execute("PRAGMA synchronous=FULL")
         self._conn.execute("PRAGMA busy_timeout=5000")
         with self.transaction() as cur:
-            for statement in _SCHEMA:
+            for statement in (*_SCHEMA, *_OUTBOX_SCHEMA, *_INGEST_SCHEMA):
                 cur.execute(statement)
 
     @contextmanager
@@ -100,3 +105,314 @@ class Store:
         with self.reading() as cur:
             rows = cur.execute("SELECT key, value FROM kv WHERE namespace = ?", (namespace,)).fetchall()
         return {key: orjson.loads(value) for key, value in rows}
+
+    # -- notification outbox (alerts) ------------------------------------------------------------
+    # Each notification is written here, per sink, in the same transaction as the alert state that
+    # produced it, before any attempt to send it. Rows end as ``delivered`` or ``given_up``.
+
+    @staticmethod
+    def outbox_add_in(
+        cur: sqlite3.Cursor, sink: str, notification_id: str, fingerprint: str, payload: object, *, now: float
+    ) -> None:
+        """Queue ``payload`` for ``sink`` inside a caller's transaction (a repeated id is ignored)."""
+        cur.execute(
+            "INSERT OR IGNORE INTO outbox"
+            "(sink, notification_id, fingerprint, payload, created, next_attempt) VALUES (?, ?, ?, ?, ?, ?)",
+            (sink, notification_id, fingerprint, orjson.dumps(payload), now, now),
+        )
+
+    def outbox_due(self, now: float, limit: int = 100) -> list[OutboxRow]:
+        """Pending rows whose time has come, oldest first; per (sink, alert) only the oldest pending
+        row is eligible, so a receiver never sees an alert's transitions out of order."""
+        with self.reading() as cur:
+            rows = cur.execute(
+                "SELECT id, sink, notification_id, fingerprint, payload, created, next_attempt, attempts "
+                "FROM outbox WHERE state = 'pending' ORDER BY id"
+            ).fetchall()
+        due: list[OutboxRow] = []
+        blocked: set[tuple[str, str]] = set()
+        for row in rows:
+            key = (row[1], row[3])
+            if key in blocked:
+                continue
+            blocked.add(key)
+            if row[6] <= now:
+                due.append(OutboxRow(row[0], row[1], row[2], row[3], orjson.loads(row[4]), row[5], row[7]))
+                if len(due) >= limit:
+                    break
+        return due
+
+    def outbox_delivered(self, row_id: int, now: float) -> None:
+        """Mark a row acknowledged by its sink; it is never sent again."""
+        with self.transaction() as cur:
+            cur.execute(
+                "UPDATE outbox SET state = 'delivered', finished = ?, attempts = attempts + 1, "
+                "last_error = NULL WHERE id = ?",
+                (now, row_id),
+            )
+
+    def outbox_retry(self, row_id: int, next_attempt: float, error: str) -> None:
+        """Record a failed attempt and when to try again."""
+        with self.transaction() as cur:
+            cur.execute(
+                "UPDATE outbox SET attempts = attempts + 1, next_attempt = ?, last_error = ? WHERE id = ?",
+                (next_attempt, error, row_id),
+            )
+
+    def outbox_give_up(self, row_id: int, now: float, error: str) -> None:
+        """Stop trying a row (permanent failure or too old)."""
+        with self.transaction() as cur:
+            cur.execute(
+                "UPDATE outbox SET state = 'given_up', finished = ?, attempts = attempts + 1, last_error = ? "
+                "WHERE id = ?",
+                (now, error, row_id),
+            )
+
+    def outbox_counts(self) -> dict[tuple[str, str], int]:
+        """(sink, state) → number of rows."""
+        with self.reading() as cur:
+            rows = cur.execute("SELECT sink, state, COUNT(*) FROM outbox GROUP BY sink, state").fetchall()
+        return {(sink, state): count for sink, state, count in rows}
+
+    def outbox_prune(self, finished_before: float) -> int:
+        """Delete delivered and given-up rows that finished before ``finished_before``."""
+        with self.transaction() as cur:
+            cur.execute("DELETE FROM outbox WHERE state != 'pending' AND finished < ?", (finished_before,))
+            return int(cur.rowcount)
+
+    # -- ingestion: dedup keys, cumulative counters, window buckets ------------------------------
+    # Owned by sesmon.ingest. A whole SQS batch (dedup check, counters, buckets, dedup keys) is applied
+    # in one transaction, so a crash leaves either all of a batch's effect or none of it.
+
+    @staticmethod
+    def dedup_digest(target: str, key: str) -> bytes:
+        """The stored form of a dedup key: 16 bytes of BLAKE2b over target and key (collision odds are
+        negligible at any realistic volume, and rows stay small)."""
+        return hashlib.blake2b(f"{target}\x00{key}".encode(), digest_size=16).digest()
+
+    def ingest_apply_batch(
+        self,
+        target: str,
+        keys: Sequence[str],
+        build: Callable[[list[bool]], IngestDelta],
+        expires: float,
+    ) -> list[bool]:
+        """Apply one batch atomically and return, per message, whether it is new (not a duplicate).
+
+        ``keys`` are the messages' dedup keys in order. ``build`` receives the fresh flags (a key seen
+        before, in the store or earlier in this batch, is not fresh) and returns the combined effect of
+        the fresh messages; that effect and the fresh keys (kept until ``expires``) commit together.
+        """
+        digests = [self.dedup_digest(target, k) for k in keys]
+        with self.transaction() as cur:
+            known: set[bytes] = set()
+            unique = list(dict.fromkeys(digests))
+            for i in range(0, len(unique), _SQL_CHUNK):
+                chunk = unique[i : i + _SQL_CHUNK]
+                marks = ",".join("?" * len(chunk))
+                query = f"SELECT key FROM ingest_dedup WHERE key IN ({marks})"  # noqa: S608 - only marks
+                known.update(row[0] for row in cur.execute(query, chunk))
+            fresh: list[bool] = []
+            for digest in digests:
+                fresh.append(digest not in known)
+                known.add(digest)
+            until = int(expires)
+            cur.executemany(
+                "INSERT INTO ingest_dedup(key, expires) VALUES (?, ?)",
+                [(d, until) for d, new in zip(digests, fresh, strict=True) if new],
+            )
+            self._ingest_write(cur, target, build(fresh))
+        return fresh
+
+    def ingest_add(self, target: str, delta: IngestDelta) -> None:
+        """Apply ``delta`` without dedup keys (e.g. counts of deleted messages)."""
+        with self.transaction() as cur:
+            self._ingest_write(cur, target, delta)
+
+    @staticmethod
+    def _ingest_write(cur: sqlite3.Cursor, target: str, delta: IngestDelta) -> None:
+        if delta.counters:
+            cur.executemany(
+                "INSERT INTO ingest_counters(target, key, value) VALUES (?, ?, ?) "
+                "ON CONFLICT(target, key) DO UPDATE SET value = value + excluded.value",
+                [(target, _KEY_SEP.join(k), v) for k, v in delta.counters.items() if v],
+            )
+        if delta.buckets:
+            cur.executemany(
+                _BUCKET_UPSERT,
+                [(target, cs, width, start, *counts) for (cs, width, start), counts in delta.buckets.items()],
+            )
+        names = set(delta.admitted) | set(delta.last_events)
+        if names:
+            cur.executemany(
+                "INSERT INTO ingest_sets(target, name, last_event) VALUES (?, ?, ?) "
+                "ON CONFLICT(target, name) DO UPDATE SET last_event = "
+                "max(coalesce(last_event, 0), coalesce(excluded.last_event, 0))",
+                [(target, n, delta.last_events.get(n)) for n in sorted(names)],
+            )
+
+    def ingest_load(self, target: str) -> IngestState:
+        """Everything ingestion persisted for ``target``: counters, buckets, admitted sets."""
+        columns = ", ".join(f"n{i}" for i in range(_BUCKET_WIDTH))
+        with self.reading() as cur:
+            counters = {
+                tuple(key.split(_KEY_SEP)): int(value)
+                for key, value in cur.execute(
+                    "SELECT key, value FROM ingest_counters WHERE target = ?", (target,)
+                )
+            }
+            buckets = [
+                (str(row[0]), int(row[1]), int(row[2]), [int(v) for v in row[3:]])
+                for row in cur.execute(
+                    f"SELECT configuration_set, width, start, {columns} "  # noqa: S608 - fixed names
+                    "FROM ingest_buckets WHERE target = ? ORDER BY width, start",
+                    (target,),
+                )
+            ]
+            sets = {
+                str(name): (float(last) if last is not None else None)
+                for name, last in cur.execute(
+                    "SELECT name, last_event FROM ingest_sets WHERE target = ?", (target,)
+                )
+            }
+        return IngestState(counters=counters, buckets=buckets, sets=sets)
+
+    def ingest_prune_dedup(self, now: float, chunk: int = 20_000) -> int:
+        """Delete dedup keys that expired before ``now``, in short transactions; return how many."""
+        removed = 0
+        while True:
+            with self.transaction() as cur:
+                cur.execute(
+                    "DELETE FROM ingest_dedup WHERE key IN "
+                    "(SELECT key FROM ingest_dedup WHERE expires < ? LIMIT ?)",
+                    (int(now), chunk),
+                )
+                count = max(cur.rowcount, 0)
+            removed += count
+            if count < chunk:
+                return removed
+
+    def ingest_dedup_count(self) -> int:
+        """Dedup keys currently held."""
+        with self.reading() as cur:
+            return int(cur.execute("SELECT count(*) FROM ingest_dedup").fetchone()[0])
+
+    def ingest_compact(self, target: str, minute_before: int, drop_before: int) -> None:
+        """Merge minute buckets starting before ``minute_before`` into hour buckets and drop hour
+        buckets starting before ``drop_before`` (mirrors ``WindowSet.prune``)."""
+        columns = ", ".join(f"n{i}" for i in range(_BUCKET_WIDTH))
+        sums = ", ".join(f"sum(n{i})" for i in range(_BUCKET_WIDTH))
+        with self.transaction() as cur:
+            cur.execute(
+                f"INSERT INTO ingest_buckets(target, configuration_set, width, start, {columns}) "  # noqa: S608
+                f"SELECT target, configuration_set, 3600, start - start % 3600, {sums} "
+                "FROM ingest_buckets WHERE target = ? AND width = 60 AND start < ? "
+                f"GROUP BY target, configuration_set, start - start % 3600 {_BUCKET_CONFLICT}",
+                (target, minute_before),
+            )
+            cur.execute(
+                "DELETE FROM ingest_buckets WHERE target = ? AND width = 60 AND start < ?",
+                (target, minute_before),
+            )
+            cur.execute(
+                "DELETE FROM ingest_buckets WHERE target = ? AND width = 3600 AND start < ?",
+                (target, drop_before),
+            )
+
+
+_OUTBOX_SCHEMA: tuple[str, ...] = (
+    """CREATE TABLE IF NOT EXISTS outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        sink TEXT NOT NULL,
+        notification_id TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        payload BLOB NOT NULL,
+        created REAL NOT NULL,
+        next_attempt REAL NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        state TEXT NOT NULL DEFAULT 'pending',
+        last_error TEXT,
+        finished REAL,
+        UNIQUE (sink, notification_id)
+    )""",
+    "CREATE INDEX IF NOT EXISTS outbox_by_state ON outbox(state, id)",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """One queued notification for one sink."""
+
+    id: int
+    sink: str
+    notification_id: str
+    fingerprint: str
+    payload: Any
+    created: float
+    attempts: int
+
+
+# -- ingestion schema and types (see the ingestion section of Store) ---------------------------------
+
+_KEY_SEP = "\x1f"
+_SQL_CHUNK = 900  # below SQLite's historical limit of 999 bound parameters
+
+_INGEST_SCHEMA: tuple[str, ...] = (
+    # Dedup keys of every message already applied; kept until ``expires`` (state.dedup_ttl).
+    """CREATE TABLE IF NOT EXISTS ingest_dedup (
+        key BLOB PRIMARY KEY,
+        expires INTEGER NOT NULL
+    ) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS ingest_dedup_expires ON ingest_dedup(expires)",
+    # Cumulative counters (metric family and labels joined by \x1f), so totals survive restarts.
+    """CREATE TABLE IF NOT EXISTS ingest_counters (
+        target TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value INTEGER NOT NULL,
+        PRIMARY KEY (target, key)
+    ) WITHOUT ROWID""",
+    # Window buckets (width 60 or 3600 s) keyed by the SES event's own time; n<i> is windows.FIELDS[i].
+    "CREATE TABLE IF NOT EXISTS ingest_buckets (target TEXT NOT NULL, configuration_set TEXT NOT NULL, "
+    "width INTEGER NOT NULL, start INTEGER NOT NULL, "
+    + "".join(f"n{i} INTEGER NOT NULL DEFAULT 0, " for i in range(_BUCKET_WIDTH))
+    + "PRIMARY KEY (target, configuration_set, width, start)) WITHOUT ROWID",
+    # Admitted configuration-set names (so the (other) folding survives restarts) and newest event time.
+    """CREATE TABLE IF NOT EXISTS ingest_sets (
+        target TEXT NOT NULL,
+        name TEXT NOT NULL,
+        last_event REAL,
+        PRIMARY KEY (target, name)
+    ) WITHOUT ROWID""",
+)
+
+_BUCKET_CONFLICT = "ON CONFLICT(target, configuration_set, width, start) DO UPDATE SET " + ", ".join(
+    f"n{i} = n{i} + excluded.n{i}" for i in range(_BUCKET_WIDTH)
+)
+_BUCKET_UPSERT = (  # built from fixed column names only
+    "INSERT INTO ingest_buckets(target, configuration_set, width, start, "  # noqa: S608
+    + ", ".join(f"n{i}" for i in range(_BUCKET_WIDTH))
+    + ") VALUES ("
+    + ", ".join("?" * (_BUCKET_WIDTH + 4))
+    + ") "
+    + _BUCKET_CONFLICT
+)
+
+
+@dataclass
+class IngestDelta:
+    """The combined effect of some messages: counter increments, bucket counts, set admissions."""
+
+    counters: dict[tuple[str, ...], int] = field(default_factory=dict)
+    # (configuration_set, width, start) → count vector in windows.FIELDS order
+    buckets: dict[tuple[str, int, int], list[int]] = field(default_factory=dict)
+    admitted: set[str] = field(default_factory=set)
+    last_events: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class IngestState:
+    """What :meth:`Store.ingest_load` returns."""
+
+    counters: dict[tuple[str, ...], int]
+    buckets: list[tuple[str, int, int, list[int]]]  # (configuration_set, width, start, counts)
+    sets: dict[str, float | None]  # admitted name → newest event time

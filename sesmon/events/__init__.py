@@ -2,39 +2,51 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-
-from sesmon.model import PROVIDERS_OTHER, Outcome, Rejection, SesEvent
+from sesmon.events import reasons
+from sesmon.events.addresses import (
+    SIMULATOR_DOMAIN,
+    invert_providers,
+    is_simulator,
+    normalise_address,
+    provider_of,
+)
+from sesmon.events.envelopes import EVENTBRIDGE_DETAIL_TYPES, parse_body
+from sesmon.events.reasons import CONTROL_REASONS, INVALID_REASONS
+from sesmon.events.vocabulary import (
+    BOUNCE_SUBTYPES,
+    BOUNCE_TYPES,
+    COMPLAINT_FEEDBACK_TYPES,
+    COMPLAINT_SUBTYPES,
+    DELAY_TYPES,
+)
+from sesmon.model import Rejection, SesEvent
 
 __all__ = [
+    "BOUNCE_SUBTYPES",
+    "BOUNCE_TYPES",
+    "COMPLAINT_FEEDBACK_TYPES",
+    "COMPLAINT_SUBTYPES",
     "CONTROL_REASONS",
+    "DELAY_TYPES",
+    "EVENTBRIDGE_DETAIL_TYPES",
     "INVALID_REASONS",
+    "SIMULATOR_DOMAIN",
     "invert_providers",
+    "is_simulator",
     "normalise_address",
     "parse_message",
     "provider_of",
 ]
 
-# Placeholder vocabulary; the full tuples are published by the parser modules.
-INVALID_REASONS: tuple[str, ...] = ("not_json",)
-CONTROL_REASONS: tuple[str, ...] = ("sns_subscription_confirmation",)
-
 
 def parse_message(body: str | bytes) -> SesEvent | Rejection:
-    """Parse one SQS message body; never raises."""
-    return Rejection(Outcome.INVALID, "not_json")
+    """Parse one SQS message body into a countable ``SesEvent``, or a control/invalid ``Rejection``.
 
-
-def normalise_address(address: str) -> str:
-    """``'"Jane" <Jane@Example.COM>'`` → ``'jane@example.com'``."""
-    return address.strip().lower()
-
-
-def provider_of(address: str, domain_to_provider: Mapping[str, str]) -> str:
-    """Mailbox-provider group of a normalised address, or ``other``."""
-    return domain_to_provider.get(address.rpartition("@")[2], PROVIDERS_OTHER)
-
-
-def invert_providers(providers: Mapping[str, Sequence[str]]) -> dict[str, str]:
-    """``config.providers`` (provider → domains) → domain → provider."""
-    return {domain.lower(): name for name, domains in providers.items() for domain in domains}
+    Never raises: every input maps to an outcome. The parser is written to reject bad shapes
+    explicitly (fuzz-tested without this net); the net only keeps one unforeseen body from stopping
+    a whole receive loop, and files it under ``bad_field``.
+    """
+    try:
+        return parse_body(body)
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError, RecursionError):
+        return reasons.invalid(reasons.BAD_FIELD)

@@ -1,0 +1,935 @@
+"""Generate sesmon's Grafana dashboards with grafana-foundation-sdk: ``python grafana/generate.py [--check]``.
+
+The JSON under ``grafana/dashboards/`` is this script's output, committed so that Grafana provisioning and
+users without Python can use it. Edit this file, never the JSON; ``--check`` fails when they disagree or
+when the SDK's own dashboard model cannot read the output back unchanged (an unknown or mistyped field).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from grafana_foundation_sdk.builders import bargauge, gauge, stat, table, timeseries
+from grafana_foundation_sdk.builders import common as common_builders
+from grafana_foundation_sdk.builders import dashboard as builders
+from grafana_foundation_sdk.builders import prometheus as prom
+from grafana_foundation_sdk.cog import plugins
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models import common
+from grafana_foundation_sdk.models import dashboard as model
+from grafana_foundation_sdk.models import prometheus as prom_model
+
+DASHBOARD_DIR = Path(__file__).resolve().parent / "dashboards"
+
+# Panels and variables reference the datasource variable, so provisioning and UI import both work
+# without the ${DS_...} placeholders that only the import dialog understands.
+DATASOURCE = model.DataSourceRef(type_val="prometheus", uid="${datasource}")
+
+# Filters every AWS-derived series by the dashboard's variables.
+ACCOUNT = 'account_id=~"$account_id", region=~"$region"'
+CONFIG_SET = f'{ACCOUNT}, configuration_set=~"$configuration_set"'
+# sesmon's own alerts are not AWS series: account-level ones carry an empty configuration_set.
+ALERT_SET = 'configuration_set=~"$configuration_set|"'
+
+# AWS's published review and pause levels for account-level reputation.
+BOUNCE_REVIEW, BOUNCE_PAUSE = 0.05, 0.10
+COMPLAINT_REVIEW, COMPLAINT_PAUSE = 0.001, 0.005
+
+# CloudWatch GetMetricData is billed per metric requested.
+CLOUDWATCH_USD_PER_METRIC = 0.01 / 1000
+
+
+# --- small helpers -------------------------------------------------------------------------------------
+
+
+def query(expr: str, legend: str = "__auto", *, instant: bool = False) -> prom.Dataquery:
+    """A Prometheus query; ``instant`` for panels that show the latest value only."""
+    q = prom.Dataquery().expr(expr).legend_format(legend).datasource(DATASOURCE)
+    return q.instant() if instant else q.range()
+
+
+def steps(*levels: tuple[float | None, str]) -> builders.ThresholdsConfig:
+    """Absolute threshold steps; the first level is the base (``None``)."""
+    return (
+        builders.ThresholdsConfig()
+        .mode(model.ThresholdsMode.ABSOLUTE)
+        .steps([model.Threshold(value=value, color=color) for value, color in levels])
+    )
+
+
+def value_text(mapping: dict[str, tuple[str, str]]) -> list[model.ValueMapping]:
+    """Value mappings from raw value to (display text, colour)."""
+    return [
+        model.ValueMap(
+            options={
+                raw: model.ValueMappingResult(text=text, color=color, index=i)
+                for i, (raw, (text, color)) in enumerate(mapping.items())
+            }
+        )
+    ]
+
+
+def last_value() -> common_builders.ReduceDataOptions:
+    return common_builders.ReduceDataOptions().calcs(["lastNotNull"]).values(False)
+
+
+def table_legend() -> common_builders.VizLegendOptions:
+    return (
+        common_builders.VizLegendOptions()
+        .display_mode(common.LegendDisplayMode.TABLE)
+        .placement(common.LegendPlacement.BOTTOM)
+        .show_legend(True)
+        .calcs(["lastNotNull", "max"])
+    )
+
+
+def graph(title: str, description: str, unit: str, *targets: prom.Dataquery) -> timeseries.Panel:
+    """A time series panel with a table legend."""
+    panel = (
+        timeseries.Panel()
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .unit(unit)
+        .fill_opacity(10)
+        .legend(table_legend())
+        .height(8)
+        .span(12)
+    )
+    for target in targets:
+        panel = panel.with_target(target)
+    return panel
+
+
+def stacked(panel: timeseries.Panel) -> timeseries.Panel:
+    return panel.stacking(common_builders.StackingConfig().mode(common.StackingMode.NORMAL)).fill_opacity(40)
+
+
+def with_levels(panel: timeseries.Panel, review: float, pause: float) -> timeseries.Panel:
+    """Draw AWS's review and pause levels as dashed threshold lines."""
+    return panel.thresholds(steps((None, "green"), (review, "orange"), (pause, "red"))).thresholds_style(
+        common_builders.GraphThresholdsStyleConfig().mode(common.GraphThresholdsStyleMode.DASHED)
+    )
+
+
+def big_value(title: str, description: str, target: prom.Dataquery) -> stat.Panel:
+    """A stat panel showing the latest value per series."""
+    return (
+        stat.Panel()
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .with_target(target)
+        .reduce_options(last_value())
+        .graph_mode(common.BigValueGraphMode.NONE)
+        .color_mode(common.BigValueColorMode.BACKGROUND)
+        .text_mode(common.BigValueTextMode.VALUE_AND_NAME)
+        .height(5)
+        .span(6)
+    )
+
+
+def variable(name: str, label: str, expr: str) -> builders.QueryVariable:
+    """A multi-value label_values variable whose "All" is a regex matching everything."""
+    return (
+        builders.QueryVariable(name)
+        .label(label)
+        .datasource(DATASOURCE)
+        .query(expr)
+        .refresh(model.VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(model.VariableSort.ALPHABETICAL_ASC)
+        .multi(True)
+        .include_all(True)
+        .all_value(".*")
+        .current(model.VariableOption(selected=True, text="All", value="$__all"))
+    )
+
+
+def datasource_variable() -> builders.DatasourceVariable:
+    return builders.DatasourceVariable("datasource").label("Data source").type("prometheus")
+
+
+def base(uid: str, title: str, description: str) -> builders.Dashboard:
+    return (
+        builders.Dashboard(title)
+        .uid(uid)
+        .description(description)
+        .tags(["sesmon", "ses", "email"])
+        .refresh("30s")
+        .time("now-6h", "now")
+        .timezone("browser")
+        .tooltip(model.DashboardCursorSync.CROSSHAIR)
+        .readonly()
+        .link(
+            builders.DashboardLink("sesmon dashboards")
+            .type(model.DashboardLinkType.DASHBOARDS)
+            .tags(["sesmon"])
+            .as_dropdown(True)
+            .include_vars(True)
+            .keep_time(True)
+        )
+    )
+
+
+# --- the overview dashboard ----------------------------------------------------------------------------
+
+
+def overview() -> builders.Dashboard:
+    """Deliverability at a glance: account state, sending, reputation and alerts."""
+    dash = (
+        base(
+            "sesmon-overview",
+            "sesmon / SES deliverability",
+            "Amazon SES deliverability per account, region and configuration set, from sesmon.",
+        )
+        .with_variable(datasource_variable())
+        .with_variable(variable("account_id", "Account", "label_values(sesmon_source_up, account_id)"))
+        .with_variable(
+            variable("region", "Region", 'label_values(sesmon_source_up{account_id=~"$account_id"}, region)')
+        )
+        .with_variable(
+            variable(
+                "configuration_set",
+                "Configuration set",
+                f"label_values(sesmon_window_sent_recipients{{{ACCOUNT}}}, configuration_set)",
+            )
+        )
+        .with_variable(
+            builders.QueryVariable("window")
+            .label("Window")
+            .description("Sliding window of the event-based rates (the volume window follows AWS's method).")
+            .datasource(DATASOURCE)
+            .query(f"label_values(sesmon_window_bounce_ratio{{{ACCOUNT}}}, window)")
+            .refresh(model.VariableRefresh.ON_TIME_RANGE_CHANGED)
+            .sort(model.VariableSort.ALPHABETICAL_ASC)
+            .multi(False)
+            .include_all(False)
+        )
+    )
+
+    dash = dash.with_row(builders.Row("Account"))
+    dash = dash.with_panel(
+        big_value(
+            "Enforcement status",
+            "SES account enforcement status (HEALTHY, PROBATION or SHUTDOWN).",
+            query(
+                f"max by (account_id, region, status) (sesmon_account_enforcement_status{{{ACCOUNT}}}) == 1",
+                "{{account_id}} {{region}}: {{status}}",
+                instant=True,
+            ),
+        )
+        .text_mode(common.BigValueTextMode.NAME)
+        .color_scheme(builders.FieldColor().mode(model.FieldColorModeId.FIXED).fixed_color("blue"))
+        .override_by_regexp(".*(PROBATION|probation).*", [_fixed_color("orange")])
+        .override_by_regexp(".*(SHUTDOWN|shutdown).*", [_fixed_color("red")])
+        .override_by_regexp(".*(HEALTHY|healthy).*", [_fixed_color("green")])
+    )
+    dash = dash.with_panel(
+        big_value(
+            "Sandbox",
+            "Whether the account still has sandbox limits (no production access).",
+            query(
+                f"1 - max by (account_id, region) (sesmon_account_production_access_enabled{{{ACCOUNT}}})",
+                "{{account_id}} {{region}}",
+                instant=True,
+            ),
+        )
+        .mappings(value_text({"0": ("production", "green"), "1": ("sandbox", "orange")}))
+        .thresholds(steps((None, "green"), (1, "orange")))
+    )
+    dash = dash.with_panel(
+        big_value(
+            "Sending enabled",
+            "Whether SES lets the account send; AWS pauses sending when reputation is too poor.",
+            query(
+                f"max by (account_id, region) (sesmon_account_sending_enabled{{{ACCOUNT}}})",
+                "{{account_id}} {{region}}",
+                instant=True,
+            ),
+        )
+        .mappings(value_text({"0": ("paused", "red"), "1": ("enabled", "green")}))
+        .thresholds(steps((None, "red"), (1, "green")))
+    )
+    dash = dash.with_panel(
+        gauge.Panel()
+        .title("Quota usage (24h)")
+        .description("Recipients sent in the last 24 hours as a share of the 24-hour sending quota.")
+        .datasource(DATASOURCE)
+        .with_target(
+            query(
+                f"max by (account_id, region) (sesmon_send_quota_sent_last_24h{{{ACCOUNT}}})"
+                f" / max by (account_id, region) (sesmon_send_quota_max_24h{{{ACCOUNT}}} > 0)",
+                "{{account_id}} {{region}}",
+                instant=True,
+            )
+        )
+        .unit("percentunit")
+        .min(0)
+        .max(1)
+        .reduce_options(last_value())
+        .thresholds(steps((None, "green"), (0.8, "orange"), (0.95, "red")))
+        .height(5)
+        .span(6)
+    )
+    dash = dash.with_panel(
+        graph(
+            "Sending quota",
+            "Sent in the last 24 hours against the 24-hour quota, and the maximum send rate.",
+            "short",
+            query(f"sesmon_send_quota_sent_last_24h{{{ACCOUNT}}}", "sent 24h {{account_id}} {{region}}"),
+            query(f"sesmon_send_quota_max_24h{{{ACCOUNT}}}", "quota 24h {{account_id}} {{region}}"),
+            query(f"sesmon_send_quota_max_rate{{{ACCOUNT}}}", "max rate/s {{account_id}} {{region}}"),
+        )
+    )
+    dash = dash.with_panel(
+        _instant_table(
+            "Configuration sets",
+            "Sending and reputation-metrics switches of each configuration set.",
+            {
+                "sending enabled": f"max by (account_id, region, configuration_set) "
+                f"(sesmon_configuration_set_sending_enabled{{{CONFIG_SET}}})",
+                "reputation metrics": f"max by (account_id, region, configuration_set) "
+                f"(sesmon_configuration_set_reputation_metrics_enabled{{{CONFIG_SET}}})",
+            },
+            ["account_id", "region", "configuration_set"],
+        ).mappings(value_text({"0": ("off", "red"), "1": ("on", "green")}))
+    )
+
+    dash = dash.with_row(builders.Row("Sending"))
+    dash = dash.with_panel(
+        graph(
+            "Sends and deliveries",
+            "Recipients per second per configuration set (SES counts recipients, not messages).",
+            "reqps",
+            query(
+                f"sum by (configuration_set, event_type) (rate(sesmon_recipients_total"
+                f'{{{CONFIG_SET}, event_type=~"send|delivery"}}[$__rate_interval]))',
+                "{{configuration_set}} {{event_type}}",
+            ),
+        )
+    )
+    dash = dash.with_panel(
+        stacked(
+            graph(
+                "Events by type",
+                "SES events per second by type, for the selected configuration sets.",
+                "ops",
+                query(
+                    f"sum by (event_type) (rate(sesmon_events_total{{{CONFIG_SET}}}[$__rate_interval]))",
+                    "{{event_type}}",
+                ),
+            )
+        )
+    )
+
+    dash = dash.with_row(builders.Row("Reputation"))
+    dash = dash.with_panel(
+        with_levels(
+            graph(
+                "Bounce rate: events vs CloudWatch",
+                "AWS-comparable bounce rate computed from events over the selected window, next to "
+                "CloudWatch's Reputation.BounceRate. Dashed lines: AWS review (5%) and pause (10%) levels.",
+                "percentunit",
+                query(
+                    f'sesmon_window_bounce_ratio{{{CONFIG_SET}, window="$window"}}',
+                    "events {{configuration_set}} ({{window}})",
+                ),
+                query(
+                    f"sesmon_configuration_set_reputation_bounce_ratio{{{CONFIG_SET}}}",
+                    "CloudWatch {{configuration_set}}",
+                ),
+                query(
+                    f"sesmon_account_reputation_bounce_ratio{{{ACCOUNT}}}",
+                    "CloudWatch account {{account_id}} {{region}}",
+                ),
+            ),
+            BOUNCE_REVIEW,
+            BOUNCE_PAUSE,
+        )
+    )
+    dash = dash.with_panel(
+        with_levels(
+            graph(
+                "Complaint rate: events vs CloudWatch",
+                "AWS-comparable complaint rate computed from events over the selected window, next to "
+                "CloudWatch's Reputation.ComplaintRate. Dashed lines: AWS review (0.1%) and pause (0.5%).",
+                "percentunit",
+                query(
+                    f'sesmon_window_complaint_ratio{{{CONFIG_SET}, window="$window"}}',
+                    "events {{configuration_set}} ({{window}})",
+                ),
+                query(
+                    f"sesmon_configuration_set_reputation_complaint_ratio{{{CONFIG_SET}}}",
+                    "CloudWatch {{configuration_set}}",
+                ),
+                query(
+                    f"sesmon_account_reputation_complaint_ratio{{{ACCOUNT}}}",
+                    "CloudWatch account {{account_id}} {{region}}",
+                ),
+            ),
+            COMPLAINT_REVIEW,
+            COMPLAINT_PAUSE,
+        )
+    )
+    dash = dash.with_panel(
+        graph(
+            "Sent recipients in window",
+            "The denominator of the event-based rates: a rate over few recipients says little.",
+            "short",
+            query(
+                f'sesmon_window_sent_recipients{{{CONFIG_SET}, window="$window"}}',
+                "{{configuration_set}} ({{window}})",
+            ),
+        )
+    )
+    dash = dash.with_panel(
+        stacked(
+            graph(
+                "Delivery delays by type",
+                "Delayed recipients per second by delay type.",
+                "reqps",
+                query(
+                    f"sum by (delay_type) "
+                    f"(rate(sesmon_delivery_delays_total{{{CONFIG_SET}}}[$__rate_interval]))",
+                    "{{delay_type}}",
+                ),
+            )
+        )
+    )
+
+    dash = dash.with_row(builders.Row("Bounces, complaints and providers"))
+    dash = dash.with_panel(
+        stacked(
+            graph(
+                "Bounces by type and subtype",
+                "Bounced recipients per second. Permanent bounces (except OnAccountSuppressionList) count "
+                "toward the AWS bounce rate.",
+                "reqps",
+                query(
+                    f"sum by (bounce_type, bounce_subtype) "
+                    f"(rate(sesmon_bounces_total{{{CONFIG_SET}}}[$__rate_interval]))",
+                    "{{bounce_type}} / {{bounce_subtype}}",
+                ),
+            )
+        )
+    )
+    dash = dash.with_panel(
+        stacked(
+            graph(
+                "Complaints by feedback type",
+                "Complained recipients per second by feedback type and complaint subtype.",
+                "reqps",
+                query(
+                    f"sum by (feedback_type, complaint_subtype) "
+                    f"(rate(sesmon_complaints_total{{{CONFIG_SET}}}[$__rate_interval]))",
+                    "{{feedback_type}} {{complaint_subtype}}",
+                ),
+            )
+        )
+    )
+    dash = dash.with_panel(
+        stacked(
+            graph(
+                "Recipients by mailbox provider",
+                "Recipients per second by mailbox provider and event type.",
+                "reqps",
+                query(
+                    f"sum by (provider, event_type) "
+                    f"(rate(sesmon_recipients_by_provider_total{{{CONFIG_SET}}}[$__rate_interval]))",
+                    "{{provider}} {{event_type}}",
+                ),
+            )
+        )
+    )
+    dash = dash.with_panel(
+        bargauge.Panel()
+        .title("Bounce share by mailbox provider")
+        .description("Bounced ÷ sent recipients per provider over the dashboard's time range.")
+        .datasource(DATASOURCE)
+        .with_target(
+            query(
+                f"sum by (provider) (increase(sesmon_recipients_by_provider_total"
+                f'{{{CONFIG_SET}, event_type="bounce"}}[$__range]))'
+                f" / sum by (provider) (increase(sesmon_recipients_by_provider_total"
+                f'{{{CONFIG_SET}, event_type="send"}}[$__range]) > 0)',
+                "{{provider}}",
+                instant=True,
+            )
+        )
+        .unit("percentunit")
+        .min(0)
+        .reduce_options(last_value())
+        .display_mode(common.BarGaugeDisplayMode.GRADIENT)
+        .orientation(common.VizOrientation.HORIZONTAL)
+        .thresholds(steps((None, "green"), (BOUNCE_REVIEW, "orange"), (BOUNCE_PAUSE, "red")))
+        .height(8)
+        .span(12)
+    )
+
+    dash = dash.with_row(builders.Row("Identities and event routing"))
+    dash = dash.with_panel(
+        _instant_table(
+            "Identities",
+            "Verification, sending, DKIM and MAIL FROM state of each SES identity.",
+            {
+                "verified": f"max by (identity, identity_type) (sesmon_identity_verified{{{ACCOUNT}}})",
+                "sending": f"max by (identity, identity_type) (sesmon_identity_sending_enabled{{{ACCOUNT}}})",
+            },
+            ["identity", "identity_type"],
+        ).mappings(value_text({"0": ("no", "red"), "1": ("yes", "green")}))
+    )
+    dash = dash.with_panel(
+        big_value(
+            "DKIM and MAIL FROM status",
+            "Current DKIM and custom MAIL FROM status of each identity.",
+            query(
+                f"max by (identity, status) (sesmon_identity_dkim_status{{{ACCOUNT}}}) == 1",
+                "{{identity}} DKIM: {{status}}",
+                instant=True,
+            ),
+        )
+        .with_target(
+            query(
+                f"max by (identity, status) (sesmon_identity_mail_from_status{{{ACCOUNT}}}) == 1",
+                "{{identity}} MAIL FROM: {{status}}",
+                instant=True,
+            )
+        )
+        .text_mode(common.BigValueTextMode.NAME)
+        .color_scheme(builders.FieldColor().mode(model.FieldColorModeId.FIXED).fixed_color("blue"))
+        .override_by_regexp(".*: SUCCESS$", [_fixed_color("green")])
+        .override_by_regexp(".*: (PENDING|TEMPORARY_FAILURE|NOT_STARTED)$", [_fixed_color("orange")])
+        .override_by_regexp(".*: FAILED$", [_fixed_color("red")])
+        .height(8)
+        .span(12)
+    )
+    dash = dash.with_panel(
+        _instant_table(
+            "Event types routed",
+            "Whether each configuration set publishes each event type to an event destination; an "
+            "unrouted bounce or complaint type blinds the event-based rates.",
+            {
+                "routed": f"max by (configuration_set, event_type) "
+                f"(sesmon_configuration_set_event_type_routed{{{CONFIG_SET}}})",
+            },
+            ["configuration_set", "event_type"],
+        ).mappings(value_text({"0": ("not routed", "red"), "1": ("routed", "green")}))
+    )
+    dash = dash.with_panel(
+        graph(
+            "Time since the last event",
+            "Seconds since sesmon last received an event for each configuration set.",
+            "s",
+            query(
+                f"time() - sesmon_configuration_set_last_event_timestamp_seconds{{{CONFIG_SET}}}",
+                "{{configuration_set}}",
+            ),
+        )
+    )
+
+    dash = dash.with_row(builders.Row("Alerts"))
+    dash = dash.with_panel(
+        table.Panel()
+        .title("Firing alerts")
+        .align(common.FieldTextAlignment.AUTO)
+        .inspect(False)
+        .description("Alerts firing in sesmon now; account-level alerts have no configuration set.")
+        .datasource(DATASOURCE)
+        .with_target(
+            query(
+                f"max by (rule, severity, configuration_set) (sesmon_alerts_firing{{{ALERT_SET}}}) > 0",
+                "{{rule}}",
+                instant=True,
+            ).format(_table_format())
+        )
+        .with_transformation(
+            model.DataTransformerConfig(
+                id_val="organize", options={"excludeByName": {"Time": True, "Value": True}}
+            )
+        )
+        .height(8)
+        .span(12)
+    )
+    return dash.with_panel(
+        stacked(
+            graph(
+                "Firing alerts over time",
+                "Number of firing alerts by rule and severity.",
+                "short",
+                query(
+                    f"sum by (rule, severity) (sesmon_alerts_firing{{{ALERT_SET}}})",
+                    "{{rule}} ({{severity}})",
+                ),
+            )
+        ).draw_style(common.GraphDrawStyle.BARS)
+    )
+
+
+def _instant_table(title: str, description: str, columns: dict[str, str], keys: list[str]) -> table.Panel:
+    """A table of instant queries joined on ``keys``; each query's value becomes a named column."""
+    panel = (
+        table.Panel()
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .align(common.FieldTextAlignment.AUTO)
+        .inspect(False)
+        .height(8)
+        .span(12)
+    )
+    rename = {}
+    for index, (column, expr) in enumerate(columns.items()):
+        ref = chr(ord("A") + index)
+        panel = panel.with_target(query(expr, column, instant=True).format(_table_format()).ref_id(ref))
+        rename[f"Value #{ref}" if len(columns) > 1 else "Value"] = column
+    return panel.with_transformation(
+        model.DataTransformerConfig(id_val="merge", options={})
+    ).with_transformation(
+        model.DataTransformerConfig(
+            id_val="organize",
+            options={
+                "excludeByName": {"Time": True},
+                "indexByName": {name: i for i, name in enumerate([*keys, *columns])},
+                "renameByName": rename,
+            },
+        )
+    )
+
+
+def _fixed_color(color: str) -> model.DynamicConfigValue:
+    return model.DynamicConfigValue(id_val="color", value={"mode": "fixed", "fixedColor": color})
+
+
+def _table_format() -> prom_model.PromQueryFormat:
+    return prom_model.PromQueryFormat.TABLE
+
+
+# --- the self-monitoring dashboard ---------------------------------------------------------------------
+
+
+def self_monitoring() -> builders.Dashboard:
+    """sesmon's own health: sources, AWS API use and cost, SQS intake, lag and notifications."""
+    dash = (
+        base(
+            "sesmon-self",
+            "sesmon / self-monitoring",
+            "Health of the sesmon daemon: sources, AWS API requests and cost, SQS intake and notifications.",
+        )
+        .with_variable(datasource_variable())
+        .with_variable(variable("account_id", "Account", "label_values(sesmon_source_up, account_id)"))
+        .with_variable(
+            variable("region", "Region", 'label_values(sesmon_source_up{account_id=~"$account_id"}, region)')
+        )
+    )
+
+    dash = dash.with_row(builders.Row("Sources"))
+    dash = dash.with_panel(
+        big_value(
+            "Sources up",
+            "Whether each source's last poll succeeded.",
+            query(f"sesmon_source_up{{{ACCOUNT}}}", "{{target}} {{source}}", instant=True),
+        )
+        .mappings(value_text({"0": ("down", "red"), "1": ("up", "green")}))
+        .thresholds(steps((None, "red"), (1, "green")))
+        .span(8)
+    )
+    dash = dash.with_panel(
+        big_value(
+            "Version",
+            "Running sesmon version.",
+            query("sesmon_build_info", "{{version}}", instant=True),
+        )
+        .text_mode(common.BigValueTextMode.NAME)
+        .color_mode(common.BigValueColorMode.NONE)
+        .span(4)
+    )
+    dash = dash.with_panel(
+        graph(
+            "Time since last successful poll",
+            "Seconds since each source last succeeded.",
+            "s",
+            query(
+                f"time() - sesmon_source_last_success_timestamp_seconds{{{ACCOUNT}}}",
+                "{{target}} {{source}}",
+            ),
+        )
+    )
+    dash = dash.with_panel(
+        graph(
+            "Poll duration",
+            "Duration of each source's last poll.",
+            "s",
+            query(f"sesmon_poll_duration_seconds{{{ACCOUNT}}}", "{{target}} {{source}}"),
+        )
+    )
+    dash = dash.with_panel(
+        graph(
+            "CloudWatch data age",
+            "Age of the newest CloudWatch datapoint per metric; SES publishes reputation late.",
+            "s",
+            query(
+                f"sesmon_cloudwatch_data_age_seconds{{{ACCOUNT}}}",
+                "{{metric}} {{account_id}} {{region}}",
+            ),
+        )
+    )
+
+    dash = dash.with_row(builders.Row("AWS API requests and cost"))
+    dash = dash.with_panel(
+        stacked(
+            graph(
+                "AWS API requests",
+                "Requests per second by service and operation.",
+                "reqps",
+                query(
+                    f"sum by (service, operation) "
+                    f"(rate(sesmon_aws_api_requests_total{{{ACCOUNT}}}[$__rate_interval]))",
+                    "{{service}} {{operation}}",
+                ),
+            )
+        )
+    )
+    dash = dash.with_panel(
+        graph(
+            "Estimated CloudWatch cost",
+            "GetMetricData is billed at $0.01 per 1,000 metrics requested; this is the daily cost at the "
+            "current request rate.",
+            "currencyUSD",
+            query(
+                f"sum by (account_id, region) "
+                f"(rate(sesmon_cloudwatch_metrics_requested_total{{{ACCOUNT}}}[$__rate_interval]))"
+                f" * 86400 * {CLOUDWATCH_USD_PER_METRIC:g}",
+                "USD/day {{account_id}} {{region}}",
+            ),
+        )
+    )
+    dash = dash.with_panel(
+        big_value(
+            "CloudWatch cost in time range",
+            "Estimated GetMetricData cost over the dashboard's time range.",
+            query(
+                f"sum(increase(sesmon_cloudwatch_metrics_requested_total{{{ACCOUNT}}}[$__range]))"
+                f" * {CLOUDWATCH_USD_PER_METRIC:g}",
+                "USD",
+                instant=True,
+            ),
+        )
+        .unit("currencyUSD")
+        .decimals(4)
+        .color_mode(common.BigValueColorMode.NONE)
+    )
+    dash = dash.with_panel(
+        big_value(
+            "AWS API requests in time range",
+            "Requests made over the dashboard's time range.",
+            query(
+                f"sum(increase(sesmon_aws_api_requests_total{{{ACCOUNT}}}[$__range]))",
+                "requests",
+                instant=True,
+            ),
+        )
+        .decimals(0)
+        .color_mode(common.BigValueColorMode.NONE)
+    )
+
+    dash = dash.with_row(builders.Row("SQS intake"))
+    outcomes = [
+        ("received", "sesmon_sqs_messages_received_total"),
+        ("deleted", "sesmon_sqs_messages_deleted_total"),
+        ("duplicate", "sesmon_sqs_messages_duplicate_total"),
+        ("control", "sesmon_sqs_messages_control_total"),
+        ("invalid", "sesmon_sqs_messages_invalid_total"),
+    ]
+    dash = dash.with_panel(
+        graph(
+            "SQS messages by outcome",
+            "Every received message is counted once, or recorded as a duplicate, control message or invalid.",
+            "ops",
+            *(
+                query(f"sum(rate({metric}{{{ACCOUNT}}}[$__rate_interval]))", outcome)
+                for outcome, metric in outcomes
+            ),
+        )
+    )
+    dash = dash.with_panel(
+        stacked(
+            graph(
+                "Invalid messages by reason",
+                "Messages that could not be parsed as SES events, by reason.",
+                "ops",
+                query(
+                    f"sum by (reason) "
+                    f"(rate(sesmon_sqs_messages_invalid_total{{{ACCOUNT}}}[$__rate_interval]))",
+                    "{{reason}}",
+                ),
+            )
+        )
+    )
+    dash = dash.with_panel(
+        graph(
+            "Event lag",
+            "Processing time minus the SES event's own timestamp (quantiles over the rate interval).",
+            "s",
+            *(
+                query(
+                    f"histogram_quantile({q}, sum by (le) "
+                    f"(rate(sesmon_event_lag_seconds_bucket{{{ACCOUNT}}}[$__rate_interval])))",
+                    f"p{round(q * 100)}",
+                )
+                for q in (0.5, 0.95, 0.99)
+            ),
+        )
+    )
+
+    dash = dash.with_row(builders.Row("Notifications"))
+    dash = dash.with_panel(
+        graph(
+            "Notifications",
+            "Notifications delivered and failed attempts per second, by sink.",
+            "ops",
+            query("sum by (sink) (rate(sesmon_notifications_total[$__rate_interval]))", "sent {{sink}}"),
+            query(
+                "sum by (sink) (rate(sesmon_notification_failures_total[$__rate_interval]))",
+                "failed {{sink}}",
+            ),
+        )
+    )
+    return dash.with_panel(
+        graph(
+            "Outbox pending",
+            "Notifications waiting in the durable outbox for delivery, by sink.",
+            "short",
+            query("sesmon_outbox_pending", "{{sink}}"),
+        )
+    )
+
+
+# --- rendering and checking ----------------------------------------------------------------------------
+
+DASHBOARDS: dict[str, Callable[[], builders.Dashboard]] = {
+    "sesmon-overview.json": overview,
+    "sesmon-self.json": self_monitoring,
+}
+
+
+def _number_panels(panels: list[dict[str, Any]]) -> None:
+    """Give panels stable ids and every target a refId, as Grafana would on first save."""
+    for number, panel in enumerate(panels, start=1):
+        panel["id"] = number
+        for index, target in enumerate(panel.get("targets", [])):
+            if not target.get("refId"):
+                target["refId"] = chr(ord("A") + index)
+
+
+def to_data(dashboard: builders.Dashboard) -> dict[str, Any]:
+    """The dashboard as plain JSON data."""
+    data: dict[str, Any] = json.loads(json.dumps(dashboard.build(), cls=JSONEncoder))
+    _number_panels(data.get("panels", []))
+    return data
+
+
+def render(dashboard: builders.Dashboard) -> str:
+    """The dashboard as the committed JSON text."""
+    return json.dumps(to_data(dashboard), indent=2, ensure_ascii=False) + "\n"
+
+
+def roundtrip_problems(data: dict[str, Any]) -> list[str]:
+    """Differences after parsing ``data`` with the SDK's Dashboard model and encoding it again.
+
+    The model drops fields it does not know and re-encodes the ones it does, so any difference is a
+    field that Grafana's schema (as the SDK carries it) does not define in that place or shape.
+    """
+    plugins.register_default_plugins()
+    parsed = model.Dashboard.from_json(data)
+    again: dict[str, Any] = json.loads(json.dumps(parsed, cls=JSONEncoder))
+    return list(_diff(data, again, "$"))
+
+
+def _diff(left: Any, right: Any, path: str) -> Iterator[str]:
+    if isinstance(left, dict) and isinstance(right, dict):
+        for key in sorted(set(left) | set(right)):
+            if key not in right:
+                yield f"{path}.{key}: not in the model"
+            elif key not in left:
+                yield f"{path}.{key}: added by the model"
+            else:
+                yield from _diff(left[key], right[key], f"{path}.{key}")
+    elif isinstance(left, list) and isinstance(right, list):
+        if len(left) != len(right):
+            yield f"{path}: {len(left)} items became {len(right)}"
+        for index, (a, b) in enumerate(zip(left, right, strict=False)):
+            yield from _diff(a, b, f"{path}[{index}]")
+    elif left != right or type(left) is not type(right):
+        yield f"{path}: {left!r} became {right!r}"
+
+
+def panel_queries(data: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """(where, PromQL expression) for every target of every panel, rows included."""
+    for panel in data.get("panels", []):
+        for inner in [panel, *panel.get("panels", [])]:
+            for target in inner.get("targets", []):
+                yield f"panel {inner.get('title')!r} target {target.get('refId')}", str(target["expr"])
+
+
+LABEL_VALUES = re.compile(r"^label_values\((?:(?P<selector>.+),\s*)?(?P<label>[a-zA-Z_][a-zA-Z0-9_]*)\)$")
+
+
+def variable_queries(data: dict[str, Any]) -> Iterator[tuple[str, str | None, str]]:
+    """(variable name, series selector or None, label) for every ``label_values`` query variable."""
+    for item in data.get("templating", {}).get("list", []):
+        if item.get("type") != "query":
+            continue
+        found = LABEL_VALUES.match(str(item["query"]).strip())
+        if found is None:
+            raise ValueError(f"variable {item['name']}: unsupported query {item['query']!r}")
+        yield str(item["name"]), found.group("selector"), found.group("label")
+
+
+GRAFANA_INTERVALS = {"__rate_interval": "1m", "__interval": "15s", "__range": "5m"}
+_VARIABLE = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
+
+
+def substitute(expr: str, values: dict[str, str]) -> str:
+    """Replace ``$name``/``${name}`` as Grafana does before sending a query; unknown names are an error."""
+    known = {**GRAFANA_INTERVALS, **values}
+
+    def one(found: re.Match[str]) -> str:
+        name = found.group(1) or found.group(2)
+        if name not in known:
+            raise KeyError(f"no value for ${name} in {expr!r}")
+        return known[name]
+
+    return _VARIABLE.sub(one, expr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write the dashboards, or with ``--check`` report where the committed JSON is stale or invalid."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--check", action="store_true", help="compare instead of writing")
+    args = parser.parse_args(argv)
+    failures = 0
+    for filename, build in DASHBOARDS.items():
+        text = render(build())
+        problems = roundtrip_problems(json.loads(text))
+        for problem in problems:
+            print(f"{filename}: {problem}", file=sys.stderr)
+        failures += bool(problems)
+        path = DASHBOARD_DIR / filename
+        if args.check:
+            if not path.exists() or path.read_text(encoding="utf-8") != text:
+                print(f"{path}: out of date; run python grafana/generate.py", file=sys.stderr)
+                failures += 1
+        else:
+            DASHBOARD_DIR.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,251 @@
+"""The alerting capability: evaluates rules over every SignalProvider, persists state + outbox, dispatches."""
+
+from __future__ import annotations
+
+import html
+import logging
+import random
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+
+from prometheus_client.registry import Collector
+
+from sesmon.alerts.dispatcher import Backoff, DeliveryStats, Dispatcher
+from sesmon.alerts.routing import routes
+from sesmon.alerts.sinks import AlertmanagerSink, Sink, build_sinks
+from sesmon.alerts.source_down import SourceDownProvider
+from sesmon.component import BaseComponent, Job
+from sesmon.config import AlertsConfig
+from sesmon.health import SourceHealth
+from sesmon.logs import get_logger, log_event
+from sesmon.metrics.alerts import AlertsCollector
+from sesmon.rules import Evaluator, FiringAlert, Notification
+from sesmon.signals import Observation, SignalProvider
+from sesmon.store import Store
+
+log = get_logger("sesmon.alerts")
+
+NAMESPACE = "alerts"
+STATE_KEY = "state"
+# Alertmanager forgets an alert resolve_timeout (5m by default) after its last post: refresh well within.
+ALERTMANAGER_REFRESH = 60.0
+DISPATCH_INTERVAL = 5.0
+# Delivered and given-up outbox rows are kept this long for inspection, then pruned.
+OUTBOX_RETENTION = 7 * 86400.0
+
+
+class AlertsComponent(BaseComponent):
+    """Rule evaluation, alert state, outbox and notification delivery."""
+
+    name = "alerts"
+
+    def __init__(
+        self,
+        config: AlertsConfig,
+        store: Store,
+        providers: Sequence[SignalProvider],
+        clock: Callable[[], float],
+        *,
+        sinks: Mapping[str, Sink] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.providers = list(providers)
+        self.clock = clock
+        self.sinks = dict(sinks) if sinks is not None else build_sinks(config.sinks)
+        self.evaluator = Evaluator(
+            config.rules,
+            resolve_ratio=config.resolve_ratio,
+            repeat_interval=config.repeat_interval,
+            resolve_missing_after=config.resolve_missing_after,
+        )
+        self.stats = DeliveryStats()
+        self.dispatcher = Dispatcher(
+            store, self.sinks, config.give_up_after, backoff=Backoff(rng=rng), stats=self.stats
+        )
+        self._lock = threading.RLock()
+        self._warned: set[str] = set()
+        self._last_prune = 0.0
+        self.load()
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Restore alert state from the store (a restart neither re-fires nor forgets)."""
+        with self._lock:
+            saved = self.store.kv_items(NAMESPACE).get(STATE_KEY)
+            self.evaluator.load(saved if isinstance(saved, dict) else None)
+
+    def jobs(self) -> Sequence[Job]:
+        jobs = [
+            Job("alerts-evaluate", self.config.evaluation_interval, self._evaluate_job),
+            Job("alerts-dispatch", DISPATCH_INTERVAL, self._dispatch_job),
+        ]
+        if any(isinstance(s, AlertmanagerSink) for s in self.sinks.values()):
+            jobs.append(Job("alerts-alertmanager-refresh", ALERTMANAGER_REFRESH, self.refresh_alertmanager))
+        return jobs
+
+    def _evaluate_job(self, now: float) -> None:
+        self.evaluate(now)
+
+    def _dispatch_job(self, now: float) -> None:
+        self.dispatch(now)
+
+    def collectors(self) -> Sequence[Collector]:
+        return [AlertsCollector(self.config, self.firing, self.stats, self.store.outbox_counts)]
+
+    def firing(self) -> list[FiringAlert]:
+        """Firing alerts, read under the lock evaluation holds (scrapes run on other threads)."""
+        with self._lock:
+            return self.evaluator.firing()
+
+    def stop(self, deadline: float) -> None:  # noqa: ARG002 - sinks close at once; the outbox keeps the rest
+        for sink in self.sinks.values():
+            sink.close()
+
+    # -- work ------------------------------------------------------------------------------------
+
+    def observe(self, now: float) -> dict[str, list[Observation]]:
+        """Each rule's observations; rules whose signal no provider reports (or failed) are left out."""
+        cache: dict[tuple[str, str | None], list[Observation] | None] = {}
+        out: dict[str, list[Observation]] = {}
+        for rule in self.config.rules:
+            key = (rule.signal, rule.window)
+            if key not in cache:
+                cache[key] = self._fetch(rule.signal, rule.window, now)
+            found = cache[key]
+            if found is not None:
+                out[rule.name] = found
+        return out
+
+    def _fetch(self, signal: str, window: str | None, now: float) -> list[Observation] | None:
+        providers = [p for p in self.providers if signal in p.provided_signals()]
+        if not providers:
+            if signal not in self._warned:
+                self._warned.add(signal)
+                log_event(log, logging.WARNING, "signal_unavailable", signal=signal)
+            return None
+        found: list[Observation] = []
+        for provider in providers:
+            try:
+                found.extend(provider.observe(signal, window, now))
+            except Exception as exc:  # noqa: BLE001 - hold the rule rather than resolve on a provider bug
+                log_event(log, logging.WARNING, "signal_failed", signal=signal, error=type(exc).__name__)
+                return None
+        return found
+
+    def evaluate(self, now: float) -> list[Notification]:
+        """One evaluation: observe, advance the state machine, persist state and outbox atomically, send."""
+        with self._lock:
+            observations = self.observe(now)
+            before = self.evaluator.to_dict()
+            notifications = self.evaluator.evaluate(observations, now)
+            try:
+                with self.store.transaction() as cur:
+                    self.store.kv_put_in(cur, NAMESPACE, STATE_KEY, self.evaluator.to_dict(), now)
+                    for n in notifications:
+                        for sink in self.sinks.values():
+                            if routes(sink.config, n):
+                                self.store.outbox_add_in(
+                                    cur, sink.config.name, n.id, n.fingerprint, n.to_dict(), now=now
+                                )
+            except Exception:
+                self.evaluator.load(before)  # nothing was persisted, so nothing happened
+                raise
+        for n in notifications:
+            log_event(
+                log,
+                logging.INFO,
+                "alert_" + n.status,
+                rule=n.rule,
+                severity=n.severity,
+                reason=n.reason,
+                labels=dict(n.labels),
+                value=n.value,
+                notification=n.id,
+            )
+        self.dispatch(now)
+        return notifications
+
+    def dispatch(self, now: float) -> int:
+        """Send due outbox rows; prune old finished rows hourly."""
+        delivered = self.dispatcher.run_once(now)
+        if now - self._last_prune >= 3600:
+            self._last_prune = now
+            self.store.outbox_prune(now - OUTBOX_RETENTION)
+        return delivered
+
+    def refresh_alertmanager(self, now: float) -> None:
+        """Re-post every firing alert to Alertmanager sinks so it never times them out."""
+        with self._lock:
+            firing = self.evaluator.firing_notifications(now)
+        for sink in self.sinks.values():
+            if not isinstance(sink, AlertmanagerSink):
+                continue
+            batch = [n for n in firing if routes(sink.config, n)]
+            if not batch:
+                continue
+            result = sink.send_batch(batch, now)
+            if not result.ok:
+                self.stats.add(self.stats.failures, sink.config.name)
+                log_event(
+                    log,
+                    logging.WARNING,
+                    "alertmanager_refresh_failed",
+                    sink=sink.config.name,
+                    error=result.error,
+                )
+
+    # -- status page -----------------------------------------------------------------------------
+
+    def status_html(self) -> str:
+        firing = self.firing()
+        rows = "".join(
+            f"<tr><td>{html.escape(a.rule)}</td><td class='bad'>{html.escape(a.severity)}</td>"
+            f"<td>{html.escape(', '.join(f'{k}={v}' for k, v in a.labels))}</td>"
+            f"<td>{a.value:.4g}</td><td>{_iso(a.starts_at)}</td></tr>"
+            for a in firing
+        )
+        table = (
+            "<table><tr><th>rule</th><th>severity</th><th>labels</th><th>value</th><th>since</th></tr>"
+            f"{rows}</table>"
+            if firing
+            else "<p>No alerts firing.</p>"
+        )
+        counts = self.store.outbox_counts()
+        delivered, failures, given_up = self.stats.snapshot()
+        sink_rows = "".join(
+            f"<tr><td>{html.escape(s.name)}</td><td>{html.escape(s.type)}</td>"
+            f"<td>{counts.get((s.name, 'pending'), 0)}</td><td>{delivered.get(s.name, 0)}</td>"
+            f"<td>{failures.get(s.name, 0)}</td><td>{given_up.get(s.name, 0)}</td></tr>"
+            for s in self.config.sinks
+        )
+        sinks = (
+            "<table><tr><th>sink</th><th>type</th><th>pending</th><th>delivered</th><th>failed attempts</th>"
+            f"<th>given up</th></tr>{sink_rows}</table>"
+            if sink_rows
+            else ""
+        )
+        return f"<h3>Firing alerts</h3>{table}{sinks}"
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, tz=UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def providers_of(components: Sequence[object]) -> list[SignalProvider]:
+    """The components that report signals."""
+    return [c for c in components if isinstance(c, SignalProvider)]
+
+
+def build_alerts_component(
+    config: AlertsConfig,
+    store: Store,
+    health: SourceHealth,
+    clock: Callable[[], float],
+    components: Sequence[object],
+) -> AlertsComponent:
+    """The alerts component over every signal-providing component plus ``source_down``."""
+    return AlertsComponent(config, store, [*providers_of(components), SourceDownProvider(health)], clock)

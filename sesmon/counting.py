@@ -1,0 +1,242 @@
+"""SesEvent → counter increments and window-bucket counts, per DESIGN.md §3 (pure).
+
+Counter keys are tuples whose first item names the family (the metric) and whose other items are its
+label values in a fixed order; every label value comes from a bounded vocabulary:
+
+=============  ==========================================================  =======================
+family         key                                                         metric
+=============  ==========================================================  =======================
+``events``     (configuration_set, event_type)                             sesmon_events_total
+``recipients`` (configuration_set, event_type)                             sesmon_recipients_total
+``bounces``    (configuration_set, bounce_type, bounce_subtype)            sesmon_bounces_total
+``complaints`` (configuration_set, feedback_type, complaint_subtype)       sesmon_complaints_total
+``delays``     (configuration_set, delay_type)                             sesmon_delivery_delays_total
+``providers``  (configuration_set, provider, event_type)                   sesmon_recipients_by_provider_total
+``sqs``        (outcome,) or (outcome, reason)                             sesmon_sqs_messages_*_total
+=============  ==========================================================  =======================
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable, Mapping
+from typing import Final
+
+from sesmon.config import TargetConfig
+from sesmon.model import (
+    NO_CONFIGURATION_SET,
+    OTHER_CONFIGURATION_SET,
+    PROVIDERS_OTHER,
+    EventType,
+    SesEvent,
+)
+from sesmon.windows import (
+    BOUNCED,
+    BOUNCED_RATE,
+    COMPLAINED,
+    COMPLAINED_RATE,
+    DELAYED,
+    DELIVERED,
+    EVENTS,
+    REJECTED,
+    RENDERING_FAILED,
+    SENT,
+    SENT_ALL,
+    TRANSIENT,
+    zero,
+)
+
+CounterKey = tuple[str, ...]
+
+# SES's documented vocabularies. Anything else folds into OTHER_LABEL / NONE_LABEL so label
+# cardinality stays bounded even if a payload carries free text.
+BOUNCE_TYPES: Final = ("Permanent", "Transient", "Undetermined")
+BOUNCE_SUBTYPES: Final = (
+    "General",
+    "NoEmail",
+    "Suppressed",
+    "OnAccountSuppressionList",
+    "MailboxFull",
+    "MessageTooLarge",
+    "ContentRejected",
+    "AttachmentRejected",
+    "Undetermined",
+)
+FEEDBACK_TYPES: Final = ("abuse", "auth-failure", "fraud", "not-spam", "other", "virus")
+COMPLAINT_SUBTYPES: Final = ("OnAccountSuppressionList",)
+DELAY_TYPES: Final = (
+    "InternalFailure",
+    "General",
+    "MailboxFull",
+    "SpamDetected",
+    "RecipientServerError",
+    "IPFailure",
+    "TransientCommunicationFailure",
+    "BYOIPHostNameLookupUnavailable",
+    "Undetermined",
+    "SendingDeferral",
+)
+OTHER_LABEL: Final = "Other"  # a value outside SES's documented vocabulary
+NONE_LABEL: Final = "none"  # the field is absent (e.g. a complaint without a feedback report)
+
+# Pairs worth pre-initialising at zero for configured sets (the ones SES documents as occurring).
+KNOWN_BOUNCES: Final = (
+    ("Permanent", "General"),
+    ("Permanent", "NoEmail"),
+    ("Permanent", "Suppressed"),
+    ("Permanent", "OnAccountSuppressionList"),
+    ("Transient", "General"),
+    ("Transient", "MailboxFull"),
+    ("Transient", "MessageTooLarge"),
+    ("Transient", "ContentRejected"),
+    ("Transient", "AttachmentRejected"),
+    ("Undetermined", "Undetermined"),
+)
+
+SQS_RECEIVED: Final = ("sqs", "received")
+SQS_COUNTED: Final = ("sqs", "counted")
+SQS_DELETED: Final = ("sqs", "deleted")
+SQS_DUPLICATE: Final = ("sqs", "duplicate")
+SQS_CONTROL: Final = "control"
+SQS_INVALID: Final = "invalid"
+
+_BOUNCE_TYPES = frozenset(BOUNCE_TYPES)
+_BOUNCE_SUBTYPES = frozenset(BOUNCE_SUBTYPES)
+_FEEDBACK_TYPES = frozenset(FEEDBACK_TYPES)
+_COMPLAINT_SUBTYPES = frozenset(COMPLAINT_SUBTYPES)
+_DELAY_TYPES = frozenset(DELAY_TYPES)
+_GLOB_CHARS = frozenset("*?[")
+
+
+def _bounded(value: str | None, allowed: frozenset[str], other: str = OTHER_LABEL) -> str:
+    if value is None or value == "":
+        return NONE_LABEL
+    return value if value in allowed else other
+
+
+def bounce_labels(event: SesEvent) -> tuple[str, str]:
+    """Bounded ``(bounce_type, bounce_subtype)`` label values."""
+    return _bounded(event.bounce_type, _BOUNCE_TYPES), _bounded(event.bounce_subtype, _BOUNCE_SUBTYPES)
+
+
+def complaint_labels(event: SesEvent) -> tuple[str, str]:
+    """Bounded ``(feedback_type, complaint_subtype)`` label values."""
+    # SES's own feedback vocabulary has a lowercase "other", so reuse it for unknown values.
+    return (
+        _bounded(event.complaint_feedback_type, _FEEDBACK_TYPES, "other"),
+        _bounded(event.complaint_subtype, _COMPLAINT_SUBTYPES),
+    )
+
+
+def delay_label(event: SesEvent) -> str:
+    """Bounded ``delay_type`` label value."""
+    return _bounded(event.delay_type, _DELAY_TYPES)
+
+
+def literal_names(patterns: Iterable[str]) -> tuple[str, ...]:
+    """The configured configuration-set names that are plain names, not globs."""
+    return tuple(p for p in patterns if not _GLOB_CHARS.intersection(p))
+
+
+class ConfigurationSets:
+    """Resolves raw configuration-set names to label values for one target.
+
+    ``None`` → ``(none)``; a name matching none of the target's ``configuration_sets`` globs, or a new
+    name once ``max_configuration_sets`` distinct names have been admitted, → ``(other)``. Names listed
+    literally in the config are always admitted. Admissions are persisted by the caller so the folding
+    is the same after a restart. Not thread-safe: the caller serialises.
+    """
+
+    def __init__(self, target: TargetConfig, admitted: Iterable[str] = ()) -> None:
+        self.patterns = target.configuration_sets
+        self.limit = target.max_configuration_sets
+        self.literals = frozenset(literal_names(self.patterns))
+        self.admitted: set[str] = set(admitted) | set(self.literals)
+        self._memo: dict[str, bool] = {}
+
+    def _allowed(self, name: str) -> bool:
+        found = self._memo.get(name)
+        if found is None:
+            found = any(fnmatch.fnmatchcase(name, p) for p in self.patterns)
+            if len(self._memo) < 10_000:  # bounded: arbitrary names must not grow memory
+                self._memo[name] = found
+        return found
+
+    def resolve(self, raw: str | None, pending: set[str]) -> str:
+        """Label value for ``raw``; a newly admitted name is added to ``pending`` (commit it with
+        :meth:`commit` once it is durably stored)."""
+        if raw is None or raw == "":
+            return NO_CONFIGURATION_SET
+        if raw in self.admitted or raw in pending:
+            return raw
+        if not self._allowed(raw):
+            return OTHER_CONFIGURATION_SET
+        if len(self.admitted - self.literals) + len(pending) >= self.limit:
+            return OTHER_CONFIGURATION_SET
+        pending.add(raw)
+        return raw
+
+    def commit(self, names: Iterable[str]) -> None:
+        """Make admissions from :meth:`resolve` permanent."""
+        self.admitted.update(names)
+
+
+def count_event(
+    event: SesEvent,
+    configuration_set: str,
+    domain_to_provider: Mapping[str, str],
+    counters: dict[CounterKey, int],
+) -> list[int]:
+    """Add ``event``'s counter increments to ``counters``; return its window-bucket count vector."""
+    cs = configuration_set
+    kind = event.event_type
+    label = kind.value
+    n = len(event.recipients)
+    bucket = zero()
+    bucket[EVENTS] = 1
+    key: CounterKey = ("events", cs, label)
+    counters[key] = counters.get(key, 0) + 1
+    if not kind.recipient_scoped:
+        return bucket
+    key = ("recipients", cs, label)
+    counters[key] = counters.get(key, 0) + n
+    for address in event.recipients:
+        provider = domain_to_provider.get(address[address.rfind("@") + 1 :], PROVIDERS_OTHER)
+        key = ("providers", cs, provider, label)
+        counters[key] = counters.get(key, 0) + 1
+    if kind is EventType.SEND:
+        bucket[SENT] = event.rate_recipients
+        bucket[SENT_ALL] = n
+    elif kind is EventType.BOUNCE:
+        bounce_type, subtype = bounce_labels(event)
+        key = ("bounces", cs, bounce_type, subtype)
+        counters[key] = counters.get(key, 0) + n
+        bucket[BOUNCED] = n
+        bucket[BOUNCED_RATE] = event.rate_recipients
+        if bounce_type == "Transient":
+            bucket[TRANSIENT] = n
+    elif kind is EventType.COMPLAINT:
+        feedback, subtype = complaint_labels(event)
+        key = ("complaints", cs, feedback, subtype)
+        counters[key] = counters.get(key, 0) + n
+        bucket[COMPLAINED] = n
+        bucket[COMPLAINED_RATE] = event.rate_recipients
+    elif kind is EventType.DELIVERY_DELAY:
+        key = ("delays", cs, delay_label(event))
+        counters[key] = counters.get(key, 0) + n
+        bucket[DELAYED] = n
+    elif kind is EventType.REJECT:
+        bucket[REJECTED] = n
+    elif kind is EventType.RENDERING_FAILURE:
+        bucket[RENDERING_FAILED] = n
+    elif kind is EventType.DELIVERY:
+        bucket[DELIVERED] = n
+    return bucket
+
+
+def providers_with_other(providers: Iterable[str]) -> tuple[str, ...]:
+    """Provider label values: the configured groups then ``other``."""
+    return (*providers, PROVIDERS_OTHER)
+
+
+RECIPIENT_SCOPED: Final = tuple(t for t in EventType if t.recipient_scoped)

@@ -1,0 +1,1 @@
+"""``sesmon demo``: an embedded AWS (moto), a provisioned SES setup, simulated traffic and the real daemon."""

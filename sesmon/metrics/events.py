@@ -1,0 +1,238 @@
+"""Collectors for what SES event ingestion produces: event counters, windows, SQS outcomes, lag."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from sesmon.counting import (
+    DELAY_TYPES,
+    FEEDBACK_TYPES,
+    KNOWN_BOUNCES,
+    NONE_LABEL,
+    RECIPIENT_SCOPED,
+    SQS_CONTROL,
+    SQS_INVALID,
+    CounterKey,
+)
+from sesmon.model import EventType
+from sesmon.targets import TargetDirectory
+from sesmon.windows import SENT, Totals
+
+# Processing time minus the SES event's own time: seconds for a healthy stream, hours for a backlog.
+LAG_BUCKETS: tuple[float, ...] = (1, 2.5, 5, 10, 30, 60, 120, 300, 900, 1800, 3600, 21600, 86400)
+
+
+@dataclass
+class TargetReadout:
+    """A consistent copy of one target's ingestion state, taken under the ingestion lock."""
+
+    target: str
+    counters: dict[CounterKey, int]
+    windows: dict[str, dict[str, Totals]]  # configuration_set → window label (or "volume") → totals
+    last_events: dict[str, float]  # configuration_set → newest SES event time
+    lag_counts: list[int]  # per LAG_BUCKETS bound (not cumulative), then the +Inf overflow
+    lag_sum: float
+    preinit_sets: tuple[str, ...] = ()  # configured literal names, emitted at 0 before any event
+    window_labels: tuple[str, ...] = ()
+    providers: tuple[str, ...] = ()
+    invalid_reasons: tuple[str, ...] = ()
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+_COUNTER_FAMILIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "events": ("sesmon_events", "SES events counted, by type.", ("configuration_set", "event_type")),
+    "recipients": (
+        "sesmon_recipients",
+        "Recipients of recipient-scoped SES events, by type.",
+        ("configuration_set", "event_type"),
+    ),
+    "bounces": (
+        "sesmon_bounces",
+        "Bounced recipients by bounce type and subtype.",
+        ("configuration_set", "bounce_type", "bounce_subtype"),
+    ),
+    "complaints": (
+        "sesmon_complaints",
+        "Complained recipients by feedback type and complaint subtype.",
+        ("configuration_set", "feedback_type", "complaint_subtype"),
+    ),
+    "delays": (
+        "sesmon_delivery_delays",
+        "Delayed recipients by delay type.",
+        ("configuration_set", "delay_type"),
+    ),
+    "providers": (
+        "sesmon_recipients_by_provider",
+        "Recipients by mailbox-provider group and event type.",
+        ("configuration_set", "provider", "event_type"),
+    ),
+}
+
+_BASE = ("target", "account_id", "region")
+
+
+def _preinit(readout: TargetReadout) -> dict[str, list[tuple[str, ...]]]:
+    """Label tuples (without the base labels) emitted at 0 until they are counted."""
+    out: dict[str, list[tuple[str, ...]]] = {name: [] for name in _COUNTER_FAMILIES}
+    for cs in readout.preinit_sets:
+        out["events"] += [(cs, t.value) for t in EventType]
+        out["recipients"] += [(cs, t.value) for t in RECIPIENT_SCOPED]
+        out["bounces"] += [(cs, bt, bs) for bt, bs in KNOWN_BOUNCES]
+        out["complaints"] += [(cs, ft, NONE_LABEL) for ft in FEEDBACK_TYPES]
+        out["delays"] += [(cs, d) for d in DELAY_TYPES]
+        out["providers"] += [(cs, p, t.value) for p in readout.providers for t in RECIPIENT_SCOPED]
+    return out
+
+
+class EventsCollector(Collector):
+    """Emits the ingestion series of every target, e.g.::
+
+    sesmon_events_total{target="prod",account_id="123456789012",region="us-east-1",
+                        configuration_set="tx",event_type="send"} 1200
+    sesmon_recipients_total{...,configuration_set="tx",event_type="bounce"} 12
+    sesmon_bounces_total{...,configuration_set="tx",bounce_type="Permanent",bounce_subtype="General"} 9
+    sesmon_complaints_total{...,configuration_set="tx",feedback_type="abuse",complaint_subtype="none"} 1
+    sesmon_delivery_delays_total{...,configuration_set="tx",delay_type="MailboxFull"} 3
+    sesmon_recipients_by_provider_total{...,configuration_set="tx",provider="gmail",event_type="send"} 700
+    sesmon_window_bounce_ratio{...,configuration_set="tx",window="1h"} 0.0075
+    sesmon_window_complaint_ratio{...,configuration_set="tx",window="volume"} 0.0001
+    sesmon_window_sent_recipients{...,configuration_set="tx",window="24h"} 1200
+    sesmon_configuration_set_last_event_timestamp_seconds{...,configuration_set="tx"} 1.76e9
+    sesmon_sqs_messages_received_total{target="prod",account_id="123456789012",region="us-east-1"} 1300
+    sesmon_sqs_messages_deleted_total{...} 1290
+    sesmon_sqs_messages_duplicate_total{...} 88
+    sesmon_sqs_messages_control_total{...} 1
+    sesmon_sqs_messages_invalid_total{...,reason="not_json"} 2
+    sesmon_event_lag_seconds_bucket{...,le="5.0"} 1100
+    """
+
+    def __init__(self, readouts: Callable[[], Sequence[TargetReadout]], targets: TargetDirectory) -> None:
+        self._readouts = readouts
+        self._targets = targets
+
+    def collect(self) -> Iterator[Metric]:
+        readouts = self._readouts()
+        yield from self._counters(readouts)
+        yield from self._windows(readouts)
+        yield from self._sqs(readouts)
+        yield self._lag(readouts)
+
+    def _base(self, target: str) -> list[str]:
+        ident = self._targets.get(target)
+        return [target, ident.account_id, ident.region]
+
+    def _counters(self, readouts: Sequence[TargetReadout]) -> Iterator[Metric]:
+        families = {
+            key: CounterMetricFamily(name, doc, labels=[*_BASE, *labels])
+            for key, (name, doc, labels) in _COUNTER_FAMILIES.items()
+        }
+        for readout in readouts:
+            base = self._base(readout.target)
+            values: dict[str, dict[tuple[str, ...], int]] = {name: {} for name in families}
+            for name, label_sets in _preinit(readout).items():
+                for labels in label_sets:
+                    values[name][labels] = 0
+            for key, value in readout.counters.items():
+                bucket = values.get(key[0])
+                if bucket is not None:
+                    bucket[key[1:]] = value
+            for name, series in values.items():
+                for labels, value in sorted(series.items()):
+                    families[name].add_metric([*base, *labels], value)
+        yield from families.values()
+
+    def _windows(self, readouts: Sequence[TargetReadout]) -> Iterator[Metric]:
+        labels = [*_BASE, "configuration_set", "window"]
+        bounce = GaugeMetricFamily(
+            "sesmon_window_bounce_ratio", "AWS-comparable bounce rate over the window.", labels=labels
+        )
+        complaint = GaugeMetricFamily(
+            "sesmon_window_complaint_ratio", "AWS-comparable complaint rate over the window.", labels=labels
+        )
+        sent = GaugeMetricFamily(
+            "sesmon_window_sent_recipients",
+            "Sent recipients over the window (the AWS-comparable rates' denominator).",
+            labels=labels,
+        )
+        last = GaugeMetricFamily(
+            "sesmon_configuration_set_last_event_timestamp_seconds",
+            "SES timestamp of the newest event counted for the configuration set.",
+            labels=[*_BASE, "configuration_set"],
+        )
+        for readout in readouts:
+            base = self._base(readout.target)
+            windows: dict[str, Mapping[str, Totals]] = {cs: {} for cs in readout.preinit_sets}
+            windows.update(readout.windows)
+            for cs in sorted(windows):
+                per_window = windows[cs]
+                for label in readout.window_labels:
+                    totals = per_window.get(label)
+                    values = [*base, cs, label]
+                    if totals is None:
+                        bounce.add_metric(values, 0.0)
+                        complaint.add_metric(values, 0.0)
+                        sent.add_metric(values, 0.0)
+                        continue
+                    bounce.add_metric(values, totals.rate("bounce_rate")[0])
+                    complaint.add_metric(values, totals.rate("complaint_rate")[0])
+                    sent.add_metric(values, float(totals[SENT]))
+            for cs, when in sorted(readout.last_events.items()):
+                last.add_metric([*base, cs], when)
+        yield bounce
+        yield complaint
+        yield sent
+        yield last
+
+    def _sqs(self, readouts: Sequence[TargetReadout]) -> Iterator[Metric]:
+        simple = {
+            outcome: CounterMetricFamily(f"sesmon_sqs_messages_{outcome}", doc, labels=list(_BASE))
+            for outcome, doc in (
+                ("received", "SQS messages received (each delivery, redeliveries included)."),
+                ("deleted", "SQS messages deleted after their effect was stored."),
+                ("duplicate", "SQS messages already counted (redeliveries, duplicate publications)."),
+                ("control", "SQS messages that carry no SES event (SNS confirmations, SES setup)."),
+            )
+        }
+        invalid = CounterMetricFamily(
+            "sesmon_sqs_messages_invalid",
+            "SQS messages whose body is not a countable SES event, by reason.",
+            labels=[*_BASE, "reason"],
+        )
+        for readout in readouts:
+            base = self._base(readout.target)
+            totals = dict.fromkeys(simple, 0)
+            reasons = dict.fromkeys(readout.invalid_reasons, 0)
+            for key, value in readout.counters.items():
+                if key[0] != "sqs":
+                    continue
+                if key[1] == SQS_CONTROL:
+                    totals["control"] += value
+                elif key[1] == SQS_INVALID:
+                    reasons[key[2]] = reasons.get(key[2], 0) + value
+                elif key[1] in totals:
+                    totals[key[1]] += value
+            for outcome, family in simple.items():
+                family.add_metric(base, totals[outcome])
+            for reason, value in sorted(reasons.items()):
+                invalid.add_metric([*base, reason], value)
+        yield from simple.values()
+        yield invalid
+
+    def _lag(self, readouts: Sequence[TargetReadout]) -> Metric:
+        lag = HistogramMetricFamily(
+            "sesmon_event_lag_seconds",
+            "Processing time minus the SES event's own timestamp.",
+            labels=list(_BASE),
+        )
+        for readout in readouts:
+            cumulative = 0
+            buckets: list[tuple[str, float]] = []
+            for bound, count in zip((*LAG_BUCKETS, float("inf")), readout.lag_counts, strict=True):
+                cumulative += count
+                buckets.append(("+Inf" if bound == float("inf") else repr(float(bound)), cumulative))
+            lag.add_metric(self._base(readout.target), buckets, readout.lag_sum)
+        return lag

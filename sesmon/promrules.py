@@ -1,0 +1,275 @@
+"""The alert rules of a config as a Prometheus rule file over sesmon's exported metrics (pure).
+
+Each sesmon rule becomes one alerting rule per severity, all named after the rule and told apart by
+the ``severity`` label. They mirror the built-in evaluator: thresholds are inclusive, ``for`` is kept,
+``min_recipients`` / ``min_events`` become ``and on(...)`` guards over the sent-recipients volume,
+and hysteresis is expressed by keeping a firing alert while the value stays at or above
+``resolve_ratio`` times the threshold (``and on(...) ALERTS{...}``). Differences, stated in the file
+header: a rate above the critical line fires both the warning and the critical alert (inhibit
+warning by critical in Alertmanager); below the guards the Prometheus alert resolves rather than
+holds; rates the exporter has no gauge for are computed from counters with ``increase()``, so the
+``volume`` window falls back to the longest sliding window for them.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from sesmon.alerts.templates import default_templates, percent
+from sesmon.config import RATE_SIGNALS, Config, RuleConfig
+from sesmon.durations import format_duration
+
+TARGET = ("target", "account_id", "region")
+SET = (*TARGET, "configuration_set")
+
+# Counter-based rates: the numerator counter and its fixed matchers; the denominator is sent recipients.
+_COUNTER_RATES: dict[str, tuple[str, str]] = {
+    "transient_bounce_rate": ("sesmon_bounces_total", 'bounce_type="Transient"'),
+    "delivery_delay_rate": ("sesmon_delivery_delays_total", ""),
+    "reject_rate": ("sesmon_recipients_total", 'event_type="reject"'),
+    "rendering_failure_rate": ("sesmon_recipients_total", 'event_type="rendering_failure"'),
+}
+
+# Condition signals: (metric, fixed matchers, comparison, labels identifying one alert).
+_CONDITIONS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
+    "enforcement_status": ("sesmon_account_enforcement_status", 'status!="HEALTHY"', "== 1", TARGET),
+    "account_sending_disabled": ("sesmon_account_sending_enabled", "", "== 0", TARGET),
+    "configuration_set_sending_disabled": ("sesmon_configuration_set_sending_enabled", "", "== 0", SET),
+    "sandbox": ("sesmon_account_production_access_enabled", "", "== 0", TARGET),
+    "identity_unverified": ("sesmon_identity_verified", "", "== 0", (*TARGET, "identity")),
+    "dkim_not_successful": (
+        "sesmon_identity_dkim_status",
+        'status!="SUCCESS"',
+        "== 1",
+        (*TARGET, "identity"),
+    ),
+    "dns_check_failed": ("sesmon_dns_check_ok", "", "== 0", (*TARGET, "domain", "check")),
+    "event_type_not_routed": ("sesmon_configuration_set_event_type_routed", "", "== 0", (*SET, "event_type")),
+    "source_down": ("sesmon_source_up", "", "== 0", (*TARGET, "source")),
+}
+
+
+def selector(metric: str, *matchers: str) -> str:
+    """``metric{a,b}`` from the non-empty matchers."""
+    joined = ",".join(m for m in matchers if m)
+    return f"{metric}{{{joined}}}" if joined else metric
+
+
+@dataclass(frozen=True)
+class Query:
+    """How one rule's signal reads in PromQL."""
+
+    value: str
+    subject: tuple[str, ...]
+    volume: str | None = None  # sent recipients behind the value (min_recipients)
+    events: str | None = None  # the numerator's count (min_events)
+    note: str = ""
+
+
+def glob_regex(globs: Sequence[str]) -> str | None:
+    """Shell globs as one RE2 alternation (already escaped for a PromQL string); None for ``*``."""
+    if "*" in globs:
+        return None
+    parts = []
+    for glob in globs:
+        out = []
+        for ch in glob:
+            if ch == "*":
+                out.append(".*")
+            elif ch == "?":
+                out.append(".")
+            elif ch.isalnum() or ch in "_-":
+                out.append(ch)
+            else:
+                out.append("\\\\" + ch)  # a regex escape, itself escaped inside the PromQL string
+        parts.append("".join(out))
+    return "|".join(parts)
+
+
+def _matchers(rule: RuleConfig, with_set: bool) -> str:
+    found = []
+    targets = glob_regex(rule.targets)
+    if targets is not None:
+        found.append(f'target=~"{targets}"')
+    sets = glob_regex(rule.configuration_sets)
+    if with_set and sets is not None:
+        found.append(f'configuration_set=~"{sets}"')
+    return ",".join(found)
+
+
+def query(rule: RuleConfig, config: Config) -> Query:
+    """The PromQL pieces of ``rule``'s signal."""
+    signal = rule.signal
+    sets = _matchers(rule, with_set=True)
+    account = _matchers(rule, with_set=False)
+    if signal in ("bounce_rate", "complaint_rate"):
+        name = "bounce" if signal == "bounce_rate" else "complaint"
+        window = f'window="{rule.window}"'
+        ratio = selector(f"sesmon_window_{name}_ratio", window, sets)
+        sent = selector("sesmon_window_sent_recipients", window, sets)
+        return Query(ratio, SET, volume=sent, events=f"{ratio} * {sent}")
+    if signal in _COUNTER_RATES:
+        window, note = rule.window or "", ""
+        if window == "volume" or not window:
+            window = max(config.windows, key=lambda w: config.window_seconds[w])
+            note = f"volume window approximated by {window}"
+        by = ", ".join(SET)
+        metric, fixed = _COUNTER_RATES[signal]
+        numerator = f"sum by ({by}) (increase({selector(metric, fixed, sets)}[{window}]))"
+        sent_sel = selector("sesmon_recipients_total", 'event_type="send"', sets)
+        sent = f"sum by ({by}) (increase({sent_sel}[{window}]))"
+        return Query(f"{numerator} / ({sent} > 0)", SET, volume=sent, events=numerator, note=note)
+    if signal in ("cloudwatch_bounce_rate", "cloudwatch_complaint_rate"):
+        name = "bounce" if signal == "cloudwatch_bounce_rate" else "complaint"
+        value = selector(f"sesmon_configuration_set_reputation_{name}_ratio", sets)
+        if "*" in rule.configuration_sets:
+            value = f"{selector(f'sesmon_account_reputation_{name}_ratio', account)} or {value}"
+        return Query(
+            value, SET, note="CloudWatch reports no volume, so min_recipients/min_events do not apply"
+        )
+    if signal == "quota_usage":
+        sent, quota = (
+            selector("sesmon_send_quota_sent_last_24h", account),
+            selector("sesmon_send_quota_max_24h", account),
+        )
+        return Query(f"{sent} / ({quota} > 0)", TARGET)
+    if signal == "no_events":
+        lengths = config.window_seconds
+        # Like the ingestion provider: no window (or "volume") means the shortest sliding window.
+        length = lengths[rule.window] if rule.window in lengths else min(lengths.values())
+        last = selector("sesmon_configuration_set_last_event_timestamp_seconds", sets)
+        return Query(f"time() - {last} > {length:g}", SET)
+    metric, fixed, comparison, subject = _CONDITIONS[signal]
+    matchers = sets if "configuration_set" in subject else account
+    return Query(f"{selector(metric, fixed, matchers)} {comparison}", subject)
+
+
+def _go_template(text: str, rule: RuleConfig, severity: str, threshold: float | None, q: Query) -> str:
+    """A sesmon ``{placeholder}`` template as a Prometheus (Go) template."""
+    literal = {
+        "rule": rule.name,
+        "alertname": rule.name,
+        "signal": rule.signal,
+        "severity": severity,
+        "status": "firing",
+        "window": rule.window or "",
+        "threshold": f"{threshold:g}" if threshold is not None else "",
+        "threshold_pct": percent(threshold),
+        "recipients": "?",
+        "events": "?",
+        "detail": "",
+    }
+    subject = " ".join(
+        f"{k}={{{{ $labels.{k} }}}}" for k in q.subject if k not in TARGET[1:] and k != "target"
+    )
+    literal["subject"] = subject or "{{ $labels.target }}"
+    out = []
+    try:
+        parts = list(string.Formatter().parse(text))
+    except ValueError:
+        return text
+    for plain, field, spec, _conversion in parts:
+        out.append(plain.replace("{{", "{ {"))
+        if field is None:
+            continue
+        if field == "value_pct" or (field == "value" and spec and spec.endswith("%")):
+            out.append("{{ $value | humanizePercentage }}")
+        elif field == "value":
+            out.append("{{ $value }}")
+        elif field in literal:
+            out.append(literal[field])
+        else:
+            out.append(f"{{{{ $labels.{field} }}}}")
+    return "".join(out)
+
+
+def _annotations(rule: RuleConfig, severity: str, threshold: float | None, q: Query) -> dict[str, str]:
+    summary_default, description_default = default_templates(rule.signal in RATE_SIGNALS, bool(rule.window))
+    if rule.signal in RATE_SIGNALS and rule.window:
+        # Prometheus has no recipients/events beside $value: a description without them.
+        description_default = "{signal} is {value_pct} over {window}; {severity} threshold {threshold_pct}."
+    summary = rule.summary or summary_default
+    description = rule.description or description_default
+    annotations = {
+        "summary": _go_template(summary, rule, severity, threshold, q),
+        "description": _go_template(description, rule, severity, threshold, q).strip(),
+    }
+    if rule.runbook_url:
+        annotations["runbook_url"] = _go_template(rule.runbook_url, rule, severity, threshold, q)
+    return annotations
+
+
+def alerting_rules(rule: RuleConfig, config: Config) -> list[dict[str, Any]]:
+    """The Prometheus alerting rules (one per severity) for one sesmon rule."""
+    q = query(rule, config)
+    on = f"on({', '.join(q.subject)})"
+    levels: list[tuple[str, float | None]]
+    if rule.signal in RATE_SIGNALS:
+        levels = [
+            (s, t) for s, t in (("warning", rule.warning), ("critical", rule.critical)) if t is not None
+        ]
+    else:
+        levels = [(rule.severity, None)]
+    out = []
+    for severity, threshold in levels:
+        if threshold is None:
+            expr = q.value
+        else:
+            keep = round(threshold * config.alerts.resolve_ratio, 12)
+            firing = f'ALERTS{{alertname="{rule.name}", severity="{severity}", alertstate="firing"}}'
+            expr = f"(({q.value}) >= {threshold:g})\nor\n(({q.value}) >= {keep:g} and {on} {firing})"
+        guards = []
+        if rule.min_recipients and q.volume:
+            guards.append(f"({q.volume}) >= {rule.min_recipients}")
+        if rule.min_events and q.events:
+            guards.append(f"({q.events}) >= {rule.min_events}")
+        if guards:
+            expr = f"({expr})\n" + "".join(f"and {on} ({g})\n" for g in guards)
+        item: dict[str, Any] = {"alert": rule.name, "expr": expr.strip() + "\n"}
+        if rule.for_:
+            item["for"] = format_duration(rule.for_)
+        item["labels"] = {"severity": severity, "signal": rule.signal}
+        item["annotations"] = _annotations(rule, severity, threshold, q)
+        out.append(item)
+    return out
+
+
+def rule_file(config: Config) -> dict[str, Any]:
+    """The whole rule file as data."""
+    rules = [item for rule in config.alerts.rules for item in alerting_rules(rule, config)]
+    return {"groups": [{"name": "sesmon", "rules": rules}]}
+
+
+HEADER = """\
+# Prometheus alerting rules generated by `sesmon rules` from the sesmon config; do not edit by hand.
+# They express sesmon's own alert rules over its exported metrics. Differences from the built-in
+# evaluator: above the critical line both the warning and the critical alert fire (inhibit warning by
+# critical in Alertmanager, equal: [alertname, target, configuration_set]); below a min-volume guard
+# the alert resolves instead of holding; counter-based rates use increase() over a sliding window.
+"""
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in data else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+_Dumper.add_representer(str, _str)
+
+
+def render(config: Config) -> str:
+    """The rule file as YAML text."""
+    notes = sorted(
+        {f"# {r.name}: {query(r, config).note}\n" for r in config.alerts.rules if query(r, config).note}
+    )
+    body = yaml.dump(rule_file(config), Dumper=_Dumper, sort_keys=False, width=200, allow_unicode=True)
+    return HEADER + "".join(notes) + body

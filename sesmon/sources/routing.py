@@ -1,0 +1,135 @@
+"""Event-routing self-check: which SES event types each configuration set publishes where sesmon sees them."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from sesmon.config import TargetConfig
+from sesmon.logs import get_logger, log_event
+from sesmon.model import EventType
+from sesmon.sources.identities import OperationPacer
+
+log = get_logger("sesmon.sources.routing")
+
+# The event types the rates and alerts are built from: if one is not routed, its counters stay at zero
+# and every rate derived from it looks perfect.
+CHECKED_EVENT_TYPES: dict[str, EventType] = {
+    "SEND": EventType.SEND,
+    "DELIVERY": EventType.DELIVERY,
+    "BOUNCE": EventType.BOUNCE,
+    "COMPLAINT": EventType.COMPLAINT,
+    "REJECT": EventType.REJECT,
+    "DELIVERY_DELAY": EventType.DELIVERY_DELAY,
+}
+# Events reach sesmon's SQS queue through an SNS topic or an EventBridge bus; CloudWatch, Firehose and
+# Pinpoint destinations are real destinations, but nothing sent there ever reaches the queue.
+QUEUE_DESTINATIONS = ("SnsDestination", "EventBridgeDestination")
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingInfo:
+    """Routing of one configuration set's checked event types.
+
+    ``routed``: published to an enabled SNS or EventBridge destination. ``elsewhere``: published only to
+    enabled destinations that cannot feed the queue (shown on the status page as the likely cause).
+    """
+
+    configuration_set: str
+    routed: frozenset[EventType]
+    elsewhere: frozenset[EventType]
+    destinations: int
+
+    @property
+    def missing(self) -> tuple[EventType, ...]:
+        """Checked event types not routed to the queue, in catalogue order."""
+        return tuple(t for t in CHECKED_EVENT_TYPES.values() if t not in self.routed)
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingSnapshot:
+    """Routing of every allowed configuration set of a target; ``dropped`` sets exceeded the cap."""
+
+    sets: tuple[RoutingInfo, ...] = ()
+    dropped: int = 0
+
+
+def routing_from_destinations(name: str, destinations: Iterable[dict[str, Any]]) -> RoutingInfo:
+    """A GetConfigurationSetEventDestinations response's destinations reduced to routing per type."""
+    routed: set[EventType] = set()
+    elsewhere: set[EventType] = set()
+    count = 0
+    for destination in destinations:
+        count += 1
+        if not destination.get("Enabled", False):
+            continue
+        types = {
+            CHECKED_EVENT_TYPES[t]
+            for t in destination.get("MatchingEventTypes", ())
+            if t in CHECKED_EVENT_TYPES
+        }
+        if any(destination.get(kind) for kind in QUEUE_DESTINATIONS):
+            routed |= types
+        else:
+            elsewhere |= types
+    return RoutingInfo(name, frozenset(routed), frozenset(elsewhere - routed), count)
+
+
+class RoutingSource:
+    """Lists the target's allowed configuration sets and reads each one's event destinations."""
+
+    def __init__(
+        self,
+        target: TargetConfig,
+        sesv2: Callable[[], Any],
+        pacer: OperationPacer,
+        page_size: int | None = None,
+    ) -> None:
+        self._target = target
+        self._sesv2 = sesv2
+        self._pacer = pacer
+        # None leaves the page size to SES.
+        self._page_size = page_size
+
+    def poll(self) -> RoutingSnapshot:
+        """Routing of every allowed set (sorted by name, at most ``max_configuration_sets``)."""
+        client = self._sesv2()
+        names: list[str] = []
+        token: str | None = None
+        while True:
+            self._pacer.wait("ListConfigurationSets")
+            args: dict[str, Any] = {"PageSize": self._page_size} if self._page_size else {}
+            if token:
+                args["NextToken"] = token
+            page = client.list_configuration_sets(**args)
+            names.extend(str(n) for n in page.get("ConfigurationSets", []))
+            token = page.get("NextToken")
+            if not token:
+                break
+        allowed = sorted(n for n in set(names) if self._target.allows_configuration_set(n))
+        kept = allowed[: self._target.max_configuration_sets]
+        if len(kept) < len(allowed):
+            log_event(
+                log,
+                logging.WARNING,
+                "routing_configuration_sets_capped",
+                target=self._target.name,
+                allowed=len(allowed),
+                kept=len(kept),
+            )
+        infos: list[RoutingInfo] = []
+        for name in kept:
+            self._pacer.wait("GetConfigurationSetEventDestinations")
+            try:
+                response = client.get_configuration_set_event_destinations(ConfigurationSetName=name)
+            except ClientError as exc:
+                # Deleted between the list and the get: simply no longer there.
+                if exc.response.get("Error", {}).get("Code") == "NotFoundException":
+                    continue
+                raise
+            infos.append(routing_from_destinations(name, response.get("EventDestinations", [])))
+        return RoutingSnapshot(tuple(infos), len(allowed) - len(kept))

