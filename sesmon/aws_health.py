@@ -84,10 +84,13 @@ class AwsHealthComponent(BaseComponent):
         self._api_calls = api_calls
         self._clock = clock
         self._lock = threading.Lock()
+        self._stopping = threading.Event()
         self._state: dict[str, _TargetState] = {}
         for target in config.targets:
             clients = aws[target.name]
-            discovery = ConfigurationSetDiscovery(target, partial_client(clients, "sesv2"), limiter())
+            discovery = ConfigurationSetDiscovery(
+                target, partial_client(clients, "sesv2"), limiter(), stopping=self._stopping
+            )
             self._state[target.name] = _TargetState(
                 config=target,
                 clients=clients,
@@ -178,6 +181,9 @@ class AwsHealthComponent(BaseComponent):
                 raise discovery_error
 
         return run
+
+    def stop(self, deadline: float) -> None:  # noqa: ARG002 - nothing to drain, only to interrupt
+        self._stopping.set()
 
     def poll_all(self, now: float) -> None:
         """Run every job once, in order, raising the first failure after all ran (tests, benchmarks)."""

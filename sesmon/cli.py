@@ -68,6 +68,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     logs.configure(config.logging.level, config.logging.format)
     try:
         daemon = Daemon(config)
+        daemon.install_signal_handlers()
         daemon.start()
     except OSError as exc:
         print(f"sesmon: cannot start: {redact.redact(str(exc))}", file=sys.stderr)

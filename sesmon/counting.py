@@ -43,7 +43,6 @@ from sesmon.windows import (
     SENT,
     SENT_ALL,
     TRANSIENT,
-    zero,
 )
 
 CounterKey = tuple[str, ...]
@@ -106,6 +105,7 @@ _FEEDBACK_TYPES = frozenset(FEEDBACK_TYPES)
 _COMPLAINT_SUBTYPES = frozenset(COMPLAINT_SUBTYPES)
 _DELAY_TYPES = frozenset(DELAY_TYPES)
 _GLOB_CHARS = frozenset("*?[")
+_ENGAGEMENT = frozenset(t for t in EventType if not t.recipient_scoped)
 
 
 def _bounded(value: str | None, allowed: frozenset[str], other: str = OTHER_LABEL) -> str:
@@ -151,7 +151,9 @@ class ConfigurationSets:
         self.patterns = target.configuration_sets
         self.limit = target.max_configuration_sets
         self.literals = frozenset(literal_names(self.patterns))
-        self.admitted: set[str] = set(admitted) | set(self.literals)
+        # The store also remembers (none) and (other) (for their last-event time): not admissions.
+        folded = {NO_CONFIGURATION_SET, OTHER_CONFIGURATION_SET}
+        self.admitted: set[str] = (set(admitted) - folded) | set(self.literals)
         self._memo: dict[str, bool] = {}
 
     def _allowed(self, name: str) -> bool:
@@ -186,18 +188,19 @@ def count_event(
     configuration_set: str,
     domain_to_provider: Mapping[str, str],
     counters: dict[CounterKey, int],
-) -> list[int]:
-    """Add ``event``'s counter increments to ``counters``; return its window-bucket count vector."""
+    bucket: list[int],
+) -> None:
+    """Add ``event``'s counter increments to ``counters`` and its window counts to ``bucket`` (a count
+    vector in ``windows.FIELDS`` order). Both are added to in place: this runs once per event."""
     cs = configuration_set
     kind = event.event_type
     label = kind.value
-    n = len(event.recipients)
-    bucket = zero()
-    bucket[EVENTS] = 1
+    bucket[EVENTS] += 1
     key: CounterKey = ("events", cs, label)
     counters[key] = counters.get(key, 0) + 1
-    if not kind.recipient_scoped:
-        return bucket
+    if kind in _ENGAGEMENT:
+        return
+    n = len(event.recipients)
     key = ("recipients", cs, label)
     counters[key] = counters.get(key, 0) + n
     for address in event.recipients:
@@ -205,33 +208,32 @@ def count_event(
         key = ("providers", cs, provider, label)
         counters[key] = counters.get(key, 0) + 1
     if kind is EventType.SEND:
-        bucket[SENT] = event.rate_recipients
-        bucket[SENT_ALL] = n
+        bucket[SENT] += event.rate_recipients
+        bucket[SENT_ALL] += n
+    elif kind is EventType.DELIVERY:
+        bucket[DELIVERED] += n
     elif kind is EventType.BOUNCE:
         bounce_type, subtype = bounce_labels(event)
         key = ("bounces", cs, bounce_type, subtype)
         counters[key] = counters.get(key, 0) + n
-        bucket[BOUNCED] = n
-        bucket[BOUNCED_RATE] = event.rate_recipients
+        bucket[BOUNCED] += n
+        bucket[BOUNCED_RATE] += event.rate_recipients
         if bounce_type == "Transient":
-            bucket[TRANSIENT] = n
+            bucket[TRANSIENT] += n
     elif kind is EventType.COMPLAINT:
         feedback, subtype = complaint_labels(event)
         key = ("complaints", cs, feedback, subtype)
         counters[key] = counters.get(key, 0) + n
-        bucket[COMPLAINED] = n
-        bucket[COMPLAINED_RATE] = event.rate_recipients
+        bucket[COMPLAINED] += n
+        bucket[COMPLAINED_RATE] += event.rate_recipients
     elif kind is EventType.DELIVERY_DELAY:
         key = ("delays", cs, delay_label(event))
         counters[key] = counters.get(key, 0) + n
-        bucket[DELAYED] = n
+        bucket[DELAYED] += n
     elif kind is EventType.REJECT:
-        bucket[REJECTED] = n
+        bucket[REJECTED] += n
     elif kind is EventType.RENDERING_FAILURE:
-        bucket[RENDERING_FAILED] = n
-    elif kind is EventType.DELIVERY:
-        bucket[DELIVERED] = n
-    return bucket
+        bucket[RENDERING_FAILED] += n
 
 
 def providers_with_other(providers: Iterable[str]) -> tuple[str, ...]:

@@ -206,10 +206,13 @@ class Daemon:
 
         return run
 
-    def run_until_signal(self) -> int:
-        """Block until SIGTERM/SIGINT, then shut down gracefully; a second signal forces exit."""
+    def install_signal_handlers(self) -> None:
+        """Route SIGTERM/SIGINT to a graceful stop; call before :meth:`start` so none is missed."""
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
+
+    def run_until_signal(self) -> int:
+        """Block until SIGTERM/SIGINT, then shut down gracefully; a second signal forces exit."""
         self._stopping.wait()
         return self.shutdown()
 

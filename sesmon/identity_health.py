@@ -1,5 +1,4 @@
-"""Identity health per target: SES identities, event routing and DNS authentication as jobs,
-metrics, a status section and alert signals."""
+"""Identity health per target: identities, event routing and DNS authentication jobs, metrics, signals."""
 
 from __future__ import annotations
 

@@ -33,7 +33,7 @@ from sesmon.model import Outcome, Rejection, SesEvent
 from sesmon.signals import Observation
 from sesmon.store import IngestDelta, Store
 from sesmon.targets import TargetDirectory
-from sesmon.windows import EVENTS, HOUR, MINUTE, SENT, VOLUME, Totals, WindowSet
+from sesmon.windows import EVENTS, HOUR, MINUTE, SENT, VOLUME, Totals, WindowSet, zero
 
 log = get_logger("sesmon.ingest")
 
@@ -48,6 +48,7 @@ class Message:
 
     message_id: str
     body: str | bytes
+    sent_timestamp: float | None = None  # SQS SentTimestamp (seconds): the same on every redelivery
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,13 +115,7 @@ class TargetIngest:
         """
         parsed = [parse_message(m.body) for m in messages]
         keys = [
-            ("e:" + p.dedup_key)
-            if isinstance(p, SesEvent)
-            else ("m:" + (p.dedup_key or m.message_id))
-            if p.outcome is Outcome.CONTROL
-            # Invalid bodies are keyed by the SQS message id, so a kept one is not counted again
-            # each time the queue redelivers it.
-            else ("m:" + m.message_id)
+            (int(p.timestamp // MINUTE), "e:" + p.dedup_key) if type(p) is SesEvent else _dedup_key(m, p)
             for m, p in zip(messages, parsed, strict=True)
         ]
         with self._lock:
@@ -141,15 +136,17 @@ class TargetIngest:
             self._deleted_pending -= deleted
             self._sets.commit(delta.admitted)
             for key, value in delta.counters.items():
-                self._counters[key] = self._counters.get(key, 0) + value
+                if key != SQS_DELETED:  # already in memory since record_deleted()
+                    self._counters[key] = self._counters.get(key, 0) + value
             for (cs, width, start), counts in delta.buckets.items():
                 self._windows.add(cs, width, start, counts)
             for cs, when in delta.last_events.items():
                 if when > self._last_events.get(cs, 0.0):
                     self._last_events[cs] = when
+            lag_counts, bounds = self._lag_counts, LAG_BUCKETS
             for lag in lags:
-                self._lag_counts[bisect.bisect_left(LAG_BUCKETS, lag)] += 1
-                self._lag_sum += lag
+                lag_counts[bisect.bisect_left(bounds, lag)] += 1
+            self._lag_sum += sum(lag for lag in lags if lag > 0)
         return [_outcome(p, new) for p, new in zip(parsed, fresh, strict=True)]
 
     def _build(
@@ -170,29 +167,45 @@ class TargetIngest:
         if deleted:
             counters[SQS_DELETED] = deleted
         windows = self._windows
+        scratch = zero()
+        providers = self.providers
+        # Per-batch memos: a batch holds few distinct sets and minutes, so resolve each once.
+        names: dict[str | None, str] = {}
+        places: dict[int, tuple[int, int] | None] = {}
+        counted = duplicates = 0
         for item, new in zip(parsed, fresh, strict=True):
             if not new:
-                counters[SQS_DUPLICATE] = counters.get(SQS_DUPLICATE, 0) + 1
+                duplicates += 1
                 continue
-            if isinstance(item, Rejection):
+            if type(item) is Rejection:
                 key = ("sqs", item.outcome.value, item.reason)
                 counters[key] = counters.get(key, 0) + 1
                 continue
-            counters[SQS_COUNTED] = counters.get(SQS_COUNTED, 0) + 1
-            cs = self._sets.resolve(item.configuration_set, delta.admitted)
-            vector = count_event(item, cs, self.providers, counters)
-            placed = windows.bucket_of(item.timestamp, now)
-            if placed is not None:
+            assert isinstance(item, SesEvent)
+            counted += 1
+            raw = item.configuration_set
+            cs = names.get(raw)
+            if cs is None:
+                cs = names[raw] = self._sets.resolve(raw, delta.admitted)
+            at = item.timestamp
+            minute = int(at // MINUTE)
+            if minute in places:
+                placed = places[minute]
+            else:
+                placed = places[minute] = windows.bucket_of(at, now)
+            if placed is None:
+                vector = scratch  # older than the volume window: counters only
+            else:
                 bucket_key = (cs, *placed)
-                existing = buckets.get(bucket_key)
-                if existing is None:
-                    buckets[bucket_key] = vector
-                else:
-                    for i, value in enumerate(vector):
-                        existing[i] += value
-            if item.timestamp > last.get(cs, 0.0):
-                last[cs] = item.timestamp
-            lags.append(max(0.0, now - item.timestamp))
+                vector = buckets.get(bucket_key) or buckets.setdefault(bucket_key, zero())
+            count_event(item, cs, providers, counters, vector)
+            if at > last.get(cs, 0.0):
+                last[cs] = at
+            lags.append(now - at)
+        if counted:
+            counters[SQS_COUNTED] = counted
+        if duplicates:
+            counters[SQS_DUPLICATE] = duplicates
         return delta
 
     def record_deleted(self, count: int) -> None:
@@ -238,6 +251,11 @@ class TargetIngest:
         out[VOLUME] = self._windows.volume(cs, now)
         return out
 
+    def bucket_count(self) -> int:
+        """Window buckets held in memory (for memory checks)."""
+        with self._lock:
+            return self._windows.bucket_count()
+
     def counters(self) -> dict[CounterKey, int]:
         """A copy of the cumulative counters."""
         with self._lock:
@@ -255,7 +273,25 @@ class TargetIngest:
             return dict(self._last_events)
 
 
+def _dedup_key(message: Message, item: SesEvent | Rejection) -> tuple[int, str]:
+    """``(locality prefix, key)``: both are the same every time the message or its event comes back."""
+    if isinstance(item, SesEvent):
+        return int(item.timestamp // MINUTE), "e:" + item.dedup_key
+    if item.outcome is Outcome.CONTROL:
+        # Rare, so locality does not matter; keyed by the SNS id when there is one.
+        return 0, "m:" + (item.dedup_key or message.message_id)
+    # Invalid bodies are keyed by the SQS message id, so a kept one is not counted again each time the
+    # queue redelivers it.
+    sent = message.sent_timestamp
+    return (int(sent // MINUTE) if sent else 0), "m:" + message.message_id
+
+
+_COUNTED = Processed(Outcome.COUNTED)
+
+
 def _outcome(item: SesEvent | Rejection, fresh: bool) -> Processed:
+    if fresh and isinstance(item, SesEvent):
+        return _COUNTED
     invalid = isinstance(item, Rejection) and item.outcome is Outcome.INVALID
     reason = item.reason if isinstance(item, Rejection) else ""
     if not fresh:
@@ -407,9 +443,7 @@ class IngestComponent(BaseComponent):
                 rows.append(f"<tr><td>{html.escape(name)}</td><td>{html.escape(cs)}</td>{cells}</tr>")
         if not rows:
             return "<p>No SES events counted yet.</p>"
-        return (
-            f"<table><tr><th>target</th><th>configuration set</th>{head}</tr>{''.join(rows)}</table>"
-        )
+        return f"<table><tr><th>target</th><th>configuration set</th>{head}</tr>{''.join(rows)}</table>"
 
 
 def _status_cells(totals: Totals | None) -> str:
@@ -434,9 +468,7 @@ def build_ingest(
     clients = {name: _client_factory(aws[name]) for name in names}
     if not clients:
         return None
-    return IngestComponent(
-        config, store, health=health, targets=targets, clock=clock, sqs_clients=clients
-    )
+    return IngestComponent(config, store, health=health, targets=targets, clock=clock, sqs_clients=clients)
 
 
 def _client_factory(clients: Any) -> Callable[[], Any]:

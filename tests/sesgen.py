@@ -58,7 +58,15 @@ LABELS = {
     "Click": "click",
     "Subscription": "subscription",
 }
-RECIPIENT_SCOPED = {"send", "delivery", "bounce", "complaint", "delivery_delay", "reject", "rendering_failure"}
+RECIPIENT_SCOPED = {
+    "send",
+    "delivery",
+    "bounce",
+    "complaint",
+    "delivery_delay",
+    "reject",
+    "rendering_failure",
+}
 BOUNCES = (
     ("Permanent", "General"),
     ("Permanent", "NoEmail"),
@@ -101,7 +109,11 @@ class SesEventGenerator:
     start: float = 1_790_000_000.0
     spread: float = 1800.0  # event timestamps fall in [start, start + spread)
     simulator_share: float = 0.05
+    # When set, events arrive in time order like a live stream: the n-th is stamped about
+    # start + n * step (a few seconds of jitter) instead of anywhere in the spread.
+    step: float | None = None
     rng: random.Random = field(init=False)
+    count: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -175,7 +187,11 @@ class SesEventGenerator:
             name = rng.choices(list(WEIGHTS), weights=list(WEIGHTS.values()))[0]
         cs = rng.choice(list(self.configuration_sets)) if configuration_set == RANDOM else configuration_set
         # Whole milliseconds, as SES stamps them, so the expected time is exact.
-        at = round(self.start + rng.random() * self.spread, 3)
+        offset = (
+            rng.random() * self.spread if self.step is None else self.count * self.step + rng.random() * 3
+        )
+        self.count += 1
+        at = round(self.start + offset, 3)
         label = LABELS[name]
         destination = [self._address() for _ in range(1 if rng.random() < 0.7 else rng.randint(2, 4))]
         mail = self._mail(at - 1.5, destination, cs)

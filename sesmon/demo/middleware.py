@@ -1,9 +1,10 @@
 """WSGI middleware around moto's server: the SES v2 calls moto lacks or gets wrong, and simulated outages.
 
-SES v2 is a REST-JSON API. moto (5.x) has no GetAccount and no configuration-set event destinations,
-reports every SES v2 identity as not verified for sending, and garbles a configuration set's
-SendingOptions. This middleware answers those calls the way SES does, from the demo's provisioned state
-(configuration sets are looked up in moto itself, so the two never disagree), and passes every other
+SES v2 is a REST-JSON API. moto (5.x) has no GetAccount, no configuration-set event destinations
+(Create/Get/Update/Delete) and no PutEmailIdentityMailFromAttributes; it reports every SES v2 identity
+as not verified for sending, omits Easy DKIM tokens, and garbles a configuration set's SendingOptions.
+This middleware answers those calls the way SES does, from the demo's provisioned state (configuration
+sets and identities are looked up in moto itself, so the two never disagree), and passes every other
 request to moto untouched. The daemon talks to it like to AWS: it has no special cases for the demo.
 """
 

@@ -40,6 +40,8 @@ from sesmon.demo.traffic import Traffic, demo_profiles
 ALARM_PERIOD = 300
 ALARM_EVALUATION_PERIODS = 1
 REPUTATION_PUBLICATION_DELAY = 600
+# AWS places an account under review at these account-wide rates.
+AWS_REVIEW_AT = {"Reputation.BounceRate": 0.05, "Reputation.ComplaintRate": 0.001}
 SUMMARY_EVERY = 5.0
 
 
@@ -293,9 +295,12 @@ def _report(
             f"~{REPUTATION_PUBLICATION_DELAY} s for SES to publish Reputation.* datapoints (AWS: 'several "
             "minutes'; the value sesmon's cloudwatch.delay defaults to)"
         )
+        review = AWS_REVIEW_AT[rule[1]]
+        side = "below" if value < review else "above"
         say(
             f"  and {rule[1]} is account-wide over a representative volume: it stood at {value * 100:.3f}% "
-            "at the end of this demo, far from any threshold, while one configuration set was in trouble"
+            f"at the end ({side} the {review * 100:g}% at which AWS reviews an account), while "
+            f"'{scenario.spike_set}' alone was in trouble"
         )
     elif scenario.outage is not None:
         down = [r for r in received if r.rule == "SesSourceDown" and r.status == "firing"]

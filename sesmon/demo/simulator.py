@@ -96,6 +96,7 @@ class TrafficSimulator:
     _thread: threading.Thread | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _recipients: int = 0
+    _next_metrics: float = 0.0
     published: int = 0
     failures: int = 0
 
@@ -137,22 +138,24 @@ class TrafficSimulator:
         with self._lock:
             return reputation(self.tally, self.history, name)
 
+    def step(self, now: float) -> None:
+        """Plan the mail sent until ``now``, publish every event due by then, put datapoints when due."""
+        for event in self.traffic.advance(now):
+            heapq.heappush(self._queue, (event.due, next(self._order), event))
+        due: list[PlannedEvent] = []
+        while self._queue and self._queue[0][0] <= now:
+            due.append(heapq.heappop(self._queue)[2])
+        self._publish(due, now)
+        if now >= self._next_metrics:
+            self._put_metrics(now)
+            self._next_metrics = now + self.metrics_every
+
     def _run(self) -> None:
-        next_metrics = self.clock()
         while not self._stop.is_set():
-            now = self.clock()
-            for event in self.traffic.advance(now):
-                heapq.heappush(self._queue, (event.due, next(self._order), event))
-            due: list[PlannedEvent] = []
-            while self._queue and self._queue[0][0] <= now:
-                due.append(heapq.heappop(self._queue)[2])
-            self._publish(due)
-            if now >= next_metrics:
-                self._put_metrics(now)
-                next_metrics = now + self.metrics_every
+            self.step(self.clock())
             self._stop.wait(self.tick)
 
-    def _publish(self, events: list[PlannedEvent]) -> None:
+    def _publish(self, events: list[PlannedEvent], now: float) -> None:
         for start in range(0, len(events), BATCH):
             batch = events[start : start + BATCH]
             entries: list[PublishBatchRequestEntryTypeDef] = [
@@ -162,12 +165,12 @@ class TrafficSimulator:
             try:
                 result = self.sns.publish_batch(TopicArn=self.topic_arn, PublishBatchRequestEntries=entries)
             except (BotoCoreError, ClientError) as exc:
-                self._retry_later(batch, str(exc))
+                self._retry_later(batch, str(exc), now)
                 continue
             failed = {f["Id"] for f in result.get("Failed", [])}
             if failed:
                 self._retry_later(
-                    [e for i, e in enumerate(batch) if str(i) in failed], "partial batch failure"
+                    [e for i, e in enumerate(batch) if str(i) in failed], "partial batch failure", now
                 )
             for index, event in enumerate(batch):
                 if str(index) not in failed:
@@ -180,10 +183,10 @@ class TrafficSimulator:
             if event.event_type == "Send":
                 self._recipients += len(event.record["mail"]["destination"])
 
-    def _retry_later(self, events: list[PlannedEvent], error: str) -> None:
+    def _retry_later(self, events: list[PlannedEvent], error: str, now: float) -> None:
         self.failures += 1
         log_event(log, logging.WARNING, "demo_publish_failed", events=len(events), error=error[:200])
-        retry_at = self.clock() + 1.0
+        retry_at = now + 1.0
         for event in events:
             heapq.heappush(self._queue, (retry_at, next(self._order), event))
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -40,7 +40,6 @@ class TargetReadout:
     window_labels: tuple[str, ...] = ()
     providers: tuple[str, ...] = ()
     invalid_reasons: tuple[str, ...] = ()
-    extra: dict[str, object] = field(default_factory=dict)
 
 
 _COUNTER_FAMILIES: dict[str, tuple[str, str, tuple[str, ...]]] = {

@@ -63,7 +63,7 @@ class RateLimiter:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._interval = interval
-        self._monotonic = monotonic
+        self.monotonic = monotonic
         self._sleep = sleep
         self._lock = threading.Lock()
         self._next = float("-inf")
@@ -71,11 +71,15 @@ class RateLimiter:
     def wait(self) -> None:
         """Block until the next call is allowed, and claim it."""
         with self._lock:
-            now = self._monotonic()
+            now = self.monotonic()
             if now < self._next:
                 self._sleep(self._next - now)
                 now = self._next
             self._next = now + self._interval
+
+
+class DiscoveryStoppedError(Exception):
+    """Raised when a refresh is abandoned because the daemon is stopping."""
 
 
 class ConfigurationSetDiscovery:
@@ -91,8 +95,11 @@ class ConfigurationSetDiscovery:
         sesv2: Callable[[], Any],
         limiter: RateLimiter | None = None,
         refresh_seconds: float = REFRESH_SECONDS,
+        stopping: threading.Event | None = None,
     ) -> None:
         self._target = target
+        # Set at shutdown: a long refresh (1 call/s) gives up between calls instead of holding exit.
+        self._stopping = stopping or threading.Event()
         self._sesv2 = sesv2
         self._limiter = limiter or RateLimiter()
         self._refresh_seconds = refresh_seconds
@@ -118,12 +125,20 @@ class ConfigurationSetDiscovery:
                 self._refreshing.release()
         return self._catalog
 
+    def _pace(self) -> None:
+        self._limiter.wait()
+        if self._stopping.is_set():
+            raise DiscoveryStoppedError(f"configuration-set discovery of {self._target.name} stopped")
+
     def _fetch(self, now: float) -> Catalog:
+        # At 1 call/s a large account takes minutes to list; the 15 minutes count from the end of the
+        # refresh, or refreshes would follow each other back to back.
+        started = self._limiter.monotonic()
         client = self._sesv2()
         names: list[str] = []
         token: str | None = None
         while True:
-            self._limiter.wait()
+            self._pace()
             page = client.list_configuration_sets(**({"NextToken": token} if token else {}))
             names.extend(page.get("ConfigurationSets", []))
             token = page.get("NextToken")
@@ -142,7 +157,7 @@ class ConfigurationSetDiscovery:
             )
         infos: list[ConfigurationSetInfo] = []
         for name in kept:
-            self._limiter.wait()
+            self._pace()
             try:
                 response = client.get_configuration_set(ConfigurationSetName=name)
             except ClientError as exc:
@@ -151,4 +166,5 @@ class ConfigurationSetDiscovery:
                     continue
                 raise
             infos.append(info_from_response(name, response))
-        return Catalog(tuple(infos), now, len(allowed) - len(kept))
+        finished = now + (self._limiter.monotonic() - started)
+        return Catalog(tuple(infos), finished, len(allowed) - len(kept))

@@ -35,6 +35,14 @@ def default_backoff(failures: int) -> float:
     return random.uniform(0.5, min(MAX_BACKOFF, 2.0 ** min(failures, 10)))  # noqa: S311 - jitter only
 
 
+def _sent_timestamp(message: dict[str, Any]) -> float | None:
+    raw = (message.get("Attributes") or {}).get("SentTimestamp")
+    try:
+        return int(raw) / 1000 if raw is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
 def _describe(exc: BaseException) -> str:
     return redact.redact(f"{type(exc).__name__}: {exc}")[:500]
 
@@ -131,7 +139,7 @@ class SqsSource:
                 log_event(
                     log,
                     logging.WARNING,
-                    "sqs_receive_failed",
+                    "sqs_poll_failed",
                     target=self.target,
                     error=_describe(exc),
                     failures=failures,
@@ -170,7 +178,9 @@ class SqsSource:
         """Store a received batch in one transaction, then delete what may go."""
         from sesmon.ingest import Message  # noqa: PLC0415 - ingest imports this module
 
-        batch = [Message(str(m.get("MessageId", "")), m.get("Body") or "") for m in messages]
+        batch = [
+            Message(str(m.get("MessageId", "")), m.get("Body") or "", _sent_timestamp(m)) for m in messages
+        ]
         results = self.ingest.process(batch, self.clock())
         keep_invalid = self.settings.on_invalid == "keep"
         deletable = [

@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry
 from sesmon.aws_health import ACCOUNT_LEVEL, AwsHealthComponent
 from sesmon.config import Config
 from sesmon.metrics import build_registry
+from sesmon.signals import SignalProvider
 from sesmon.sources.aws import ApiCallCounter, AwsClients
 from sesmon.sources.discovery import RateLimiter
 from sesmon.targets import TargetDirectory
@@ -251,6 +252,11 @@ def test_account_state_and_labels_per_target(world: World) -> None:
     assert by_signal["cloudwatch_complaint_rate"][("west", "west-billing")].value == pytest.approx(0.0044)
     assert ("east", "east-quiet") in by_signal["configuration_set_sending_disabled"]
     assert by_signal["quota_usage"][("east", "")].value == pytest.approx(0.02)
+    assert isinstance(world.component, SignalProvider)
+    page = world.component.status_html()
+    assert "PROBATION" in page
+    assert "2.0%" in page  # east: 1000 of 50000 sent
+    assert "1.10%" in page  # east: CloudWatch account bounce rate
     # SES's 1 call/s limit for configuration-set calls: 1 list + 3 gets per target, spaced by waits.
     assert world.counter.snapshot()[("sesv2", "GetConfigurationSet")] == 9
     assert sum(world.sleeps) == pytest.approx(3 * 3.0)
@@ -286,6 +292,7 @@ def test_configuration_sets_are_rediscovered_after_15_minutes(world: World) -> N
     east = {"target": "east", "account_id": DEFAULT_ACCOUNT, "region": "us-east-1"}
     late = {**east, "configuration_set": "east-late"}
     assert world.value("sesmon_configuration_set_reputation_metrics_enabled", **late) is None
-    world.component.poll_all(world.now + 901)
+    # 15 minutes after the first refresh ended (its 1 call/s spacing took 3 s of the fake clock).
+    world.component.poll_all(world.now + 903)
     assert world.value("sesmon_configuration_set_reputation_metrics_enabled", **late) == 1.0
     assert world.counter.snapshot()[("sesv2", "ListConfigurationSets")] == 6

@@ -42,6 +42,7 @@ def aws(outage: Switch) -> Iterator[EmbeddedAws]:
     # moto's backends are per process; start from a clean slate whatever ran before.
     httpx.post(f"{server.endpoint_url}/moto-api/reset", timeout=10).raise_for_status()
     yield server
+    httpx.post(f"{server.endpoint_url}/moto-api/reset", timeout=10).raise_for_status()
     server.stop()
 
 

@@ -6,6 +6,7 @@ import random
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from tests.sesgen import SesEventGenerator, expected_counters, expected_rates
 EVENTS = 20_000
 DUPLICATE_SHARE = 0.3
 MALFORMED = 200
+MAX_DEPTH = 20
 
 
 def _config(moto: MotoServer, queue_url: str, state: Path, on_invalid: str = "delete") -> Config:
@@ -52,8 +54,15 @@ def _config(moto: MotoServer, queue_url: str, state: Path, on_invalid: str = "de
     )
 
 
-def _feed(sqs: Any, queue_url: str, bodies: list[str], stop: threading.Event) -> None:
+def _feed(
+    sqs: Any, queue_url: str, bodies: list[str], stop: threading.Event, received: Callable[[], int]
+) -> None:
+    """Send ``bodies`` 10 at a time, keeping at most ~MAX_DEPTH of them ahead of the receivers:
+    moto's SQS scans the whole queue on every call, so a deep queue makes it quadratically slow."""
     for i in range(0, len(bodies), 10):
+        while i - received() > MAX_DEPTH:
+            if stop.wait(0.005):
+                return
         if stop.is_set():
             return
         entries = [{"Id": str(j), "MessageBody": body} for j, body in enumerate(bodies[i : i + 10])]
@@ -105,7 +114,11 @@ def test_exact_counts_through_sqs(moto_server: MotoServer, tmp_path: Path) -> No
     registry = build_registry(component.collectors())
     ingest = component.ingests["prod"]
     stop = threading.Event()
-    feeder = threading.Thread(target=_feed, args=(sqs, queue_url, bodies, stop), daemon=True)
+    feeder = threading.Thread(
+        target=_feed,
+        args=(sqs, queue_url, bodies, stop, lambda: ingest.counters().get(("sqs", "received"), 0)),
+        daemon=True,
+    )
     component.start()
     feeder.start()
     try:
@@ -126,12 +139,16 @@ def test_exact_counts_through_sqs(moto_server: MotoServer, tmp_path: Path) -> No
     for counters in (ingest.counters(), store.ingest_load("prod").counters):
         got = {k: v for k, v in counters.items() if k[0] != "sqs"}
         assert got == expected
-        assert counters[("sqs", "received")] == len(bodies)
+        # moto, like SQS itself, occasionally hands one message to two concurrent receivers; such a
+        # redelivery must be recorded as a duplicate, never counted.
+        redelivered = counters[("sqs", "received")] - len(bodies)
+        assert 0 <= redelivered < len(bodies) // 100
         assert counters[("sqs", "counted")] == EVENTS
-        assert counters[("sqs", "duplicate")] == len(duplicated)
-        assert counters[("sqs", "deleted")] == len(bodies)
+        assert counters[("sqs", "duplicate")] == len(duplicated) + redelivered
+        assert counters[("sqs", "deleted")] >= len(bodies)
         invalid = {k[2]: v for k, v in counters.items() if k[:2] == ("sqs", "invalid")}
         assert invalid == dict(reasons)
+        assert not any(k[:2] == ("sqs", "control") for k in counters)
 
     # The AWS-comparable windows hold every event (all stamped within the last hour).
     rates = expected_rates(renamed)
@@ -142,9 +159,15 @@ def test_exact_counts_through_sqs(moto_server: MotoServer, tmp_path: Path) -> No
             assert totals[cs][window].rate("complaint_rate")[1:] == (row["complained"], row["sent"])
 
     labels = {"target": "prod", "account_id": "123456789012", "region": "us-east-1"}
-    assert registry.get_sample_value("sesmon_sqs_messages_duplicate_total", labels) == len(duplicated)
+    assert (
+        registry.get_sample_value("sesmon_sqs_messages_duplicate_total", labels)
+        == ingest.counters()[("sqs", "duplicate")]
+    )
     for reason, count in reasons.items():
-        assert registry.get_sample_value("sesmon_sqs_messages_invalid_total", {**labels, "reason": reason}) == count
+        assert (
+            registry.get_sample_value("sesmon_sqs_messages_invalid_total", {**labels, "reason": reason})
+            == count
+        )
     sends = expected[("events", "transactional", "send")]
     assert (
         registry.get_sample_value(
@@ -155,7 +178,8 @@ def test_exact_counts_through_sqs(moto_server: MotoServer, tmp_path: Path) -> No
     assert registry.get_sample_value("sesmon_event_lag_seconds_count", labels) == EVENTS
     assert health.all()[0].up
     sqs_left = sqs.get_queue_attributes(
-        QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        QueueUrl=queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
     )["Attributes"]
     assert sqs_left == {"ApproximateNumberOfMessages": "0", "ApproximateNumberOfMessagesNotVisible": "0"}
     store.close()

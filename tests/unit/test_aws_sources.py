@@ -25,6 +25,7 @@ from sesmon.sources.discovery import (
     Catalog,
     ConfigurationSetDiscovery,
     ConfigurationSetInfo,
+    DiscoveryStoppedError,
     RateLimiter,
     info_from_response,
 )
@@ -228,10 +229,11 @@ def test_discovery_filters_caps_paginates_and_rate_limits() -> None:
     assert ses.calls == ["list", "list", "list", "get:mk-1", "get:mk-2", "get:mk-3"]
     # 6 calls at most 1/s: 5 waits of a second.
     assert clock.slept == [1.0] * 5
-    # Cached for 15 minutes, then refreshed.
-    discovery.current(now=1000.0 + 899)
+    # Cached for 15 minutes from the end of the refresh (which took 5 s), then refreshed.
+    assert catalog.refreshed_at == 1005.0
+    discovery.current(now=1005.0 + 899)
     assert len(ses.calls) == 6
-    discovery.current(now=1000.0 + 900)
+    discovery.current(now=1005.0 + 900)
     assert len(ses.calls) == 12
 
 
@@ -259,9 +261,9 @@ def test_discovery_failure_keeps_the_old_catalog_and_retries() -> None:
 
     ses.list_configuration_sets = broken  # type: ignore[method-assign]
     with pytest.raises(ClientError):
-        discovery.current(1.0 + 900)
+        discovery.current(1.0 + 905)
     assert [s.name for s in discovery.catalog.sets] == ["a"]
-    assert discovery.due(1.0 + 901)
+    assert discovery.due(1.0 + 906)
 
 
 def test_rate_limiter_spaces_calls_from_many_threads() -> None:
@@ -332,3 +334,22 @@ def test_counter_is_thread_safe_and_keyed_by_target() -> None:
     assert counter.snapshot() == {("sqs", "ReceiveMessage"): 8000, ("sesv2", "GetAccount"): 1}
     assert counter.by_target()[("a", "sqs", "ReceiveMessage")] == 8000
     assert counter.total() == 8001
+
+
+def test_a_stopping_daemon_interrupts_a_long_refresh() -> None:
+    stopping = threading.Event()
+    ses = FakeSes({f"s{i}": {} for i in range(10)}, page_size=100)
+    clock = FakeClock()
+
+    def sleep(seconds: float) -> None:
+        clock.sleep(seconds)
+        if len(ses.calls) == 3:
+            stopping.set()
+
+    discovery = ConfigurationSetDiscovery(
+        target(), lambda: ses, RateLimiter(1.0, clock.monotonic, sleep), stopping=stopping
+    )
+    with pytest.raises(DiscoveryStoppedError):
+        discovery.current(1.0)
+    assert len(ses.calls) == 3
+    assert discovery.catalog.sets == ()

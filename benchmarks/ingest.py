@@ -1,0 +1,249 @@
+"""SES event ingestion: pipeline throughput, SQS requests per 1,000 events, and memory at scale.
+
+(a) Throughput on one core of the daemon's own batch path (``TargetIngest.process``: parse, dedup,
+    count, window buckets and a durable SQLite commit with synchronous=FULL) over SNS-wrapped bodies,
+    next to the orjson parse-only ceiling (envelope plus inner ``Message``) over the same bodies in the
+    same run. The daemon commits once per SQS receive (10 messages); ``--batch`` sets how many
+    messages one commit holds here, as a busier pipeline would.
+(b) SQS API requests per 1,000 events while the real receivers (``SqsSource``) drain a steady stream
+    from an in-process moto server, counted by the same hook that feeds
+    ``sesmon_aws_api_requests_total``. The floor is 200: one ReceiveMessage and one
+    DeleteMessageBatch per 10 messages.
+(c) Peak RSS after 200,000 and 1,000,000 events over 500 configuration sets through the same path.
+
+Targets: (a) >= 50,000 events/s and >= 40% of the ceiling; (b) <= 210; (c) <= 150 MB, flat.
+
+Usage: python benchmarks/ingest.py [--events N] [--batch N] [--sqs-events N] [--rss-events N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import logging
+import os
+import resource
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sesmon.config import Config
+from sesmon.events import parse_message
+from sesmon.health import SourceHealth
+from sesmon.ingest import IngestComponent, Message, TargetIngest
+from sesmon.sources.aws import ApiCallCounter, AwsClients
+from sesmon.store import Store
+from sesmon.targets import TargetDirectory
+from tests.sesgen import SesEventGenerator
+
+QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/ses-events"
+
+
+def _config(
+    state: str, *, endpoint: str | None = None, queue_url: str = QUEUE_URL, sets: int = 100
+) -> Config:
+    target: dict[str, Any] = {
+        "name": "bench",
+        "region": "us-east-1",
+        "sqs": {"queue_url": queue_url, "receivers": 2, "wait_time_seconds": 1, "on_invalid": "delete"},
+        "max_configuration_sets": max(sets, 1),
+    }
+    if endpoint:
+        target["endpoint_url"] = endpoint
+    return Config.model_validate({"targets": [target], "state": {"path": state}})
+
+
+def _generator(count: int, sets: int, seed: int, now: float) -> SesEventGenerator:
+    """A live-like stream: events in time order over the last hour, across ``sets`` sets."""
+    names = [f"set-{i:03d}" for i in range(sets)]
+    return SesEventGenerator(
+        seed=seed, configuration_sets=names, start=now - 3600, spread=3500, step=3500 / max(count, 1)
+    )
+
+
+def _bodies(count: int, sets: int, seed: int, now: float) -> list[str]:
+    gen = _generator(count, sets, seed, now)
+    return [gen.event().body for _ in range(count)]
+
+
+def _rss_mb() -> float:
+    # ru_maxrss is the peak resident set size, in KiB on Linux.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def throughput(events: int, batch: int) -> None:
+    """(a) pipeline vs parse-only ceiling on the same bodies."""
+    now = time.time()
+    bodies = _bodies(events, 20, seed=11, now=now)
+    messages = [Message(f"m-{i}", body) for i, body in enumerate(bodies)]
+    gc.collect()
+
+    loads = orjson.loads
+    best_ceiling = 0.0
+    for _ in range(3):
+        started = time.perf_counter()
+        for body in bodies:
+            envelope = loads(body)
+            loads(envelope["Message"])
+        best_ceiling = max(best_ceiling, events / (time.perf_counter() - started))
+
+    # For the breakdown: sesmon's parser alone (envelope detection, record checks, SesEvent).
+    started = time.perf_counter()
+    for body in bodies:
+        parse_message(body)
+    parser_only = events / (time.perf_counter() - started)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        config = _config(str(Path(tmp) / "state.db"))
+        store = Store(config.state.path)
+        ingest = TargetIngest(config.targets[0], config, store)
+        ingest.restore(now)
+        started = time.perf_counter()
+        for i in range(0, events, batch):
+            ingest.process(messages[i : i + batch], now)
+        pipeline = events / (time.perf_counter() - started)
+        counted = ingest.counters()[("sqs", "counted")]
+        store.close()
+    assert counted == events, (counted, events)
+    print(f"(a) pipeline, {batch} messages per commit: {pipeline:,.0f} events/s")
+    print(f"    orjson parse-only ceiling:            {best_ceiling:,.0f} events/s")
+    print(f"    ratio:                                {pipeline / best_ceiling:.0%}")
+    print(
+        f"    breakdown: parse_message alone {parser_only:,.0f} events/s "
+        f"({1e6 / parser_only:.1f} us/event); dedup + count + commit "
+        f"{1e6 / pipeline - 1e6 / parser_only:.1f} us/event"
+    )
+    # The daemon's own commit size: one SQS receive.
+    with tempfile.TemporaryDirectory() as tmp:
+        config = _config(str(Path(tmp) / "state.db"))
+        store = Store(config.state.path)
+        ingest = TargetIngest(config.targets[0], config, store)
+        sample = messages[: min(events, 20_000)]
+        started = time.perf_counter()
+        for i in range(0, len(sample), 10):
+            ingest.process(sample[i : i + 10], now)
+        per_receive = len(sample) / (time.perf_counter() - started)
+        store.close()
+    print(f"    (10 messages per commit, as one SQS receive: {per_receive:,.0f} events/s)")
+
+
+def sqs_requests(events: int) -> None:
+    """(b) requests per 1,000 events while draining a steady stream from moto."""
+    import boto3  # noqa: PLC0415
+    from moto.server import ThreadedMotoServer  # noqa: PLC0415 - only this part needs moto
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    for var, value in (("AWS_ACCESS_KEY_ID", "bench"), ("AWS_SECRET_ACCESS_KEY", "bench")):
+        os.environ.setdefault(var, value)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    feeder_sqs: Any = boto3.client("sqs", region_name="us-east-1", endpoint_url=endpoint)
+    queue_url = feeder_sqs.create_queue(QueueName="ses-events")["QueueUrl"]
+    now = time.time()
+    bodies = _bodies(events, 20, seed=12, now=now)
+    with tempfile.TemporaryDirectory() as tmp:
+        config = _config(str(Path(tmp) / "state.db"), endpoint=endpoint, queue_url=queue_url)
+        store = Store(config.state.path)
+        counter = ApiCallCounter()
+        clients = AwsClients(config.targets[0], counter)
+        component = IngestComponent(
+            config,
+            store,
+            health=SourceHealth(),
+            targets=TargetDirectory(config.targets),
+            clock=time.time,
+            sqs_clients={"bench": lambda: clients.client("sqs")},
+        )
+        ingest = component.ingests["bench"]
+
+        def received() -> int:
+            return ingest.counters().get(("sqs", "received"), 0)
+
+        def feed() -> None:
+            # A steady stream slightly ahead of the receivers: a shallow backlog, as in production
+            # (moto's SQS scans the whole queue per call, so a deep one would only slow it down).
+            for i in range(0, len(bodies), 10):
+                while i - received() > 40:
+                    time.sleep(0.002)
+                entries = [{"Id": str(j), "MessageBody": b} for j, b in enumerate(bodies[i : i + 10])]
+                feeder_sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
+
+        feeder = threading.Thread(target=feed, daemon=True)
+        started = time.perf_counter()
+        component.start()
+        feeder.start()
+        while ingest.counters().get(("sqs", "deleted"), 0) < events:
+            time.sleep(0.05)
+        elapsed = time.perf_counter() - started
+        component.stop(time.monotonic() + 10)
+        feeder.join(5)
+        store.close()
+    server.stop()
+    sqs_calls = {op: n for (service, op), n in counter.snapshot().items() if service == "sqs"}
+    total = sum(sqs_calls.values())
+    print(f"(b) SQS requests per 1,000 events: {total * 1000 / events:.1f} ({total} for {events} events)")
+    print(f"    by operation: {dict(sorted(sqs_calls.items()))}; drained in {elapsed:.1f}s")
+
+
+def memory(events: int, sets: int, batch: int) -> None:
+    """(c) peak RSS at 200,000 and at ``events`` events over ``sets`` configuration sets."""
+    now = time.time()
+    checkpoints = {200_000, events}
+    with tempfile.TemporaryDirectory() as tmp:
+        config = _config(str(Path(tmp) / "state.db"), sets=sets)
+        store = Store(config.state.path)
+        ingest = TargetIngest(config.targets[0], config, store)
+        ingest.restore(now)
+        # Events anywhere in the last hour, so every set's ~60 minute buckets exist by the first
+        # checkpoint: what remains to grow with more events is only what must not.
+        names = [f"set-{i:03d}" for i in range(sets)]
+        gen = SesEventGenerator(seed=13, configuration_sets=names, start=now - 3600, spread=3500)
+        done = 0
+        baseline = _rss_mb()
+        print(f"(c) RSS before ingesting: {baseline:.1f} MB")
+        while done < events:
+            chunk = [Message(f"m-{done + i}", gen.event().body) for i in range(batch)]
+            ingest.process(chunk, now)
+            done += batch
+            if done in checkpoints:
+                readout = ingest.readout(now)
+                print(
+                    f"    after {done:>9,} events: peak RSS {_rss_mb():.1f} MB "
+                    f"({len(readout.windows)} sets, {ingest.bucket_count()} window buckets, "
+                    f"{len(readout.counters)} counter series)"
+                )
+        store.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=100_000, help="bodies for (a)")
+    parser.add_argument("--batch", type=int, default=1_000, help="messages per commit in (a) and (c)")
+    parser.add_argument("--sqs-events", type=int, default=5_000, help="events streamed through moto in (b)")
+    parser.add_argument("--rss-events", type=int, default=1_000_000, help="events for (c)")
+    parser.add_argument("--sets", type=int, default=500, help="configuration sets for (c)")
+    parser.add_argument("--skip", default="", help="comma-separated parts to skip: a,b,c")
+    args = parser.parse_args()
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
+    skip = set(args.skip.split(","))
+    # (c) first: peak RSS is process-wide, so the other parts must not inflate it.
+    if "c" not in skip:
+        memory(args.rss_events, args.sets, args.batch)
+    if "a" not in skip:
+        throughput(args.events, args.batch)
+    if "b" not in skip:
+        sqs_requests(args.sqs_events)
+
+
+if __name__ == "__main__":
+    main()

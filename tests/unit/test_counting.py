@@ -1,0 +1,222 @@
+"""Counting rules of DESIGN.md §3: recipient units, AWS-comparable rates, labels, set folding."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+from sesmon.config import DEFAULT_PROVIDERS, TargetConfig
+from sesmon.counting import (
+    ConfigurationSets,
+    CounterKey,
+    bounce_labels,
+    complaint_labels,
+    count_event,
+    delay_label,
+    literal_names,
+)
+from sesmon.events import invert_providers, parse_message
+from sesmon.model import EventType, SesEvent
+from sesmon.windows import (
+    BOUNCED,
+    BOUNCED_RATE,
+    COMPLAINED,
+    COMPLAINED_RATE,
+    DELAYED,
+    DELIVERED,
+    EVENTS,
+    REJECTED,
+    RENDERING_FAILED,
+    SENT,
+    SENT_ALL,
+    TRANSIENT,
+    zero,
+)
+from tests.sesgen import SesEventGenerator
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ses-events"
+PROVIDERS = invert_providers(DEFAULT_PROVIDERS)
+
+
+def event(kind: EventType, recipients: tuple[str, ...], rate: int = 0, **fields: object) -> SesEvent:
+    return SesEvent(
+        event_type=kind,
+        configuration_set="tx",
+        timestamp=1_790_000_000.0,
+        message_id="m",
+        dedup_key="k",
+        recipients=recipients,
+        rate_recipients=rate,
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def count(e: SesEvent, cs: str = "tx") -> tuple[dict[CounterKey, int], list[int]]:
+    counters: dict[CounterKey, int] = {}
+    bucket = zero()
+    count_event(e, cs, PROVIDERS, counters, bucket)
+    return counters, bucket
+
+
+def test_send_counts_recipients_and_the_aws_denominator_without_simulator() -> None:
+    counters, bucket = count(
+        event(EventType.SEND, ("a@gmail.com", "b@outlook.com", "success@simulator.amazonses.com"), rate=2)
+    )
+    assert counters[("events", "tx", "send")] == 1
+    assert counters[("recipients", "tx", "send")] == 3
+    assert counters[("providers", "tx", "gmail", "send")] == 1
+    assert counters[("providers", "tx", "microsoft", "send")] == 1
+    assert counters[("providers", "tx", "other", "send")] == 1
+    assert (bucket[EVENTS], bucket[SENT], bucket[SENT_ALL]) == (1, 2, 3)
+
+
+def test_permanent_bounce_counts_toward_the_rate_transient_does_not() -> None:
+    counters, bucket = count(
+        event(
+            EventType.BOUNCE,
+            ("a@yahoo.com", "b@icloud.com"),
+            rate=2,
+            bounce_type="Permanent",
+            bounce_subtype="General",
+        )
+    )
+    assert counters[("bounces", "tx", "Permanent", "General")] == 2
+    assert counters[("recipients", "tx", "bounce")] == 2
+    assert (bucket[BOUNCED], bucket[BOUNCED_RATE], bucket[TRANSIENT]) == (2, 2, 0)
+    _, soft = count(
+        event(EventType.BOUNCE, ("a@x.org",), bounce_type="Transient", bounce_subtype="MailboxFull")
+    )
+    assert (soft[BOUNCED], soft[BOUNCED_RATE], soft[TRANSIENT]) == (1, 0, 1)
+
+
+def test_complaints_delays_and_other_recipient_types() -> None:
+    counters, bucket = count(
+        event(EventType.COMPLAINT, ("a@x.org",), rate=1, complaint_feedback_type="abuse")
+    )
+    assert counters[("complaints", "tx", "abuse", "none")] == 1
+    assert (bucket[COMPLAINED], bucket[COMPLAINED_RATE]) == (1, 1)
+    counters, bucket = count(
+        event(EventType.DELIVERY_DELAY, ("a@x.org", "b@x.org"), delay_type="MailboxFull")
+    )
+    assert counters[("delays", "tx", "MailboxFull")] == 2
+    assert bucket[DELAYED] == 2
+    assert count(event(EventType.REJECT, ("a@x.org",)))[1][REJECTED] == 1
+    assert count(event(EventType.RENDERING_FAILURE, ("a@x.org",)))[1][RENDERING_FAILED] == 1
+    assert count(event(EventType.DELIVERY, ("a@x.org",)))[1][DELIVERED] == 1
+
+
+@pytest.mark.parametrize("kind", [EventType.OPEN, EventType.CLICK, EventType.SUBSCRIPTION])
+def test_engagement_events_count_once_and_no_recipients(kind: EventType) -> None:
+    counters, bucket = count(event(kind, ("a@gmail.com", "b@gmail.com")))
+    assert counters == {("events", "tx", kind.value): 1}
+    assert bucket[EVENTS] == 1
+    assert sum(bucket) == 1
+
+
+def test_labels_are_bounded_to_ses_vocabulary() -> None:
+    odd = event(
+        EventType.BOUNCE,
+        ("a@x.org",),
+        bounce_type="Permanent",
+        bounce_subtype="user 123 said no",
+        complaint_feedback_type="free text",
+        complaint_subtype="weird",
+        delay_type="Martian",
+    )
+    assert bounce_labels(odd) == ("Permanent", "Other")
+    assert complaint_labels(odd) == ("other", "Other")
+    assert delay_label(odd) == "Other"
+    plain = event(EventType.COMPLAINT, ("a@x.org",))
+    assert complaint_labels(plain) == ("none", "none")
+    suppressed = event(EventType.COMPLAINT, ("a@x.org",), complaint_subtype="OnAccountSuppressionList")
+    assert complaint_labels(suppressed) == ("none", "OnAccountSuppressionList")
+
+
+def target(**fields: object) -> TargetConfig:
+    return TargetConfig.model_validate({"name": "prod", "region": "us-east-1", **fields})
+
+
+def test_configuration_set_folding() -> None:
+    sets = ConfigurationSets(target(configuration_sets=["tx", "mkt-*"], max_configuration_sets=3))
+    pending: set[str] = set()
+    assert sets.resolve(None, pending) == "(none)"
+    assert sets.resolve("", pending) == "(none)"
+    assert sets.resolve("tx", pending) == "tx"
+    assert sets.resolve("unlisted", pending) == "(other)"
+    assert sets.resolve("mkt-a", pending) == "mkt-a"
+    assert sets.resolve("mkt-b", pending) == "mkt-b"
+    assert sets.resolve("mkt-c", pending) == "mkt-c"
+    # The limit counts admitted glob matches; literal names never fold.
+    assert sets.resolve("mkt-d", pending) == "(other)"
+    assert sets.resolve("mkt-a", pending) == "mkt-a"
+    assert pending == {"mkt-a", "mkt-b", "mkt-c"}
+    sets.commit(pending)
+    assert sets.resolve("mkt-e", set()) == "(other)"
+    assert sets.resolve("tx", set()) == "tx"
+
+
+def test_admissions_survive_a_restart() -> None:
+    config = target(configuration_sets=["*"], max_configuration_sets=1)
+    restored = ConfigurationSets(config, admitted=["second", "(none)", "(other)"])
+    assert restored.resolve("first", set()) == "(other)"
+    assert restored.resolve("second", set()) == "second"
+    roomy = ConfigurationSets(target(max_configuration_sets=2), admitted=["a", "(none)", "(other)"])
+    assert roomy.resolve("b", set()) == "b"  # (none) and (other) take no slot
+
+
+def test_literal_names_are_the_non_glob_patterns() -> None:
+    assert literal_names(["tx", "mkt-*", "a?c", "[ab]x", "plain.name"]) == ("tx", "plain.name")
+
+
+FIXTURE_FILES = sorted(p for p in FIXTURES.iterdir() if p.name != "expected.json")
+EXPECTED = {f["file"]: f for f in orjson.loads((FIXTURES / "expected.json").read_bytes())["fixtures"]}
+
+
+PROCESSED = [p for p in FIXTURE_FILES if EXPECTED[p.name].get("expected_action") == "process"]
+
+
+@pytest.mark.parametrize("path", PROCESSED, ids=lambda p: p.name)
+def test_shared_fixtures_count_as_expected(path: Path) -> None:
+    expected = EXPECTED[path.name]
+    parsed = parse_message(path.read_bytes())
+    assert isinstance(parsed, SesEvent)
+    cs = ConfigurationSets(target()).resolve(parsed.configuration_set, set())
+    # DESIGN §3: tags first, then the X-SES-CONFIGURATION-SET header, else (none).
+    assert cs == (expected["config_set"] or expected.get("config_set_from_header_fallback") or "(none)")
+    counters, bucket = count(parsed, cs)
+    label = parsed.event_type.value
+    assert counters[("events", cs, label)] == 1
+    if parsed.event_type.recipient_scoped:
+        assert counters[("recipients", cs, label)] == expected["recipient_count"]
+    if expected.get("bounce_type"):
+        key = ("bounces", cs, expected["bounce_type"], expected["bounce_subtype"])
+        assert counters[key] == expected["recipient_count"]
+        assert bucket[BOUNCED_RATE] == (
+            expected["recipient_count"] if expected["counts_toward_aws_rate"] else 0
+        )
+    if parsed.event_type is EventType.COMPLAINT:
+        assert bucket[COMPLAINED_RATE] == (1 if expected["counts_toward_aws_rate"] else 0)
+    if expected.get("delay_type"):
+        assert counters[("delays", cs, expected["delay_type"])] == expected["recipient_count"]
+
+
+def test_simulator_recipients_are_out_of_the_aws_rates() -> None:
+    gen = SesEventGenerator(seed=9, simulator_share=0.5)
+    seen_simulator = False
+    for _ in range(400):
+        generated = gen.event()
+        parsed = parse_message(generated.body)
+        assert isinstance(parsed, SesEvent)
+        _, bucket = count(parsed)
+        simulator = sum(1 for a in generated.recipients if a.endswith("@simulator.amazonses.com"))
+        seen_simulator |= simulator > 0
+        if generated.event_type == "send":
+            assert bucket[SENT] == generated.rate_recipients == len(generated.recipients) - simulator
+            assert bucket[SENT_ALL] == len(generated.recipients)
+        elif generated.event_type == "bounce":
+            assert bucket[BOUNCED_RATE] == generated.rate_recipients
+        elif generated.event_type == "complaint":
+            assert bucket[COMPLAINED_RATE] == generated.rate_recipients
+    assert seen_simulator

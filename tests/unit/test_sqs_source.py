@@ -1,0 +1,261 @@
+"""The SQS receive loop's outcomes: deletes and their failures, on_invalid, throttling, clean stop."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from sesmon.config import Config
+from sesmon.health import SourceHealth
+from sesmon.ingest import TargetIngest
+from sesmon.sources.sqs import SqsSource
+from sesmon.store import Store
+from tests.sesgen import SesEventGenerator
+
+NOW = 1_790_000_000.0
+QUEUE = "https://sqs.us-east-1.amazonaws.com/123456789012/ses-events"
+
+
+def throttled() -> ClientError:
+    return ClientError(
+        {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "ReceiveMessage"
+    )
+
+
+class FakeSqs:
+    """Scripted SQS: each receive pops the next response (a list of messages or an exception)."""
+
+    def __init__(self, redrive: bool = True) -> None:
+        self.receives: list[list[dict[str, Any]] | Exception] = []
+        self.delete_failures: list[set[str]] = []  # per delete call: message ids that fail (retryable)
+        self.deleted: list[str] = []
+        self.delete_calls = 0
+        self.receive_calls: list[dict[str, Any]] = []
+        self.redrive = redrive
+        self.gate: threading.Event | None = None
+
+    def receive_message(self, **kwargs: Any) -> dict[str, Any]:
+        self.receive_calls.append(kwargs)
+        if self.gate is not None:
+            self.gate.wait(5)
+        if not self.receives:
+            time.sleep(0.01)
+            return {}
+        item = self.receives.pop(0)
+        if isinstance(item, Exception):
+            raise item
+        return {"Messages": item}
+
+    def delete_message_batch(self, QueueUrl: str, Entries: list[dict[str, str]]) -> dict[str, Any]:  # noqa: N803
+        self.delete_calls += 1
+        failing = self.delete_failures.pop(0) if self.delete_failures else set()
+        ok, failed = [], []
+        for entry in Entries:
+            message_id = entry["ReceiptHandle"].removeprefix("rh-")
+            if message_id in failing:
+                failed.append({"Id": entry["Id"], "SenderFault": False, "Code": "InternalError"})
+            else:
+                ok.append({"Id": entry["Id"]})
+                self.deleted.append(message_id)
+        return {"Successful": ok, "Failed": failed}
+
+    def get_queue_attributes(self, **kwargs: Any) -> dict[str, Any]:
+        return {"Attributes": {"RedrivePolicy": "{}"} if self.redrive else {}}
+
+
+def sqs_message(message_id: str, body: str) -> dict[str, Any]:
+    return {
+        "MessageId": message_id,
+        "ReceiptHandle": f"rh-{message_id}",
+        "Body": body,
+        "Attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": str(int(NOW * 1000))},
+    }
+
+
+@pytest.fixture
+def gen() -> SesEventGenerator:
+    return SesEventGenerator(seed=2, start=NOW - 600)
+
+
+def make(
+    tmp_path: Path, client: FakeSqs, on_invalid: str = "keep"
+) -> tuple[SqsSource, TargetIngest, SourceHealth]:
+    config = Config.model_validate(
+        {
+            "targets": [
+                {
+                    "name": "prod",
+                    "region": "us-east-1",
+                    "sqs": {"queue_url": QUEUE, "on_invalid": on_invalid, "receivers": 1},
+                }
+            ],
+            "state": {"path": str(tmp_path / "s.db")},
+        }
+    )
+    ingest = TargetIngest(config.targets[0], config, Store(config.state.path))
+    ingest.restore(NOW)
+    health = SourceHealth()
+    source = SqsSource(
+        target=config.targets[0],
+        ingest=ingest,
+        client=lambda: client,
+        health=health,
+        clock=lambda: NOW,
+        backoff=lambda failures: 0.0,
+    )
+    return source, ingest, health
+
+
+def test_a_batch_is_stored_then_deleted(tmp_path: Path, gen: SesEventGenerator) -> None:
+    client = FakeSqs()
+    source, ingest, health = make(tmp_path, client)
+    client.receives.append([sqs_message(f"m{i}", gen.event().body) for i in range(10)])
+    assert source.poll_once(20) == 10
+    assert client.deleted == [f"m{i}" for i in range(10)]
+    counters = ingest.counters()
+    assert counters[("sqs", "counted")] == 10
+    assert counters[("sqs", "deleted")] == 10
+    call = client.receive_calls[0]
+    assert call["MaxNumberOfMessages"] == 10
+    assert call["WaitTimeSeconds"] == 20
+    assert call["MessageSystemAttributeNames"] == ["ApproximateReceiveCount", "SentTimestamp"]
+    assert health.all()[0].up
+
+
+def test_failed_delete_entries_are_retried(tmp_path: Path, gen: SesEventGenerator) -> None:
+    client = FakeSqs()
+    source, ingest, _ = make(tmp_path, client)
+    client.receives.append([sqs_message(f"m{i}", gen.event().body) for i in range(4)])
+    client.delete_failures = [{"m1", "m3"}, {"m3"}]
+    source.poll_once(20)
+    assert client.delete_calls == 3
+    assert sorted(client.deleted) == ["m0", "m1", "m2", "m3"]
+    assert ingest.counters()[("sqs", "deleted")] == 4
+
+
+def test_a_message_whose_delete_never_succeeds_comes_back_as_a_duplicate(
+    tmp_path: Path, gen: SesEventGenerator
+) -> None:
+    client = FakeSqs()
+    source, ingest, _ = make(tmp_path, client)
+    body = gen.event("Send").body
+    client.receives.append([sqs_message("m1", body)])
+    client.delete_failures = [{"m1"}] * 5
+    source.poll_once(20)
+    assert client.deleted == []
+    assert ingest.counters().get(("sqs", "deleted"), 0) == 0
+    client.receives.append([sqs_message("m1", body)])  # the visibility timeout ran out
+    source.poll_once(20)
+    counters = ingest.counters()
+    assert client.deleted == ["m1"]
+    assert counters[("sqs", "counted")] == 1
+    assert counters[("sqs", "duplicate")] == 1
+    assert sum(v for k, v in counters.items() if k[0] == "events") == 1
+
+
+def test_invalid_kept_by_default_and_not_recounted(tmp_path: Path, gen: SesEventGenerator) -> None:
+    client = FakeSqs()
+    source, ingest, _ = make(tmp_path, client, on_invalid="keep")
+    good = sqs_message("good", gen.event().body)
+    bad = sqs_message("bad", '{"Type": "Notification", "Message": "{')
+    control = sqs_message(
+        "ctl",
+        '{"Type": "SubscriptionConfirmation", "MessageId": "x", "Token": "t",'
+        ' "SubscribeURL": "https://sns.example/confirm", "TopicArn": "arn:aws:sns:us-east-1:1:t"}',
+    )
+    client.receives += [[good, bad, control], [bad]]
+    source.poll_once(20)
+    source.poll_once(20)
+    assert sorted(client.deleted) == ["ctl", "good"]
+    counters = ingest.counters()
+    assert counters[("sqs", "invalid", "truncated")] == 1
+    assert counters[("sqs", "duplicate")] == 1
+    assert counters[("sqs", "control", "sns_subscription_confirmation")] == 1
+    assert counters[("sqs", "received")] == 4
+
+
+def test_invalid_deleted_when_configured(tmp_path: Path) -> None:
+    client = FakeSqs()
+    source, ingest, _ = make(tmp_path, client, on_invalid="delete")
+    client.receives.append([sqs_message("bad", "[]")])
+    source.poll_once(20)
+    assert client.deleted == ["bad"]
+    assert ingest.counters()[("sqs", "invalid", "not_object")] == 1
+
+
+def test_throttling_marks_the_source_down_until_the_next_success(
+    tmp_path: Path, gen: SesEventGenerator
+) -> None:
+    client = FakeSqs()
+    source, _, health = make(tmp_path, client)
+    client.receives += [throttled(), throttled(), [sqs_message("m", gen.event().body)]]
+    for _ in range(2):
+        with pytest.raises(ClientError):
+            source.poll_once(20)
+        status = health.all()[0]
+        assert not status.up
+        assert "ThrottlingException" in (status.last_error or "")
+    assert health.all()[0].consecutive_failures == 2
+    source.poll_once(20)
+    assert health.all()[0].up
+    assert health.all()[0].consecutive_failures == 0
+
+
+def test_the_loop_backs_off_and_recovers(tmp_path: Path, gen: SesEventGenerator) -> None:
+    client = FakeSqs()
+    source, ingest, health = make(tmp_path, client)
+    delays: list[int] = []
+    source.backoff = lambda failures: delays.append(failures) or 0.0  # type: ignore[func-returns-value]
+    client.receives += [throttled(), throttled(), [sqs_message("m", gen.event().body)]]
+    source.start()
+    try:
+        deadline = time.monotonic() + 10
+        while ingest.counters().get(("sqs", "deleted"), 0) < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        source.stop(time.monotonic() + 5)
+    assert delays[:2] == [1, 2]
+    assert health.all()[0].up
+    assert client.deleted == ["m"]
+
+
+def test_stop_finishes_the_in_flight_batch(tmp_path: Path, gen: SesEventGenerator) -> None:
+    client = FakeSqs()
+    source, ingest, _ = make(tmp_path, client)
+    client.gate = threading.Event()  # the receive is "in flight" until the gate opens
+    client.receives.append([sqs_message(f"m{i}", gen.event().body) for i in range(3)])
+    source.start()
+    deadline = time.monotonic() + 5
+    while not client.receive_calls and time.monotonic() < deadline:
+        time.sleep(0.005)
+    source.request_stop()
+    client.gate.set()
+    source.join(time.monotonic() + 5)
+    assert all(not t.is_alive() for t in source._threads)
+    assert sorted(client.deleted) == ["m0", "m1", "m2"]
+    assert ingest.counters()[("sqs", "counted")] == 3
+
+
+def test_missing_redrive_policy_is_warned_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    client = FakeSqs(redrive=False)
+    source, _, _ = make(tmp_path, client, on_invalid="keep")
+    with caplog.at_level(logging.WARNING, logger="sesmon"):
+        source.check_redrive()
+        source.check_redrive()
+    assert [r.getMessage() for r in caplog.records].count("sqs_no_redrive_policy") == 1
+
+
+def test_no_redrive_warning_when_invalid_messages_are_deleted(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = FakeSqs(redrive=False)
+    source, _, _ = make(tmp_path, client, on_invalid="delete")
+    with caplog.at_level(logging.WARNING, logger="sesmon"):
+        source.check_redrive()
+    assert not caplog.records

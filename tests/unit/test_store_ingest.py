@@ -1,0 +1,147 @@
+"""Ingestion state in the store: dedup with TTL, batch atomicity, restore after restart, compaction."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sesmon.config import Config
+from sesmon.ingest import Message, TargetIngest
+from sesmon.model import Outcome
+from sesmon.store import IngestDelta, Store
+from sesmon.windows import HOUR, MINUTE, SENT, WIDTH
+from tests.sesgen import SesEventGenerator
+
+NOW = 1_790_000_000.0
+
+
+def config(state: Path, **extra: object) -> Config:
+    return Config.model_validate(
+        {
+            "targets": [
+                {
+                    "name": "prod",
+                    "region": "us-east-1",
+                    "sqs": {"queue_url": "https://sqs.us-east-1.amazonaws.com/123456789012/ses-events"},
+                    "configuration_sets": ["transactional", "marketing"],
+                }
+            ],
+            "state": {"path": str(state), "dedup_ttl": "1h"},
+            **extra,
+        }
+    )
+
+
+def delta(n: int = 1) -> IngestDelta:
+    return IngestDelta(counters={("events", "tx", "send"): n}, buckets={("tx", 60, 600): [n] * WIDTH})
+
+
+def test_dedup_within_and_across_batches(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    seen: list[list[bool]] = []
+
+    def build(fresh: list[bool]) -> IngestDelta:
+        seen.append(fresh)
+        return delta(sum(fresh))
+
+    assert store.ingest_apply_batch("prod", [(1, "a"), (1, "b"), (1, "a")], build, NOW + 60) == [
+        True,
+        True,
+        False,
+    ]
+    assert store.ingest_apply_batch("prod", [(1, "b"), (1, "c")], build, NOW + 60) == [False, True]
+    # Another target's keys are its own.
+    assert store.ingest_apply_batch("other", [(1, "a")], build, NOW + 60) == [True]
+    assert seen == [[True, True, False], [False, True], [True]]
+    assert store.ingest_load("prod").counters == {("events", "tx", "send"): 3}
+    assert store.ingest_dedup_count() == 4
+
+
+def test_dedup_keys_expire_after_their_ttl(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    store.ingest_apply_batch("prod", [(1, "old")], lambda f: delta(), NOW + 10)
+    store.ingest_apply_batch("prod", [(1, "new")], lambda f: delta(), NOW + 1000)
+    assert store.ingest_prune_dedup(NOW + 100, chunk=1) == 1
+    assert store.ingest_dedup_count() == 1
+    # Once pruned, the old key would count again; the young one is still a duplicate.
+    assert store.ingest_apply_batch("prod", [(1, "old"), (1, "new")], lambda f: delta(), NOW + 2000) == [
+        True,
+        False,
+    ]
+
+
+def test_a_failing_batch_leaves_nothing_behind(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+
+    def explode(fresh: list[bool]) -> IngestDelta:
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        store.ingest_apply_batch("prod", [(1, "a"), (1, "b")], explode, NOW + 60)
+    assert store.ingest_dedup_count() == 0
+    assert store.ingest_load("prod").counters == {}
+    # The same messages, delivered again, are new.
+    assert store.ingest_apply_batch("prod", [(1, "a"), (1, "b")], lambda f: delta(), NOW + 60) == [True, True]
+
+
+def test_compaction_merges_minutes_into_hours_and_drops_old_hours(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    start = int(NOW // HOUR) * HOUR
+    buckets = {("tx", MINUTE, start + i * MINUTE): [1] * WIDTH for i in range(3)}
+    buckets[("tx", HOUR, start - 10 * HOUR)] = [5] * WIDTH
+    store.ingest_add("prod", IngestDelta(buckets=buckets))
+    store.ingest_compact("prod", minute_before=start + 2 * MINUTE, drop_before=start - 5 * HOUR)
+    rows = {(w, s): c[0] for _, w, s, c in store.ingest_load("prod").buckets}
+    assert rows == {(HOUR, start): 2, (MINUTE, start + 2 * MINUTE): 1}
+
+
+def _process(ingest: TargetIngest, bodies: list[str], now: float, first_id: int = 0) -> list[Outcome]:
+    messages = [Message(f"sqs-{first_id + i}", body) for i, body in enumerate(bodies)]
+    return [p.outcome for p in ingest.process(messages, now)]
+
+
+def test_restart_restores_counters_windows_and_admissions(tmp_path: Path) -> None:
+    cfg = config(tmp_path / "s.db")
+    gen = SesEventGenerator(seed=4, configuration_sets=("transactional", "marketing"), start=NOW - 1800)
+    bodies = [gen.event("Send").body for _ in range(30)] + [gen.event().body for _ in range(70)]
+    store = Store(cfg.state.path)
+    first = TargetIngest(cfg.targets[0], cfg, store)
+    first.restore(NOW)
+    assert set(_process(first, bodies, NOW)) == {Outcome.COUNTED}
+    first.record_deleted(100)
+    first.flush()
+    counters, totals, last = first.counters(), first.totals(NOW), first.last_events()
+    store.close()
+
+    store = Store(cfg.state.path)
+    second = TargetIngest(cfg.targets[0], cfg, store)
+    second.restore(NOW)
+    assert second.counters() == counters
+    assert second.counters()[("sqs", "deleted")] == 100
+    assert second.totals(NOW) == totals
+    assert totals["transactional"]["1h"][SENT] > 0
+    assert second.last_events() == last
+    # Everything already counted is a duplicate now, across the restart.
+    assert set(_process(second, bodies, NOW, first_id=1000)) == {Outcome.DUPLICATE}
+    assert second.counters()[("sqs", "duplicate")] == 100
+    store.close()
+
+
+def test_invalid_bodies_are_counted_once_per_sqs_message(tmp_path: Path) -> None:
+    cfg = config(tmp_path / "s.db")
+    store = Store(cfg.state.path)
+    ingest = TargetIngest(cfg.targets[0], cfg, store)
+    ingest.restore(NOW)
+    message = Message("sqs-1", "not json", sent_timestamp=NOW - 5)
+    first = ingest.process([message], NOW)
+    again = ingest.process([message], NOW + 60)  # the queue redelivers the kept message
+    assert (first[0].outcome, first[0].reason, first[0].invalid) == (Outcome.INVALID, "not_json", True)
+    assert (again[0].outcome, again[0].invalid) == (Outcome.DUPLICATE, True)
+    counters = ingest.counters()
+    assert counters[("sqs", "invalid", "not_json")] == 1
+    assert counters[("sqs", "received")] == 2
+    assert counters[("sqs", "duplicate")] == 1
+    # A different message with the same body is a different invalid message.
+    assert ingest.process([Message("sqs-2", "not json")], NOW)[0].outcome is Outcome.INVALID
+    store.close()
