@@ -95,25 +95,32 @@ def throughput(events: int, batch: int) -> None:
         best_ceiling = max(best_ceiling, events / (time.perf_counter() - started))
 
     # For the breakdown: sesmon's parser alone (envelope detection, record checks, SesEvent).
-    started = time.perf_counter()
-    for body in bodies:
-        parse_message(body)
-    parser_only = events / (time.perf_counter() - started)
-
-    with tempfile.TemporaryDirectory() as tmp:
-        config = _config(str(Path(tmp) / "state.db"))
-        store = Store(config.state.path)
-        ingest = TargetIngest(config.targets[0], config, store)
-        ingest.restore(now)
+    parser_only = 0.0
+    for _ in range(3):
         started = time.perf_counter()
-        for i in range(0, events, batch):
-            ingest.process(messages[i : i + batch], now)
-        pipeline = events / (time.perf_counter() - started)
-        counted = ingest.counters()[("sqs", "counted")]
-        store.close()
-    assert counted == events, (counted, events)
-    print(f"(a) pipeline, {batch} messages per commit: {pipeline:,.0f} events/s")
-    print(f"    orjson parse-only ceiling:            {best_ceiling:,.0f} events/s")
+        for body in bodies:
+            parse_message(body)
+        parser_only = max(parser_only, events / (time.perf_counter() - started))
+
+    # Best of three runs, as for the ceiling; each run starts from an empty state file (a second
+    # run on the same one would find every message a duplicate).
+    pipeline = 0.0
+    for _ in range(3):
+        with tempfile.TemporaryDirectory() as tmp:
+            config = _config(str(Path(tmp) / "state.db"))
+            store = Store(config.state.path)
+            ingest = TargetIngest(config.targets[0], config, store)
+            ingest.restore(now)
+            gc.collect()
+            started = time.perf_counter()
+            for i in range(0, events, batch):
+                ingest.process(messages[i : i + batch], now)
+            pipeline = max(pipeline, events / (time.perf_counter() - started))
+            counted = ingest.counters()[("sqs", "counted")]
+            store.close()
+        assert counted == events, (counted, events)
+    print(f"(a) pipeline, {batch} messages per commit: {pipeline:,.0f} events/s (best of 3)")
+    print(f"    orjson parse-only ceiling:            {best_ceiling:,.0f} events/s (best of 3)")
     print(f"    ratio:                                {pipeline / best_ceiling:.0%}")
     print(
         f"    breakdown: parse_message alone {parser_only:,.0f} events/s "

@@ -20,9 +20,12 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Iterable, Mapping
+from itertools import chain
 from typing import Final
 
 from sesmon.config import TargetConfig
+from sesmon.events import vocabulary
+from sesmon.events.vocabulary import BOUNCE_SUBTYPES, BOUNCE_TYPES, COMPLAINT_SUBTYPES
 from sesmon.model import (
     NO_CONFIGURATION_SET,
     OTHER_CONFIGURATION_SET,
@@ -47,50 +50,15 @@ from sesmon.windows import (
 
 CounterKey = tuple[str, ...]
 
-# SES's documented vocabularies. Anything else folds into OTHER_LABEL / NONE_LABEL so label
-# cardinality stays bounded even if a payload carries free text.
-BOUNCE_TYPES: Final = ("Permanent", "Transient", "Undetermined")
-BOUNCE_SUBTYPES: Final = (
-    "General",
-    "NoEmail",
-    "Suppressed",
-    "OnAccountSuppressionList",
-    "MailboxFull",
-    "MessageTooLarge",
-    "ContentRejected",
-    "AttachmentRejected",
-    "Undetermined",
-)
-FEEDBACK_TYPES: Final = ("abuse", "auth-failure", "fraud", "not-spam", "other", "virus")
-COMPLAINT_SUBTYPES: Final = ("OnAccountSuppressionList",)
-DELAY_TYPES: Final = (
-    "InternalFailure",
-    "General",
-    "MailboxFull",
-    "SpamDetected",
-    "RecipientServerError",
-    "IPFailure",
-    "TransientCommunicationFailure",
-    "BYOIPHostNameLookupUnavailable",
-    "Undetermined",
-    "SendingDeferral",
-)
+# SES's documented vocabularies (sesmon.events.vocabulary). Anything else folds into OTHER_LABEL /
+# NONE_LABEL so label cardinality stays bounded even if a payload carries free text.
+FEEDBACK_TYPES: Final = vocabulary.COMPLAINT_FEEDBACK_TYPES
+DELAY_TYPES: Final = vocabulary.DELAY_TYPES
 OTHER_LABEL: Final = "Other"  # a value outside SES's documented vocabulary
 NONE_LABEL: Final = "none"  # the field is absent (e.g. a complaint without a feedback report)
 
 # Pairs worth pre-initialising at zero for configured sets (the ones SES documents as occurring).
-KNOWN_BOUNCES: Final = (
-    ("Permanent", "General"),
-    ("Permanent", "NoEmail"),
-    ("Permanent", "Suppressed"),
-    ("Permanent", "OnAccountSuppressionList"),
-    ("Transient", "General"),
-    ("Transient", "MailboxFull"),
-    ("Transient", "MessageTooLarge"),
-    ("Transient", "ContentRejected"),
-    ("Transient", "AttachmentRejected"),
-    ("Undetermined", "Undetermined"),
-)
+KNOWN_BOUNCES: Final = tuple((kind, sub) for kind in BOUNCE_TYPES for sub in BOUNCE_SUBTYPES[kind])
 
 SQS_RECEIVED: Final = ("sqs", "received")
 SQS_COUNTED: Final = ("sqs", "counted")
@@ -100,7 +68,7 @@ SQS_CONTROL: Final = "control"
 SQS_INVALID: Final = "invalid"
 
 _BOUNCE_TYPES = frozenset(BOUNCE_TYPES)
-_BOUNCE_SUBTYPES = frozenset(BOUNCE_SUBTYPES)
+_BOUNCE_SUBTYPES = frozenset(chain.from_iterable(BOUNCE_SUBTYPES.values()))
 _FEEDBACK_TYPES = frozenset(FEEDBACK_TYPES)
 _COMPLAINT_SUBTYPES = frozenset(COMPLAINT_SUBTYPES)
 _DELAY_TYPES = frozenset(DELAY_TYPES)
@@ -183,6 +151,110 @@ class ConfigurationSets:
         self.admitted.update(names)
 
 
+# EventType.value is a Python-level property; this lookup is what the hot path uses instead.
+_LABELS: Final = {t: t.value for t in EventType}
+
+
+class CountLayout:
+    """Where each provider group's count lives in a :class:`BatchCounts` cell vector (built once per
+    target from the domain → provider map)."""
+
+    __slots__ = ("domain_slot", "other_slot", "providers", "width")
+
+    def __init__(self, domain_to_provider: Mapping[str, str]) -> None:
+        # Cells: [events, recipients, one per provider group (``other`` included)].
+        self.providers = tuple(dict.fromkeys((*domain_to_provider.values(), PROVIDERS_OTHER)))
+        slot = {name: 2 + i for i, name in enumerate(self.providers)}
+        self.domain_slot = {domain: slot[name] for domain, name in domain_to_provider.items()}
+        self.other_slot = slot[PROVIDERS_OTHER]
+        self.width = 2 + len(self.providers)
+
+
+class BatchCounts:
+    """Counter increments of many events, turned into counter keys once (:meth:`drain`).
+
+    Per event only integer cells of its (configuration set, event type) are added to: building and
+    hashing label tuples per event would cost more than the rest of counting it.
+    """
+
+    __slots__ = ("_cells", "_details", "_layout")
+
+    def __init__(self, layout: CountLayout) -> None:
+        self._layout = layout
+        self._cells: dict[str, dict[EventType, list[int]]] = {}
+        self._details: dict[CounterKey, int] = {}  # bounces, complaints, delays (rarer types)
+
+    def add(self, event: SesEvent, configuration_set: str, bucket: list[int]) -> None:
+        """Count ``event`` under ``configuration_set`` and add its window counts to ``bucket`` (a count
+        vector in ``windows.FIELDS`` order)."""
+        cs = configuration_set
+        by_type = self._cells.get(cs)
+        if by_type is None:
+            by_type = self._cells[cs] = {}
+        kind = event.event_type
+        cells = by_type.get(kind)
+        if cells is None:
+            cells = by_type[kind] = [0] * self._layout.width
+        cells[0] += 1
+        bucket[EVENTS] += 1
+        if kind in _ENGAGEMENT:
+            return
+        recipients = event.recipients
+        n = len(recipients)
+        cells[1] += n
+        slots, other = self._layout.domain_slot, self._layout.other_slot
+        for address in recipients:
+            cells[slots.get(address[address.rfind("@") + 1 :], other)] += 1
+        if kind is EventType.SEND:
+            bucket[SENT] += event.rate_recipients
+            bucket[SENT_ALL] += n
+        elif kind is EventType.DELIVERY:
+            bucket[DELIVERED] += n
+        elif kind is EventType.BOUNCE:
+            bounce_type, subtype = bounce_labels(event)
+            self._detail(("bounces", cs, bounce_type, subtype), n)
+            bucket[BOUNCED] += n
+            bucket[BOUNCED_RATE] += event.rate_recipients
+            if bounce_type == "Transient":
+                bucket[TRANSIENT] += n
+        elif kind is EventType.COMPLAINT:
+            feedback, subtype = complaint_labels(event)
+            self._detail(("complaints", cs, feedback, subtype), n)
+            bucket[COMPLAINED] += n
+            bucket[COMPLAINED_RATE] += event.rate_recipients
+        elif kind is EventType.DELIVERY_DELAY:
+            self._detail(("delays", cs, delay_label(event)), n)
+            bucket[DELAYED] += n
+        elif kind is EventType.REJECT:
+            bucket[REJECTED] += n
+        elif kind is EventType.RENDERING_FAILURE:
+            bucket[RENDERING_FAILED] += n
+
+    def _detail(self, key: CounterKey, n: int) -> None:
+        self._details[key] = self._details.get(key, 0) + n
+
+    def drain(self, counters: dict[CounterKey, int]) -> None:
+        """Add everything counted so far to ``counters`` (keys as in the module docstring) and reset."""
+        providers = self._layout.providers
+        for cs, by_type in self._cells.items():
+            for kind, cells in by_type.items():
+                label = _LABELS[kind]
+                key: CounterKey = ("events", cs, label)
+                counters[key] = counters.get(key, 0) + cells[0]
+                if kind in _ENGAGEMENT:
+                    continue
+                key = ("recipients", cs, label)
+                counters[key] = counters.get(key, 0) + cells[1]
+                for provider, value in zip(providers, cells[2:], strict=True):
+                    if value:
+                        key = ("providers", cs, provider, label)
+                        counters[key] = counters.get(key, 0) + value
+        for key, value in self._details.items():
+            counters[key] = counters.get(key, 0) + value
+        self._cells = {}
+        self._details = {}
+
+
 def count_event(
     event: SesEvent,
     configuration_set: str,
@@ -191,49 +263,10 @@ def count_event(
     bucket: list[int],
 ) -> None:
     """Add ``event``'s counter increments to ``counters`` and its window counts to ``bucket`` (a count
-    vector in ``windows.FIELDS`` order). Both are added to in place: this runs once per event."""
-    cs = configuration_set
-    kind = event.event_type
-    label = kind.value
-    bucket[EVENTS] += 1
-    key: CounterKey = ("events", cs, label)
-    counters[key] = counters.get(key, 0) + 1
-    if kind in _ENGAGEMENT:
-        return
-    n = len(event.recipients)
-    key = ("recipients", cs, label)
-    counters[key] = counters.get(key, 0) + n
-    for address in event.recipients:
-        provider = domain_to_provider.get(address[address.rfind("@") + 1 :], PROVIDERS_OTHER)
-        key = ("providers", cs, provider, label)
-        counters[key] = counters.get(key, 0) + 1
-    if kind is EventType.SEND:
-        bucket[SENT] += event.rate_recipients
-        bucket[SENT_ALL] += n
-    elif kind is EventType.DELIVERY:
-        bucket[DELIVERED] += n
-    elif kind is EventType.BOUNCE:
-        bounce_type, subtype = bounce_labels(event)
-        key = ("bounces", cs, bounce_type, subtype)
-        counters[key] = counters.get(key, 0) + n
-        bucket[BOUNCED] += n
-        bucket[BOUNCED_RATE] += event.rate_recipients
-        if bounce_type == "Transient":
-            bucket[TRANSIENT] += n
-    elif kind is EventType.COMPLAINT:
-        feedback, subtype = complaint_labels(event)
-        key = ("complaints", cs, feedback, subtype)
-        counters[key] = counters.get(key, 0) + n
-        bucket[COMPLAINED] += n
-        bucket[COMPLAINED_RATE] += event.rate_recipients
-    elif kind is EventType.DELIVERY_DELAY:
-        key = ("delays", cs, delay_label(event))
-        counters[key] = counters.get(key, 0) + n
-        bucket[DELAYED] += n
-    elif kind is EventType.REJECT:
-        bucket[REJECTED] += n
-    elif kind is EventType.RENDERING_FAILURE:
-        bucket[RENDERING_FAILED] += n
+    vector in ``windows.FIELDS`` order): :class:`BatchCounts` for a single event."""
+    batch = BatchCounts(CountLayout(domain_to_provider))
+    batch.add(event, configuration_set, bucket)
+    batch.drain(counters)
 
 
 def providers_with_other(providers: Iterable[str]) -> tuple[str, ...]:

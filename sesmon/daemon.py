@@ -45,7 +45,6 @@ class Context:
     store: Store
     health: SourceHealth
     targets: TargetDirectory
-    extras: dict[str, object] = field(default_factory=dict)
     # Target name → that target's boto3 clients; one counter of AWS requests shared by every target.
     aws: dict[str, AwsClients] = field(default_factory=dict)
     api_calls: ApiCallCounter = field(default_factory=ApiCallCounter)
@@ -63,7 +62,6 @@ def build_components(ctx: Context) -> list[Component]:
     identity = build_identity_component(ctx.config, ctx.aws, ctx.targets)
     if identity is not None:
         components.append(identity)
-    # each capability appends its component above, built from ctx.
     # Alerts stay last: they read every component that is a SignalProvider.
     components.append(
         build_alerts_component(ctx.config.alerts, ctx.store, ctx.health, ctx.clock, components)

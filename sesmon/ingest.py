@@ -8,7 +8,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from prometheus_client.registry import Collector
 
@@ -19,9 +19,10 @@ from sesmon.counting import (
     SQS_DELETED,
     SQS_DUPLICATE,
     SQS_RECEIVED,
+    BatchCounts,
     ConfigurationSets,
     CounterKey,
-    count_event,
+    CountLayout,
     literal_names,
     providers_with_other,
 )
@@ -51,6 +52,14 @@ class Message:
     sent_timestamp: float | None = None  # SQS SentTimestamp (seconds): the same on every redelivery
 
 
+class _Built(NamedTuple):
+    """A batch's effect to store, and its lag histogram to mirror in memory once stored."""
+
+    delta: IngestDelta
+    lag_counts: list[int]  # per LAG_BUCKETS bound (not cumulative), then the overflow
+    lag_sum: float  # sum of positive lags
+
+
 @dataclass(frozen=True, slots=True)
 class Processed:
     """What became of one message. ``invalid`` is also set for a redelivered invalid body, so the
@@ -71,6 +80,7 @@ class TargetIngest:
         self.window_lengths = config.window_seconds
         self.dedup_ttl = config.state.dedup_ttl
         self.providers = invert_providers(config.providers)
+        self._layout = CountLayout(self.providers)
         self.provider_labels = providers_with_other(config.providers)
         self.literals = literal_names(target.configuration_sets)
         self._volume = (config.volume_window.recipients, config.volume_window.max_age)
@@ -120,33 +130,33 @@ class TargetIngest:
         ]
         with self._lock:
             deleted = self._deleted_pending
-            holder: list[IngestDelta] = []
-            lags: list[float] = []
+            holder: list[_Built] = []
 
             def build(fresh: list[bool]) -> IngestDelta:
-                delta = self._build(
-                    parsed=parsed, fresh=fresh, now=now, received=len(messages), deleted=deleted, lags=lags
+                built = self._build(
+                    parsed=parsed, fresh=fresh, now=now, received=len(messages), deleted=deleted
                 )
-                holder.append(delta)
-                return delta
+                holder.append(built)
+                return built.delta
 
             fresh = self.store.ingest_apply_batch(self.name, keys, build, now + self.dedup_ttl)
             # Committed: mirror the effect in memory.
-            delta = holder[0]
+            delta, lag_counts, lag_sum = holder[0]
             self._deleted_pending -= deleted
             self._sets.commit(delta.admitted)
+            counters = self._counters
             for key, value in delta.counters.items():
                 if key != SQS_DELETED:  # already in memory since record_deleted()
-                    self._counters[key] = self._counters.get(key, 0) + value
+                    counters[key] = counters.get(key, 0) + value
             for (cs, width, start), counts in delta.buckets.items():
                 self._windows.add(cs, width, start, counts)
             for cs, when in delta.last_events.items():
                 if when > self._last_events.get(cs, 0.0):
                     self._last_events[cs] = when
-            lag_counts, bounds = self._lag_counts, LAG_BUCKETS
-            for lag in lags:
-                lag_counts[bisect.bisect_left(bounds, lag)] += 1
-            self._lag_sum += sum(lag for lag in lags if lag > 0)
+            totals = self._lag_counts
+            for i, count in enumerate(lag_counts):
+                totals[i] += count
+            self._lag_sum += lag_sum
         return [_outcome(p, new) for p, new in zip(parsed, fresh, strict=True)]
 
     def _build(
@@ -157,56 +167,65 @@ class TargetIngest:
         now: float,
         received: int,
         deleted: int,
-        lags: list[float],
-    ) -> IngestDelta:
+    ) -> _Built:
         delta = IngestDelta()
         counters = delta.counters
-        buckets = delta.buckets
         last = delta.last_events
         counters[SQS_RECEIVED] = received
         if deleted:
             counters[SQS_DELETED] = deleted
-        windows = self._windows
-        scratch = zero()
-        providers = self.providers
-        # Per-batch memos: a batch holds few distinct sets and minutes, so resolve each once.
-        names: dict[str | None, str] = {}
-        places: dict[int, tuple[int, int] | None] = {}
+        batch = BatchCounts(self._layout)
+        add = batch.add
+        scratch = zero()  # events older than the volume window: counters only
+        # A batch holds few distinct (set, minute) pairs: resolve each pair's label and bucket once.
+        places: dict[tuple[str | None, int], tuple[str, list[int]]] = {}
+        bounds = LAG_BUCKETS
+        lag_counts = [0] * (len(bounds) + 1)
+        lag_sum = 0.0
         counted = duplicates = 0
         for item, new in zip(parsed, fresh, strict=True):
             if not new:
                 duplicates += 1
                 continue
-            if type(item) is Rejection:
+            if type(item) is not SesEvent:
+                assert isinstance(item, Rejection)
                 key = ("sqs", item.outcome.value, item.reason)
                 counters[key] = counters.get(key, 0) + 1
                 continue
-            assert isinstance(item, SesEvent)
             counted += 1
-            raw = item.configuration_set
-            cs = names.get(raw)
-            if cs is None:
-                cs = names[raw] = self._sets.resolve(raw, delta.admitted)
             at = item.timestamp
-            minute = int(at // MINUTE)
-            if minute in places:
-                placed = places[minute]
-            else:
-                placed = places[minute] = windows.bucket_of(at, now)
-            if placed is None:
-                vector = scratch  # older than the volume window: counters only
-            else:
-                bucket_key = (cs, *placed)
-                vector = buckets.get(bucket_key) or buckets.setdefault(bucket_key, zero())
-            count_event(item, cs, providers, counters, vector)
+            place = (item.configuration_set, int(at // MINUTE))
+            found = places.get(place)
+            if found is None:
+                found = places[place] = self._place(item.configuration_set, at, now, delta, scratch)
+            cs, vector = found
+            add(item, cs, vector)
             if at > last.get(cs, 0.0):
                 last[cs] = at
-            lags.append(now - at)
+            lag = now - at
+            lag_counts[bisect.bisect_left(bounds, lag)] += 1
+            if lag > 0:
+                lag_sum += lag
+        batch.drain(counters)
         if counted:
             counters[SQS_COUNTED] = counted
         if duplicates:
             counters[SQS_DUPLICATE] = duplicates
-        return delta
+        return _Built(delta, lag_counts, lag_sum)
+
+    def _place(
+        self, raw: str | None, at: float, now: float, delta: IngestDelta, scratch: list[int]
+    ) -> tuple[str, list[int]]:
+        """The label of configuration set ``raw`` and the count vector of its bucket at ``at``."""
+        cs = self._sets.resolve(raw, delta.admitted)
+        placed = self._windows.bucket_of(at, now)
+        if placed is None:
+            return cs, scratch
+        key = (cs, *placed)
+        vector = delta.buckets.get(key)
+        if vector is None:
+            vector = delta.buckets[key] = zero()
+        return cs, vector
 
     def record_deleted(self, count: int) -> None:
         """Count messages deleted from SQS; persisted with the next batch (or :meth:`flush`)."""

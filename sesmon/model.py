@@ -46,7 +46,10 @@ OTHER_CONFIGURATION_SET = "(other)"
 PROVIDERS_OTHER = "other"
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass's __init__ sets every field through object.__setattr__, which
+# costs more than the rest of building an event; nothing mutates, hashes or shares events after the
+# parser returns them.
+@dataclass(slots=True)
 class SesEvent:
     """One SES event, reduced to what sesmon counts; never holds message bodies or diagnostics.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import sqlite3
 import threading
@@ -45,6 +46,8 @@ class Store:
         with self.transaction() as cur:
             for statement in (*_SCHEMA, *_OUTBOX_SCHEMA, *_INGEST_SCHEMA):
                 cur.execute(statement)
+            # Counter increments not yet folded into ingest_counters (see _ingest_write).
+            self._counter_log_rows = int(cur.execute("SELECT count(*) FROM ingest_counter_log").fetchone()[0])
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Cursor]:
@@ -209,40 +212,75 @@ class Store:
         """
         blake2b, head = hashlib.blake2b, f"{target}\x00"  # inlined dedup_digest: this runs per message
         rows = [(prefix, blake2b((head + key).encode(), digest_size=16).digest()) for prefix, key in keys]
+        unique = list(dict.fromkeys(rows))  # a key repeated in the batch: only its first copy can be new
         until = int(expires)
-        inserted: set[tuple[int, bytes]] = set()
         with self.transaction() as cur:
-            for i in range(0, len(rows), _SQL_CHUNK):
-                chunk = rows[i : i + _SQL_CHUNK]
-                # RETURNING reports only rows actually inserted: one B-tree probe per key decides
-                # "new" and records it at once.
-                # ``until`` is an int, so writing it into the statement is safe and halves the binds.
-                row_sql = f"(?,?,{until})"
-                query = _DEDUP_INSERT_HEAD + ",".join([row_sql] * len(chunk)) + _DEDUP_INSERT_TAIL
-                inserted.update(cur.execute(query, list(chain.from_iterable(chunk))).fetchall())
-            fresh: list[bool] = []
-            for row in rows:
-                if row in inserted:
-                    inserted.discard(row)  # a second copy later in this batch is a duplicate
-                    fresh.append(True)
-                else:
-                    fresh.append(False)
+            # Usually every key is new: inserting them all and comparing the count of rows inserted
+            # decides that in one statement per chunk. Otherwise undo and ask which ones were inserted.
+            cur.execute("SAVEPOINT dedup")
+            inserted: set[tuple[int, bytes]] | None = None
+            if self._dedup_insert(cur, unique, until, None) != len(unique):
+                cur.execute("ROLLBACK TO dedup")
+                inserted = set()
+                self._dedup_insert(cur, unique, until, inserted)
+            cur.execute("RELEASE dedup")
+            if inserted is None and len(unique) == len(rows):
+                fresh = [True] * len(rows)
+            else:
+                new = set(unique) if inserted is None else inserted
+                fresh = []
+                for row in rows:
+                    if row in new:
+                        new.discard(row)  # a second copy later in this batch is a duplicate
+                        fresh.append(True)
+                    else:
+                        fresh.append(False)
             self._ingest_write(cur, target, build(fresh))
         return fresh
+
+    @staticmethod
+    def _dedup_insert(
+        cur: sqlite3.Cursor,
+        rows: Sequence[tuple[int, bytes]],
+        until: int,
+        inserted: set[tuple[int, bytes]] | None,
+    ) -> int:
+        """Insert the keys not yet stored; return how many were, and collect them into ``inserted``
+        when given (RETURNING reports only rows actually inserted)."""
+        count = 0
+        tail = _DEDUP_INSERT_TAIL if inserted is None else _DEDUP_INSERT_TAIL + _DEDUP_RETURNING
+        for i in range(0, len(rows), _SQL_CHUNK):
+            chunk = rows[i : i + _SQL_CHUNK]
+            # ?1 is ``until``, bound once; the text depends only on the row count, so SQLite's
+            # prepared statement is reused from one batch to the next.
+            query = _DEDUP_INSERT_HEAD + _dedup_values(len(chunk)) + tail
+            cur.execute(query, [until, *chain.from_iterable(chunk)])
+            if inserted is None:
+                count += cur.rowcount
+            else:
+                found = cur.fetchall()
+                inserted.update(found)
+                count += len(found)
+        return count
 
     def ingest_add(self, target: str, delta: IngestDelta) -> None:
         """Apply ``delta`` without dedup keys (e.g. counts of deleted messages)."""
         with self.transaction() as cur:
             self._ingest_write(cur, target, delta)
 
-    @staticmethod
-    def _ingest_write(cur: sqlite3.Cursor, target: str, delta: IngestDelta) -> None:
-        if delta.counters:
-            cur.executemany(
-                "INSERT INTO ingest_counters(target, key, value) VALUES (?, ?, ?) "
-                "ON CONFLICT(target, key) DO UPDATE SET value = value + excluded.value",
-                [(target, _KEY_SEP.join(k), v) for k, v in delta.counters.items() if v],
+    def _ingest_write(self, cur: sqlite3.Cursor, target: str, delta: IngestDelta) -> None:
+        increments = {_KEY_SEP.join(k): v for k, v in delta.counters.items() if v}
+        if increments:
+            # One row per write however many series changed (a batch touches hundreds): appending
+            # to a log is far cheaper than an upsert per series. The log is folded into
+            # ingest_counters every _COUNTER_LOG_FOLD rows, in the same transaction.
+            cur.execute(
+                "INSERT INTO ingest_counter_log(target, counts) VALUES (?, ?)",
+                (target, orjson.dumps(increments)),
             )
+            self._counter_log_rows += 1
+            if self._counter_log_rows >= _COUNTER_LOG_FOLD:
+                self._fold_counter_log(cur)
         if delta.buckets:
             cur.executemany(
                 _BUCKET_UPSERT,
@@ -257,30 +295,55 @@ class Store:
                 [(target, n, delta.last_events.get(n)) for n in sorted(names)],
             )
 
+    def _fold_counter_log(self, cur: sqlite3.Cursor) -> None:
+        """Add every logged increment to ingest_counters and empty the log (inside a transaction)."""
+        totals: dict[tuple[str, str], int] = {}
+        for target, counts in cur.execute("SELECT target, counts FROM ingest_counter_log").fetchall():
+            for key, value in orjson.loads(counts).items():
+                totals[(target, key)] = totals.get((target, key), 0) + value
+        cur.executemany(
+            "INSERT INTO ingest_counters(target, key, value) VALUES (?, ?, ?) "
+            "ON CONFLICT(target, key) DO UPDATE SET value = value + excluded.value",
+            [(target, key, value) for (target, key), value in totals.items()],
+        )
+        cur.execute("DELETE FROM ingest_counter_log")
+        self._counter_log_rows = 0
+
     def ingest_load(self, target: str) -> IngestState:
         """Everything ingestion persisted for ``target``: counters, buckets, admitted sets."""
         columns = ", ".join(f"n{i}" for i in range(_BUCKET_WIDTH))
         with self.reading() as cur:
-            counters = {
-                tuple(key.split(_KEY_SEP)): int(value)
-                for key, value in cur.execute(
-                    "SELECT key, value FROM ingest_counters WHERE target = ?", (target,)
-                )
-            }
-            buckets = [
-                (str(row[0]), int(row[1]), int(row[2]), [int(v) for v in row[3:]])
-                for row in cur.execute(
-                    f"SELECT configuration_set, width, start, {columns} "  # noqa: S608 - fixed names
-                    "FROM ingest_buckets WHERE target = ? ORDER BY width, start",
-                    (target,),
-                )
-            ]
-            sets = {
-                str(name): (float(last) if last is not None else None)
-                for name, last in cur.execute(
-                    "SELECT name, last_event FROM ingest_sets WHERE target = ?", (target,)
-                )
-            }
+            # One read transaction: the counters and their unfolded increments from the same snapshot.
+            cur.execute("BEGIN")
+            try:
+                stored: dict[str, int] = {
+                    key: int(value)
+                    for key, value in cur.execute(
+                        "SELECT key, value FROM ingest_counters WHERE target = ?", (target,)
+                    )
+                }
+                for (counts,) in cur.execute(
+                    "SELECT counts FROM ingest_counter_log WHERE target = ? ORDER BY id", (target,)
+                ).fetchall():
+                    for key, value in orjson.loads(counts).items():
+                        stored[key] = stored.get(key, 0) + value
+                counters = {tuple(key.split(_KEY_SEP)): value for key, value in stored.items()}
+                buckets = [
+                    (str(row[0]), int(row[1]), int(row[2]), [int(v) for v in row[3:]])
+                    for row in cur.execute(
+                        f"SELECT configuration_set, width, start, {columns} "  # noqa: S608 - fixed names
+                        "FROM ingest_buckets WHERE target = ? ORDER BY width, start",
+                        (target,),
+                    )
+                ]
+                sets = {
+                    str(name): (float(last) if last is not None else None)
+                    for name, last in cur.execute(
+                        "SELECT name, last_event FROM ingest_sets WHERE target = ?", (target,)
+                    )
+                }
+            finally:
+                cur.execute("COMMIT")
         return IngestState(counters=counters, buckets=buckets, sets=sets)
 
     def ingest_prune_dedup(self, now: float, chunk: int = 20_000) -> int:
@@ -309,6 +372,8 @@ class Store:
         columns = ", ".join(f"n{i}" for i in range(_BUCKET_WIDTH))
         sums = ", ".join(f"sum(n{i})" for i in range(_BUCKET_WIDTH))
         with self.transaction() as cur:
+            if self._counter_log_rows:
+                self._fold_counter_log(cur)
             cur.execute(
                 f"INSERT INTO ingest_buckets(target, configuration_set, width, start, {columns}) "  # noqa: S608
                 f"SELECT target, configuration_set, 3600, start - start % 3600, {sums} "
@@ -361,9 +426,19 @@ class OutboxRow:
 # -- ingestion schema and types (see the ingestion section of Store) ---------------------------------
 
 _KEY_SEP = "\x1f"
-_SQL_CHUNK = 499  # rows of 2 parameters: below SQLite's historical limit of 999 bound parameters
+_SQL_CHUNK = 499  # rows of 2 parameters, plus one: SQLite's historical limit of 999 bound parameters
 _DEDUP_INSERT_HEAD = "INSERT INTO ingest_dedup(prefix, key, expires) VALUES "
-_DEDUP_INSERT_TAIL = " ON CONFLICT DO NOTHING RETURNING prefix, key"
+_DEDUP_INSERT_TAIL = " ON CONFLICT DO NOTHING"
+
+
+@functools.lru_cache(maxsize=64)
+def _dedup_values(rows: int) -> str:
+    """``(?2,?3,?1),(?4,?5,?1),...``: each row's prefix and key, and the shared expiry ?1."""
+    return ",".join(f"(?{2 * i + 2},?{2 * i + 3},?1)" for i in range(rows))
+
+
+_DEDUP_RETURNING = " RETURNING prefix, key"
+_COUNTER_LOG_FOLD = 200  # log rows (one per write) folded into ingest_counters at once
 
 _INGEST_SCHEMA: tuple[str, ...] = (
     # Dedup keys of every message already applied; kept until ``expires`` (state.dedup_ttl).
@@ -382,6 +457,13 @@ _INGEST_SCHEMA: tuple[str, ...] = (
         value INTEGER NOT NULL,
         PRIMARY KEY (target, key)
     ) WITHOUT ROWID""",
+    # Counter increments of recent writes, one row each ({key: increment} as JSON), until folded into
+    # ingest_counters; a counter's value is its ingest_counters row plus its increments here.
+    """CREATE TABLE IF NOT EXISTS ingest_counter_log (
+        id INTEGER PRIMARY KEY,
+        target TEXT NOT NULL,
+        counts BLOB NOT NULL
+    )""",
     # Window buckets (width 60 or 3600 s) keyed by the SES event's own time; n<i> is windows.FIELDS[i].
     "CREATE TABLE IF NOT EXISTS ingest_buckets (target TEXT NOT NULL, configuration_set TEXT NOT NULL, "
     "width INTEGER NOT NULL, start INTEGER NOT NULL, "

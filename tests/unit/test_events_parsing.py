@@ -28,7 +28,6 @@ from sesmon.events import (
     parse_message,
     provider_of,
 )
-from sesmon.events.records import new_event
 from sesmon.model import PROVIDERS_OTHER, SES_EVENT_NAMES, EventType, Outcome, Rejection, SesEvent
 
 SHARED = Path(__file__).parent.parent / "fixtures" / "ses-events"
@@ -437,29 +436,43 @@ def test_reason_vocabularies_are_distinct_snake_case_labels() -> None:
     assert all(reason.replace("_", "").isalpha() and reason.islower() for reason in every)
 
 
-def test_fast_event_builder_equals_the_dataclass_constructor() -> None:
-    values: dict[str, Any] = {
-        "event_type": EventType.COMPLAINT,
-        "configuration_set": "cs",
-        "timestamp": 1.5,
-        "message_id": "m",
-        "dedup_key": "k",
-        "recipients": ("a@example.com",),
-        "rate_recipients": 1,
-        "bounce_type": None,
-        "bounce_subtype": None,
-        "complaint_feedback_type": "abuse",
-        "complaint_subtype": None,
-        "delay_type": None,
-        "feedback": True,
-    }
-    assert {field.name for field in dataclasses.fields(SesEvent)} == set(values)
-    built = new_event(*values.values())
-    expected = SesEvent(**values)
-    assert built == expected
-    assert hash(built) == hash(expected)
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        built.rate_recipients = 2  # type: ignore[misc]
+def test_every_field_of_a_parsed_event_lands_in_its_place() -> None:
+    # The parser builds SesEvent positionally on its hot path: each field is pinned here by name.
+    complaint = _event((SHARED / "fb-complaint.sns.json").read_bytes())
+    assert complaint == SesEvent(
+        event_type=EventType.COMPLAINT,
+        configuration_set=None,
+        timestamp=1791210605.237,
+        message_id="0100019a5c3ef645-cb9905f2-4ade-4e3b-a514-baea5aa65421-000000",
+        dedup_key="sns:021d37b0-593c-57a7-805d-d0eb1b3fba03",
+        recipients=("richard@example.net",),
+        rate_recipients=1,
+        bounce_type=None,
+        bounce_subtype=None,
+        complaint_feedback_type="abuse",
+        complaint_subtype=None,
+        delay_type=None,
+        feedback=True,
+    )
+    bounce = _event((SHARED / "ep-bounce-transient-mailboxfull-2rcpt.sns.json").read_bytes())
+    assert bounce == SesEvent(
+        event_type=EventType.BOUNCE,
+        configuration_set="marketing-newsletter",
+        timestamp=1791231063.0,
+        message_id="0100019a5c3eb8e5-8e3e16b0-aeb6-4c04-a2ed-90d04c16ccb1-000000",
+        dedup_key="sns:64aaab2a-a70b-515c-89a5-c092a9a799c4",
+        recipients=("full1@example.net", "full2@example.net"),
+        rate_recipients=0,
+        bounce_type="Transient",
+        bounce_subtype="MailboxFull",
+        feedback=False,
+    )
+    delay = _event(_sns(_record("ep-delivery-delay.sns.json")))
+    assert (delay.event_type, delay.delay_type, delay.feedback) == (
+        EventType.DELIVERY_DELAY,
+        _record("ep-delivery-delay.sns.json")["deliveryDelay"]["delayType"],
+        False,
+    )
 
 
 def test_control_messages_are_never_followed(monkeypatch: pytest.MonkeyPatch) -> None:
