@@ -53,6 +53,40 @@ def info_from_response(name: str, response: dict[str, Any]) -> ConfigurationSetI
     return ConfigurationSetInfo(name, bool(sending), bool(reputation))
 
 
+def list_configuration_sets(
+    client: Any, target: TargetConfig, pace: Callable[[], None], page_size: int | None = None
+) -> tuple[list[str], int]:
+    """The target's configuration sets (SES v2, paged), filtered by its globs and capped at its limit.
+
+    Returns the kept names, sorted, and how many allowed names the cap dropped. ``pace`` is called
+    before every request, so callers keep SES's one-call-per-second limit.
+    """
+    names: set[str] = set()
+    token: str | None = None
+    while True:
+        pace()
+        args: dict[str, Any] = {"PageSize": page_size} if page_size else {}
+        if token:
+            args["NextToken"] = token
+        page = client.list_configuration_sets(**args)
+        names.update(str(n) for n in page.get("ConfigurationSets", []))
+        token = page.get("NextToken")
+        if not token:
+            break
+    allowed = sorted(n for n in names if target.allows_configuration_set(n))
+    kept = allowed[: target.max_configuration_sets]
+    if len(kept) < len(allowed):
+        log_event(
+            log,
+            logging.WARNING,
+            "configuration_sets_capped",
+            target=target.name,
+            allowed=len(allowed),
+            kept=len(kept),
+        )
+    return kept, len(allowed) - len(kept)
+
+
 class RateLimiter:
     """Spaces calls at least ``interval`` seconds apart (thread-safe; clock and sleep injectable)."""
 
@@ -135,26 +169,7 @@ class ConfigurationSetDiscovery:
         # refresh, or refreshes would follow each other back to back.
         started = self._limiter.monotonic()
         client = self._sesv2()
-        names: list[str] = []
-        token: str | None = None
-        while True:
-            self._pace()
-            page = client.list_configuration_sets(**({"NextToken": token} if token else {}))
-            names.extend(page.get("ConfigurationSets", []))
-            token = page.get("NextToken")
-            if not token:
-                break
-        allowed = sorted(n for n in names if self._target.allows_configuration_set(n))
-        kept = allowed[: self._target.max_configuration_sets]
-        if len(kept) < len(allowed):
-            log_event(
-                log,
-                logging.WARNING,
-                "configuration_sets_capped",
-                target=self._target.name,
-                allowed=len(allowed),
-                kept=len(kept),
-            )
+        kept, dropped = list_configuration_sets(client, self._target, self._pace)
         infos: list[ConfigurationSetInfo] = []
         for name in kept:
             self._pace()
@@ -167,4 +182,4 @@ class ConfigurationSetDiscovery:
                 raise
             infos.append(info_from_response(name, response))
         finished = now + (self._limiter.monotonic() - started)
-        return Catalog(tuple(infos), finished, len(allowed) - len(kept))
+        return Catalog(tuple(infos), finished, dropped)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -10,8 +9,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from sesmon.config import TargetConfig
-from sesmon.logs import get_logger, log_event
+from sesmon.logs import get_logger
 from sesmon.model import EventType
+from sesmon.sources.discovery import list_configuration_sets
 from sesmon.sources.identities import OperationPacer
 
 log = get_logger("sesmon.sources.routing")
@@ -98,29 +98,9 @@ class RoutingSource:
     def poll(self) -> RoutingSnapshot:
         """Routing of every allowed set (sorted by name, at most ``max_configuration_sets``)."""
         client = self._sesv2()
-        names: list[str] = []
-        token: str | None = None
-        while True:
-            self._pacer.wait("ListConfigurationSets")
-            args: dict[str, Any] = {"PageSize": self._page_size} if self._page_size else {}
-            if token:
-                args["NextToken"] = token
-            page = client.list_configuration_sets(**args)
-            names.extend(str(n) for n in page.get("ConfigurationSets", []))
-            token = page.get("NextToken")
-            if not token:
-                break
-        allowed = sorted(n for n in set(names) if self._target.allows_configuration_set(n))
-        kept = allowed[: self._target.max_configuration_sets]
-        if len(kept) < len(allowed):
-            log_event(
-                log,
-                logging.WARNING,
-                "routing_configuration_sets_capped",
-                target=self._target.name,
-                allowed=len(allowed),
-                kept=len(kept),
-            )
+        kept, dropped = list_configuration_sets(
+            client, self._target, lambda: self._pacer.wait("ListConfigurationSets"), self._page_size
+        )
         infos: list[RoutingInfo] = []
         for name in kept:
             self._pacer.wait("GetConfigurationSetEventDestinations")
@@ -132,4 +112,4 @@ class RoutingSource:
                     continue
                 raise
             infos.append(routing_from_destinations(name, response.get("EventDestinations", [])))
-        return RoutingSnapshot(tuple(infos), len(allowed) - len(kept))
+        return RoutingSnapshot(tuple(infos), dropped)
