@@ -6,7 +6,7 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.awsrequest import AWSResponse
+from botocore.awsrequest import AWSResponse, HTTPHeaders
 
 from sesmon.config import Config
 from sesmon.config_loader import parse_config
@@ -65,8 +65,8 @@ def _stub_event_destinations(client: Any, asked: list[str]) -> None:
         asked.append(name)
         if name not in DESTINATIONS:
             error = {"Error": {"Code": "NotFoundException", "Message": f"{name} does not exist"}}
-            return AWSResponse("", 404, {}, None), error
-        return AWSResponse("", 200, {}, None), {"EventDestinations": DESTINATIONS[name]}
+            return AWSResponse("", 404, HTTPHeaders(), None), error
+        return AWSResponse("", 200, HTTPHeaders(), None), {"EventDestinations": DESTINATIONS[name]}
 
     client.meta.events.register("before-call.sesv2.GetConfigurationSetEventDestinations", answer)
 

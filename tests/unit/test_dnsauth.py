@@ -212,7 +212,9 @@ def test_subdomain_inherits_the_parent_policy_using_sp() -> None:
 
 def test_dkim_cnames() -> None:
     tokens = ("tok1", "tok2")
-    good = {(f"{t}._domainkey.example.com", "CNAME"): [f"{t}.dkim.amazonses.com."] for t in tokens}
+    good: dict[tuple[str, str], list[object]] = {
+        (f"{t}._domainkey.example.com", "CNAME"): [f"{t}.dkim.amazonses.com."] for t in tokens
+    }
     assert check_dkim("example.com", tokens, FakeResolver(dict(good))).status is Status.OK
     missing = dict(good)
     del missing[("tok2._domainkey.example.com", "CNAME")]
@@ -220,7 +222,10 @@ def test_dkim_cnames() -> None:
         check_dkim("example.com", tokens, FakeResolver(missing)).reason
         == "no CNAME at tok2._domainkey.example.com"
     )
-    elsewhere = {**good, ("tok1._domainkey.example.com", "CNAME"): ["tok1.dkim.other.example"]}
+    elsewhere: dict[tuple[str, str], list[object]] = {
+        **good,
+        ("tok1._domainkey.example.com", "CNAME"): ["tok1.dkim.other.example"],
+    }
     result = check_dkim("example.com", tokens, FakeResolver(elsewhere))
     assert (
         result.reason
