@@ -113,3 +113,21 @@ def test_error_lists_every_problem() -> None:
         "'_', '.', '-'",
         "<config>: targets[0].region: 'x' is not an AWS region name such as us-east-1",
     ]
+
+
+def test_closed_stdout_is_not_a_traceback() -> None:
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    # `sesmon iam-policy ... | head`: the reader is gone before the writer prints. Closing our end of
+    # the pipe at once makes that certain: the child is still importing when it happens.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sesmon.cli", "iam-policy", "--config", str(ROOT / "config.example.yaml")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    proc.stdout.close()
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    assert b"Traceback" not in stderr
