@@ -18,6 +18,7 @@ Usage: python benchmarks/cloudwatch_cost.py [--interval SECONDS]
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import time
 from datetime import UTC, datetime, timedelta
@@ -123,6 +124,8 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
+    # moto's werkzeug server logs every request, which would bury the figures.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
