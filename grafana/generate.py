@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from grafana_foundation_sdk.builders import bargauge, gauge, stat, table, timeseries
+from grafana_foundation_sdk.builders import bargauge, gauge, stat, statetimeline, table, timeseries
 from grafana_foundation_sdk.builders import common as common_builders
 from grafana_foundation_sdk.builders import dashboard as builders
 from grafana_foundation_sdk.builders import prometheus as prom
@@ -40,6 +40,18 @@ ALERT_SET = 'configuration_set=~"$configuration_set|"'
 # AWS's published review and pause levels for account-level reputation.
 BOUNCE_REVIEW, BOUNCE_PAUSE = 0.05, 0.10
 COMPLAINT_REVIEW, COMPLAINT_PAUSE = 0.001, 0.005
+
+# SES's DKIM and MAIL FROM states, as the Identities table shows them (text, colour).
+IDENTITY_STATES = {
+    "SUCCESS": ("SUCCESS", "green"),
+    "PENDING": ("PENDING", "orange"),
+    "NOT_STARTED": ("NOT_STARTED", "orange"),
+    "TEMPORARY_FAILURE": ("TEMPORARY_FAILURE", "orange"),
+    "FAILED": ("FAILED", "red"),
+    "unknown": ("unknown", "text"),
+}
+# The DMARC panel's name for a domain whose policy state set is all 0.
+NO_DMARC_RECORD = "no valid record"
 
 # CloudWatch GetMetricData is billed per metric requested.
 CLOUDWATCH_USD_PER_METRIC = 0.01 / 1000
@@ -472,66 +484,7 @@ def overview() -> builders.Dashboard:
         .span(12)
     )
 
-    dash = dash.with_row(builders.Row("Identities and event routing"))
-    dash = dash.with_panel(
-        _instant_table(
-            "Identities",
-            "Verification, sending, DKIM and MAIL FROM state of each SES identity.",
-            {
-                "verified": f"max by (identity, identity_type) (sesmon_identity_verified{{{ACCOUNT}}})",
-                "sending": f"max by (identity, identity_type) (sesmon_identity_sending_enabled{{{ACCOUNT}}})",
-            },
-            ["identity", "identity_type"],
-        ).mappings(value_text({"0": ("no", "red"), "1": ("yes", "green")}))
-    )
-    dash = dash.with_panel(
-        big_value(
-            "DKIM and MAIL FROM status",
-            "Current DKIM and custom MAIL FROM status of each identity.",
-            query(
-                f"max by (identity, status) (sesmon_identity_dkim_status{{{ACCOUNT}}}) == 1",
-                "{{identity}} DKIM: {{status}}",
-                instant=True,
-            ),
-        )
-        .with_target(
-            query(
-                f"max by (identity, status) (sesmon_identity_mail_from_status{{{ACCOUNT}}}) == 1",
-                "{{identity}} MAIL FROM: {{status}}",
-                instant=True,
-            )
-        )
-        .text_mode(common.BigValueTextMode.NAME)
-        .color_scheme(builders.FieldColor().mode(model.FieldColorModeId.FIXED).fixed_color("blue"))
-        .override_by_regexp(".*: SUCCESS$", [_fixed_color("green")])
-        .override_by_regexp(".*: (PENDING|TEMPORARY_FAILURE|NOT_STARTED)$", [_fixed_color("orange")])
-        .override_by_regexp(".*: FAILED$", [_fixed_color("red")])
-        .height(8)
-        .span(12)
-    )
-    dash = dash.with_panel(
-        _instant_table(
-            "Event types routed",
-            "Whether each configuration set publishes each event type to an event destination; an "
-            "unrouted bounce or complaint type blinds the event-based rates.",
-            {
-                "routed": f"max by (configuration_set, event_type) "
-                f"(sesmon_configuration_set_event_type_routed{{{CONFIG_SET}}})",
-            },
-            ["configuration_set", "event_type"],
-        ).mappings(value_text({"0": ("not routed", "red"), "1": ("routed", "green")}))
-    )
-    dash = dash.with_panel(
-        graph(
-            "Time since the last event",
-            "Seconds since sesmon last received an event for each configuration set.",
-            "s",
-            query(
-                f"time() - sesmon_configuration_set_last_event_timestamp_seconds{{{CONFIG_SET}}}",
-                "{{configuration_set}}",
-            ),
-        )
-    )
+    dash = authentication_and_routing(dash.with_row(builders.Row("Authentication and routing")))
 
     dash = dash.with_row(builders.Row("Alerts"))
     dash = dash.with_panel(
@@ -571,8 +524,146 @@ def overview() -> builders.Dashboard:
     )
 
 
-def _instant_table(title: str, description: str, columns: dict[str, str], keys: list[str]) -> table.Panel:
-    """A table of instant queries joined on ``keys``; each query's value becomes a named column."""
+def authentication_and_routing(dash: builders.Dashboard) -> builders.Dashboard:
+    """The "Authentication and routing" panels: can mail authenticate, and does sesmon see every event."""
+    identities = _instant_table(
+        "Identities",
+        "Verification, sending, DKIM and custom MAIL FROM state of each SES identity; MAIL FROM is "
+        "empty for identities without a custom MAIL FROM domain.",
+        {
+            "verified": f"max by (account_id, region, identity, identity_type) "
+            f"(sesmon_identity_verified{{{ACCOUNT}}})",
+            "sending": f"max by (account_id, region, identity, identity_type) "
+            f"(sesmon_identity_sending_enabled{{{ACCOUNT}}})",
+        },
+        ["account_id", "region", "identity", "identity_type"],
+        states={
+            "DKIM": ("dkim", _current_state("sesmon_identity_dkim_status", "dkim")),
+            "MAIL FROM": ("mail_from", _current_state("sesmon_identity_mail_from_status", "mail_from")),
+        },
+    ).mappings(value_text({"0": ("no", "red"), "1": ("yes", "green"), **IDENTITY_STATES}))
+    for column in ("verified", "sending", "DKIM", "MAIL FROM"):
+        identities = identities.override_by_name(column, [_cells("color-background")])
+    dash = dash.with_panel(identities)
+    dash = dash.with_panel(
+        statetimeline.Panel()
+        .title("DNS checks")
+        .description(
+            "sesmon's own lookups of each domain's SPF, DMARC, DKIM and MAIL FROM MX records; a failed "
+            "check means receivers may not be able to authenticate the mail."
+        )
+        .datasource(DATASOURCE)
+        .with_target(
+            query(
+                f"max by (account_id, region, domain, check) (sesmon_dns_check_ok{{{ACCOUNT}}})",
+                "{{domain}} {{check}}",
+            )
+        )
+        .mappings(value_text({"0": ("failed", "red"), "1": ("ok", "green")}))
+        .thresholds(steps((None, "red"), (1, "green")))
+        .merge_values(True)
+        .show_value(common.VisibilityMode.AUTO)
+        .fill_opacity(70)
+        .height(8)
+        .span(12)
+    )
+    dash = dash.with_panel(
+        big_value(
+            "DMARC policy",
+            "The DMARC policy receivers apply to each domain: reject or quarantine enforce it, none only "
+            "reports, and a domain without a valid record fails the large mailbox providers' sender rules.",
+            query(
+                f"max by (account_id, region, domain, policy) (sesmon_dmarc_policy{{{ACCOUNT}}}) == 1"
+                # A state set with every state at 0 means no valid record: show that as its own state.
+                f" or label_replace(max by (account_id, region, domain) (sesmon_dmarc_policy{{{ACCOUNT}}})"
+                f' == 0, "policy", "{NO_DMARC_RECORD}", "", "")',
+                "{{domain}}: {{policy}}",
+                instant=True,
+            ),
+        )
+        .text_mode(common.BigValueTextMode.NAME)
+        .color_scheme(builders.FieldColor().mode(model.FieldColorModeId.FIXED).fixed_color("blue"))
+        .override_by_regexp(".*: (reject|quarantine)$", [_fixed_color("green")])
+        .override_by_regexp(".*: none$", [_fixed_color("orange")])
+        .override_by_regexp(f".*: {NO_DMARC_RECORD}$", [_fixed_color("red")])
+        .height(8)
+        .span(6)
+    )
+    # One row per configuration set (account and region spelt out, since set names repeat across
+    # them) and one column per event type, so an unrouted type stands out as a red cell.
+    routed = (
+        f"label_join(max by (account_id, region, configuration_set, event_type) "
+        f'(sesmon_configuration_set_event_type_routed{{{CONFIG_SET}}}), "set", " / ", '
+        f'"configuration_set", "region", "account_id")'
+    )
+    dash = dash.with_panel(
+        table.Panel()
+        .title("Event types routed")
+        .description(
+            "Whether each configuration set publishes each event type to an enabled event destination. "
+            "An unrouted bounce or complaint type blinds the event-based rates."
+        )
+        .datasource(DATASOURCE)
+        .with_target(query(routed, "{{set}} {{event_type}}", instant=True).format(_table_format()))
+        .with_transformation(
+            model.DataTransformerConfig(
+                id_val="groupingToMatrix",
+                options={"columnField": "event_type", "rowField": "set", "valueField": "Value"},
+            )
+        )
+        .with_transformation(
+            model.DataTransformerConfig(
+                id_val="organize",
+                options={"renameByName": {"set\\event_type": "configuration set / region / account"}},
+            )
+        )
+        .align(common.FieldTextAlignment.AUTO)
+        .inspect(False)
+        .cell_options(common.TableColoredBackgroundCellOptions())
+        .mappings(value_text({"0": ("not routed", "red"), "1": ("routed", "green")}))
+        .thresholds(steps((None, "red"), (1, "green")))
+        .override_by_name("configuration set / region / account", [_cells("auto")])
+        .height(8)
+        .span(18)
+    )
+    return dash.with_panel(
+        graph(
+            "Time since the last event",
+            "Seconds since the newest SES event sesmon counted for each configuration set; a line that "
+            "keeps climbing while the set still sends means its events no longer arrive.",
+            "s",
+            query(
+                f"time() - sesmon_configuration_set_last_event_timestamp_seconds{{{CONFIG_SET}}}",
+                "{{configuration_set}} {{account_id}} {{region}}",
+            ),
+        ).span(24)
+    )
+
+
+def _current_state(metric: str, label: str) -> str:
+    """The current state of a state-set metric per identity, carried in ``label`` instead of ``status``.
+
+    Distinct label names let the DKIM and MAIL FROM tables merge into one row per identity.
+    """
+    return (
+        f"max by (account_id, region, identity, {label}) "
+        f'(label_join({metric}{{{ACCOUNT}}} == 1, "{label}", "", "status"))'
+    )
+
+
+def _instant_table(
+    title: str,
+    description: str,
+    columns: dict[str, str],
+    keys: list[str],
+    *,
+    states: dict[str, tuple[str, str]] | None = None,
+) -> table.Panel:
+    """A table of instant queries joined on ``keys``; each query's value becomes a named column.
+
+    ``states`` maps a column to (label, query) for state sets: the query returns the current state in
+    ``label``, which becomes the column, and its constant value is hidden.
+    """
     panel = (
         table.Panel()
         .title(title)
@@ -583,23 +674,37 @@ def _instant_table(title: str, description: str, columns: dict[str, str], keys: 
         .height(8)
         .span(12)
     )
-    rename = {}
+    states = states or {}
+    multiple = len(columns) + len(states) > 1
+    rename: dict[str, str] = {}
+    exclude = {"Time": True}
     for index, (column, expr) in enumerate(columns.items()):
         ref = chr(ord("A") + index)
         panel = panel.with_target(query(expr, column, instant=True).format(_table_format()).ref_id(ref))
-        rename[f"Value #{ref}" if len(columns) > 1 else "Value"] = column
+        rename[f"Value #{ref}" if multiple else "Value"] = column
+    for index, (column, (label, expr)) in enumerate(states.items(), start=len(columns)):
+        ref = chr(ord("A") + index)
+        panel = panel.with_target(query(expr, column, instant=True).format(_table_format()).ref_id(ref))
+        exclude[f"Value #{ref}" if multiple else "Value"] = True
+        rename[label] = column
+    order = [*keys, *columns, *(label for label, _ in states.values())]
     return panel.with_transformation(
         model.DataTransformerConfig(id_val="merge", options={})
     ).with_transformation(
         model.DataTransformerConfig(
             id_val="organize",
             options={
-                "excludeByName": {"Time": True},
-                "indexByName": {name: i for i, name in enumerate([*keys, *columns])},
+                "excludeByName": exclude,
+                "indexByName": {name: i for i, name in enumerate(order)},
                 "renameByName": rename,
             },
         )
     )
+
+
+def _cells(kind: str) -> model.DynamicConfigValue:
+    """A table column's cell type, e.g. ``color-background`` to colour it by its value mapping."""
+    return model.DynamicConfigValue(id_val="custom.cellOptions", value={"type": kind})
 
 
 def _fixed_color(color: str) -> model.DynamicConfigValue:
