@@ -3,8 +3,9 @@
 (a) Throughput on one core of the daemon's own batch path (``TargetIngest.process``: parse, dedup,
     count, window buckets and a durable SQLite commit with synchronous=FULL) over SNS-wrapped bodies,
     next to the orjson parse-only ceiling (envelope plus inner ``Message``) over the same bodies in the
-    same run. The daemon commits once per SQS receive (10 messages); ``--batch`` sets how many
-    messages one commit holds here, as a busier pipeline would.
+    same run; both are the best of three runs. The daemon commits once per SQS receive (10 messages);
+    ``--batch`` sets how many messages one commit holds here (default 1,000), and the daemon's own
+    10-message commit is measured too and printed on its own line.
 (b) SQS API requests per 1,000 events while the real receivers (``SqsSource``) drain a steady stream
     from an in-process moto server, counted by the same hook that feeds
     ``sesmon_aws_api_requests_total``. The floor is 200: one ReceiveMessage and one

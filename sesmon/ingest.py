@@ -385,7 +385,7 @@ class IngestComponent(BaseComponent):
 
     def prune(self, now: float) -> None:
         """Drop expired dedup keys and compact old buckets."""
-        removed = self.store.ingest_prune_dedup(now)
+        removed = self.store.ingest_prune_dedup(now, young=self.config.state.dedup_ttl)
         for ingest in self.ingests.values():
             ingest.prune(now)
         if removed:

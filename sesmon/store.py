@@ -346,20 +346,39 @@ class Store:
                 cur.execute("COMMIT")
         return IngestState(counters=counters, buckets=buckets, sets=sets)
 
-    def ingest_prune_dedup(self, now: float, chunk: int = 20_000) -> int:
-        """Delete dedup keys that expired before ``now``, in short transactions; return how many."""
+    def ingest_prune_dedup(self, now: float, chunk: int = 20_000, young: float = 0.0) -> int:
+        """Delete dedup keys that expired before ``now``, in short transactions; return how many.
+
+        Keys are found by their locality prefix, not by an index on ``expires`` (which would cost a
+        second B-tree insert per message): a key's prefix is the minute of its event (or of its SQS
+        send), and a message is processed after that, so a key whose prefix lies within ``young``
+        seconds before ``now`` (pass the dedup TTL) cannot have expired yet and is not looked at. Keys
+        stamped more than a day ahead of ``now`` are looked at too, so a bogus future timestamp cannot
+        keep its key forever. Every key is still kept until its own ``expires``.
+        """
+        until = int(now)
+        ranges = (
+            (_PREFIX_MIN, int((now - young) // _PREFIX_SECONDS)),
+            (int((now + _FUTURE_SLACK) // _PREFIX_SECONDS) + 1, _PREFIX_MAX),
+        )
         removed = 0
-        while True:
-            with self.transaction() as cur:
-                cur.execute(
-                    "DELETE FROM ingest_dedup WHERE (prefix, key) IN "
-                    "(SELECT prefix, key FROM ingest_dedup WHERE expires < ? ORDER BY expires LIMIT ?)",
-                    (int(now), chunk),
-                )
-                count = max(cur.rowcount, 0)
-            removed += count
-            if count < chunk:
-                return removed
+        for low, high in ranges:
+            position: tuple[int, bytes] = (low, b"")
+            while True:
+                with self.transaction() as cur:
+                    rows = cur.execute(
+                        "SELECT prefix, key, expires FROM ingest_dedup WHERE (prefix, key) >= (?, ?) "
+                        "AND prefix < ? ORDER BY prefix, key LIMIT ?",
+                        (*position, high, chunk),
+                    ).fetchall()
+                    expired = [(prefix, key) for prefix, key, expires in rows if expires < until]
+                    cur.executemany("DELETE FROM ingest_dedup WHERE prefix = ? AND key = ?", expired)
+                removed += len(expired)
+                if len(rows) < chunk:
+                    break
+                last_prefix, last_key, _ = rows[-1]
+                position = (last_prefix, last_key + b"\x00")  # the smallest key after the last one seen
+        return removed
 
     def ingest_dedup_count(self) -> int:
         """Dedup keys currently held."""
@@ -438,6 +457,9 @@ def _dedup_values(rows: int) -> str:
 
 
 _DEDUP_RETURNING = " RETURNING prefix, key"
+_PREFIX_SECONDS = 60  # a dedup prefix is a minute number (sesmon.ingest)
+_PREFIX_MIN, _PREFIX_MAX = -(2**63), 2**63 - 1
+_FUTURE_SLACK = 86400.0  # prefixes further ahead than this are treated as bogus when pruning
 _COUNTER_LOG_FOLD = 200  # log rows (one per write) folded into ingest_counters at once
 
 _INGEST_SCHEMA: tuple[str, ...] = (
@@ -449,7 +471,9 @@ _INGEST_SCHEMA: tuple[str, ...] = (
         expires INTEGER NOT NULL,
         PRIMARY KEY (prefix, key)
     ) WITHOUT ROWID""",
-    "CREATE INDEX IF NOT EXISTS ingest_dedup_expires ON ingest_dedup(expires)",
+    # Expired keys are found by prefix (see ingest_prune_dedup); state files from before that carry
+    # an index on expires, which would only slow every insert.
+    "DROP INDEX IF EXISTS ingest_dedup_expires",
     # Cumulative counters (metric family and labels joined by \x1f), so totals survive restarts.
     """CREATE TABLE IF NOT EXISTS ingest_counters (
         target TEXT NOT NULL,

@@ -71,6 +71,35 @@ def test_dedup_keys_expire_after_their_ttl(tmp_path: Path) -> None:
     ]
 
 
+def test_pruning_by_prefix_keeps_every_key_until_it_expires(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    minute = int(NOW // MINUTE)
+    ttl = 4 * 86400.0
+    keys = {
+        "old-expired": (minute - 6 * 1440, NOW - 1),  # event 6 days old, processed 4 days ago
+        "old-backlog": (minute - 6 * 1440, NOW + ttl),  # event 6 days old, processed just now
+        "recent": (minute - 10, NOW - 1),  # expired, but its event is younger than the TTL
+        "future": (minute + 10 * 1440, NOW - 1),  # a bogus timestamp far ahead
+        "control": (0, NOW - 1),
+    }
+    for key, (prefix, expires) in keys.items():
+        store.ingest_apply_batch("prod", [(prefix, key)], lambda f: delta(), expires)
+    assert store.ingest_prune_dedup(NOW, chunk=2, young=ttl) == 3
+    again = [(prefix, key) for key, (prefix, _) in keys.items()]
+    # Only the keys of old-expired, future and control were dropped: those messages count again.
+    assert store.ingest_apply_batch("prod", again, lambda f: delta(), NOW + ttl) == [
+        True,
+        False,
+        False,
+        True,
+        True,
+    ]
+    # The recent key goes once its prefix is older than the TTL (it expired long before); the keys
+    # stored again above expire at NOW + ttl, so they stay.
+    assert store.ingest_prune_dedup(NOW + ttl - 5 * MINUTE, young=ttl) == 1
+    assert store.ingest_dedup_count() == 4
+
+
 def test_a_failing_batch_leaves_nothing_behind(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.db")
 
