@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -119,18 +119,3 @@ class SourceStatus:
     first_poll_done: bool = False
     consecutive_failures: int = 0
     failing_since: float | None = None
-
-
-@dataclass(slots=True)
-class Snapshots:
-    """Latest results of every poll, keyed by target name; replaced whole, read by collectors and rules."""
-
-    by_source: dict[str, dict[str, object]] = field(default_factory=dict)
-
-    def put(self, source: str, target: str, snapshot: object) -> None:
-        """Store the newest snapshot of ``source`` for ``target``."""
-        self.by_source.setdefault(source, {})[target] = snapshot
-
-    def get(self, source: str, target: str) -> object | None:
-        """The newest snapshot of ``source`` for ``target``, if any."""
-        return self.by_source.get(source, {}).get(target)
