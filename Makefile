@@ -8,13 +8,13 @@ test:
 	scripts/test
 
 lint:
-	scripts/bootstrap && .venv/bin/ruff check .
+	scripts/bootstrap dev && .venv/bin/ruff check .
 
 typecheck:
-	scripts/bootstrap && .venv/bin/mypy
+	scripts/bootstrap dev && .venv/bin/mypy
 
 bench:
-	scripts/bootstrap
+	scripts/bootstrap dev
 	.venv/bin/python benchmarks/ingest.py
 	.venv/bin/python benchmarks/cloudwatch_cost.py
 
