@@ -6,6 +6,7 @@ import os
 import random
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -22,7 +23,8 @@ from sesmon.store import Store
 from tests.conftest import MotoServer, environment_without_aws
 from tests.sesgen import SesEventGenerator, expected_counters
 
-SESMON = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "sesmon"
+# The daemon exactly as users start it, from the interpreter running the tests (any venv or clone).
+SESMON = [sys.executable, "-m", "sesmon.cli"]
 EVENTS = 3_000
 DUPLICATES = 900
 MALFORMED = 30
@@ -78,7 +80,7 @@ def _feed(sqs: Any, queue_url: str, bodies: list[str], stop: threading.Event) ->
 
 def _spawn(config: Path, log: Any) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [str(SESMON), "run", "--config", str(config)],
+        [*SESMON, "run", "--config", str(config)],
         stdout=log,
         stderr=subprocess.STDOUT,
         env=environment_without_aws(),
@@ -105,6 +107,7 @@ def test_sigkill_while_draining_loses_and_doubles_nothing(moto_server: MotoServe
     feeder = threading.Thread(target=_feed, args=(sqs, queue_url, bodies, stop), daemon=True)
     feeder.start()
     kills = 0
+    proc: subprocess.Popen[bytes] | None = None
     with (tmp_path / "daemon.log").open("ab") as log:
         try:
             for _ in range(KILLS):
@@ -132,7 +135,7 @@ def test_sigkill_while_draining_loses_and_doubles_nothing(moto_server: MotoServe
             assert proc.wait(30) == 0
         finally:
             stop.set()
-            if proc.poll() is None:
+            if proc is not None and proc.poll() is None:
                 proc.kill()
             feeder.join(10)
     assert kills == KILLS
