@@ -89,7 +89,7 @@ class AwsHealthComponent(BaseComponent):
         for target in config.targets:
             clients = aws[target.name]
             discovery = ConfigurationSetDiscovery(
-                target, partial_client(clients, "sesv2"), limiter(), stopping=self._stopping
+                target, clients.lazy("sesv2"), limiter(), stopping=self._stopping
             )
             self._state[target.name] = _TargetState(
                 config=target,
@@ -97,11 +97,11 @@ class AwsHealthComponent(BaseComponent):
                 discovery=discovery,
                 cloudwatch=CloudWatchPoller(
                     target,
-                    partial_client(clients, "cloudwatch"),
+                    clients.lazy("cloudwatch"),
                     discovery,
                     on_metrics_requested=self._requested_counter(target.name),
                 ),
-                account=AccountPoller(partial_client(clients, "sesv2")),
+                account=AccountPoller(clients.lazy("sesv2")),
             )
 
     def _requested_counter(self, target: str) -> Callable[[int], None]:
@@ -325,11 +325,6 @@ def _refresh(state: _TargetState, now: float) -> Exception | None:
 
 def _percent(value: float | None) -> str:
     return f"{value:.2%}" if value is not None else "-"
-
-
-def partial_client(clients: AwsClients, service: str) -> Callable[[], object]:
-    """A zero-argument accessor of ``clients.client(service)`` (clients are built on first use)."""
-    return lambda: clients.client(service)
 
 
 def build_aws_component(

@@ -7,7 +7,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from prometheus_client.registry import Collector
 
@@ -80,7 +79,7 @@ class IdentityHealthComponent(BaseComponent):
         for target in config.targets:
             if not target.identities.enabled or target.name not in aws:
                 continue
-            sesv2 = _client(aws[target.name], "sesv2")
+            sesv2 = aws[target.name].lazy("sesv2")
             pacer = OperationPacer(monotonic=monotonic, sleep=sleep or self._sleep)
             self._state[target.name] = _TargetState(
                 config=target,
@@ -256,11 +255,6 @@ class IdentityHealthComponent(BaseComponent):
 
 def _one(condition: bool) -> float:
     return 1.0 if condition else 0.0
-
-
-def _client(clients: AwsClients, service: str) -> Callable[[], Any]:
-    # Clients are built on first use, in the job's thread.
-    return lambda: clients.client(service)
 
 
 def _routing_detail(info: RoutingInfo, event_type: EventType) -> str:

@@ -186,6 +186,11 @@ class AwsClients:
                 self._clients[service] = cached
             return cached
 
+    def lazy(self, service: str) -> Callable[[], Any]:
+        """A zero-argument accessor of :meth:`client`: sources take one, so the client is built on
+        first use, in the job's own thread, and a target that is never polled builds none."""
+        return lambda: self.client(service)
+
     def account_id(self) -> str:
         """The account the credentials act in (STS GetCallerIdentity once, then cached).
 
