@@ -3,34 +3,22 @@
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 import yaml
+
+from tests.grafana_generator import generate
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD_DIR = ROOT / "grafana" / "dashboards"
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 
 
-def _load_generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("sesmon_grafana_generate", ROOT / "grafana" / "generate.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-generate = _load_generator()
 
 
 def _committed() -> dict[str, dict[str, Any]]:

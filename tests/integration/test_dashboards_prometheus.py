@@ -8,7 +8,6 @@ The same scrape must pass ``promtool check metrics``.
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import shutil
 import signal
@@ -19,7 +18,6 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import httpx
@@ -27,6 +25,7 @@ import pytest
 import yaml
 
 from tests.conftest import environment_without_aws
+from tests.grafana_generator import generate
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
@@ -42,17 +41,6 @@ pytestmark = [
 ]
 
 
-def _load_generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("sesmon_grafana_generate", ROOT / "grafana" / "generate.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-generate = _load_generator()
 
 
 def _free_port() -> int:

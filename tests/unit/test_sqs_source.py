@@ -39,12 +39,17 @@ class FakeSqs:
         self.receive_calls: list[dict[str, Any]] = []
         self.redrive = redrive
         self.gate: threading.Event | None = None
+        # Set when a receive starts / when a delete removed something: tests await these.
+        self.receiving = threading.Event()
+        self.deleted_some = threading.Event()
 
     def receive_message(self, **kwargs: Any) -> dict[str, Any]:
         self.receive_calls.append(kwargs)
+        self.receiving.set()
         if self.gate is not None:
             self.gate.wait(5)
         if not self.receives:
+            # Stands in for an empty long poll, so an idle receiver loop does not spin.
             time.sleep(0.01)
             return {}
         item = self.receives.pop(0)
@@ -63,6 +68,8 @@ class FakeSqs:
             else:
                 ok.append({"Id": entry["Id"]})
                 self.deleted.append(message_id)
+        if ok:
+            self.deleted_some.set()
         return {"Successful": ok, "Failed": failed}
 
     def get_queue_attributes(self, **kwargs: Any) -> dict[str, Any]:
@@ -215,14 +222,13 @@ def test_the_loop_backs_off_and_recovers(tmp_path: Path, gen: SesEventGenerator)
     client.receives += [throttled(), throttled(), [sqs_message("m", gen.event().body)]]
     source.start()
     try:
-        deadline = time.monotonic() + 10
-        while ingest.counters().get(("sqs", "deleted"), 0) < 1 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        assert client.deleted_some.wait(10)
     finally:
         source.stop(time.monotonic() + 5)
     assert delays[:2] == [1, 2]
     assert health.all()[0].up
     assert client.deleted == ["m"]
+    assert ingest.counters().get(("sqs", "deleted"), 0) == 1
 
 
 def test_stop_finishes_the_in_flight_batch(tmp_path: Path, gen: SesEventGenerator) -> None:
@@ -231,9 +237,7 @@ def test_stop_finishes_the_in_flight_batch(tmp_path: Path, gen: SesEventGenerato
     client.gate = threading.Event()  # the receive is "in flight" until the gate opens
     client.receives.append([sqs_message(f"m{i}", gen.event().body) for i in range(3)])
     source.start()
-    deadline = time.monotonic() + 5
-    while not client.receive_calls and time.monotonic() < deadline:
-        time.sleep(0.005)
+    assert client.receiving.wait(5)
     source.request_stop()
     client.gate.set()
     source.join(time.monotonic() + 5)
