@@ -221,10 +221,6 @@ class Evaluator:
             if s.phase == "firing"
         ]
 
-    def pending_count(self) -> int:
-        """How many label sets are pending."""
-        return sum(1 for s in self._states.values() if s.phase == "pending")
-
     def firing_notifications(self, now: float) -> list[Notification]:
         """A ``firing`` notification for each firing alert as of ``now`` (for Alertmanager refreshes)."""
         out = []

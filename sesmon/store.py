@@ -85,24 +85,15 @@ class Store:
 
     # -- key/value documents ---------------------------------------------------------------------
 
-    def kv_put(self, namespace: str, key: str, value: object, now: float) -> None:
-        """Store ``value`` (JSON-serialisable) under ``namespace/key``."""
-        with self.transaction() as cur:
-            self.kv_put_in(cur, namespace, key, value, now)
-
     @staticmethod
     def kv_put_in(cur: sqlite3.Cursor, namespace: str, key: str, value: object, now: float) -> None:
-        """Like :meth:`kv_put`, inside a caller's transaction."""
+        """Store ``value`` (JSON-serialisable) under ``namespace/key`` inside the caller's transaction,
+        so a document commits together with what depends on it (alert state with its outbox rows)."""
         cur.execute(
             "INSERT INTO kv(namespace, key, value, updated) VALUES (?, ?, ?, ?) "
             "ON CONFLICT(namespace, key) DO UPDATE SET value = excluded.value, updated = excluded.updated",
             (namespace, key, orjson.dumps(value), now),
         )
-
-    def kv_delete(self, namespace: str, key: str) -> None:
-        """Remove ``namespace/key`` if present."""
-        with self.transaction() as cur:
-            cur.execute("DELETE FROM kv WHERE namespace = ? AND key = ?", (namespace, key))
 
     def kv_items(self, namespace: str) -> dict[str, object]:
         """Every document in ``namespace``."""
