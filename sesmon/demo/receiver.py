@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TextIO
 
 from sesmon.alerts.sinks import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from sesmon.demo import console
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,12 +130,12 @@ class DemoReceiver:
         at = self.clock()
         signature = self._check(body, headers)
         if signature == "bad":
-            print(f"[webhook] rejected a body with a bad signature ({len(body)} bytes)", file=self.out)
+            console.say(self.out, f"[webhook] rejected a body with a bad signature ({len(body)} bytes)")
             return 401
         try:
             payload = json.loads(body)
         except ValueError:
-            print("[webhook] rejected a body that is not JSON", file=self.out)
+            console.say(self.out, "[webhook] rejected a body that is not JSON")
             return 400
         if not isinstance(payload, dict):
             return 400
@@ -143,7 +144,7 @@ class DemoReceiver:
             self._received.extend(items)
             self._arrived.notify_all()
         for item in items:
-            print(format_line(item, self.started()), file=self.out, flush=True)
+            console.say(self.out, format_line(item, self.started()))
         return 200
 
     def _check(self, body: bytes, headers: dict[str, str]) -> str:

@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 from prometheus_client.registry import Collector
 
+from sesmon.demo import console
 from sesmon.demo.democonfig import (
     BOUNCE_RULE,
     COMPLAINT_RULE,
@@ -81,7 +82,7 @@ class _Demo:
         self._undo: list[Callable[[], Any]] = []
 
     def say(self, text: str = "") -> None:
-        print(text, file=self.out, flush=True)
+        console.say(self.out, text)
 
     def outage(self) -> bool:
         return self.started is not None and self.scenario.outage_active(time.time() - self.started)
