@@ -67,13 +67,13 @@ SQS_DUPLICATE: Final = ("sqs", "duplicate")
 SQS_CONTROL: Final = "control"
 SQS_INVALID: Final = "invalid"
 
-_BOUNCE_TYPES = frozenset(BOUNCE_TYPES)
-_BOUNCE_SUBTYPES = frozenset(chain.from_iterable(BOUNCE_SUBTYPES.values()))
-_FEEDBACK_TYPES = frozenset(FEEDBACK_TYPES)
-_COMPLAINT_SUBTYPES = frozenset(COMPLAINT_SUBTYPES)
-_DELAY_TYPES = frozenset(DELAY_TYPES)
-_GLOB_CHARS = frozenset("*?[")
-_ENGAGEMENT = frozenset(t for t in EventType if not t.recipient_scoped)
+_BOUNCE_TYPES: Final = frozenset(BOUNCE_TYPES)
+_BOUNCE_SUBTYPES: Final = frozenset(chain.from_iterable(BOUNCE_SUBTYPES.values()))
+_FEEDBACK_TYPES: Final = frozenset(FEEDBACK_TYPES)
+_COMPLAINT_SUBTYPES: Final = frozenset(COMPLAINT_SUBTYPES)
+_DELAY_TYPES: Final = frozenset(DELAY_TYPES)
+_GLOB_CHARS: Final = frozenset("*?[")
+_ENGAGEMENT: Final = frozenset(t for t in EventType if not t.recipient_scoped)
 
 
 def _bounded(value: str | None, allowed: frozenset[str], other: str = OTHER_LABEL) -> str:
@@ -151,6 +151,16 @@ class ConfigurationSets:
         self.admitted.update(names)
 
 
+# The members the hot path compares with, as module constants: compiled code reads a Final
+# directly, where ``EventType.SEND`` would be a class attribute lookup per event.
+_SEND: Final = EventType.SEND
+_DELIVERY: Final = EventType.DELIVERY
+_BOUNCE: Final = EventType.BOUNCE
+_COMPLAINT: Final = EventType.COMPLAINT
+_DELIVERY_DELAY: Final = EventType.DELIVERY_DELAY
+_REJECT: Final = EventType.REJECT
+_RENDERING_FAILURE: Final = EventType.RENDERING_FAILURE
+
 # EventType.value is a Python-level property; this lookup is what the hot path uses instead.
 _LABELS: Final = {t: t.value for t in EventType}
 
@@ -205,29 +215,29 @@ class BatchCounts:
         slots, other = self._layout.domain_slot, self._layout.other_slot
         for address in recipients:
             cells[slots.get(address[address.rfind("@") + 1 :], other)] += 1
-        if kind is EventType.SEND:
+        if kind is _SEND:
             bucket[SENT] += event.rate_recipients
             bucket[SENT_ALL] += n
-        elif kind is EventType.DELIVERY:
+        elif kind is _DELIVERY:
             bucket[DELIVERED] += n
-        elif kind is EventType.BOUNCE:
+        elif kind is _BOUNCE:
             bounce_type, subtype = bounce_labels(event)
             self._detail(("bounces", cs, bounce_type, subtype), n)
             bucket[BOUNCED] += n
             bucket[BOUNCED_RATE] += event.rate_recipients
             if bounce_type == "Transient":
                 bucket[TRANSIENT] += n
-        elif kind is EventType.COMPLAINT:
+        elif kind is _COMPLAINT:
             feedback, subtype = complaint_labels(event)
             self._detail(("complaints", cs, feedback, subtype), n)
             bucket[COMPLAINED] += n
             bucket[COMPLAINED_RATE] += event.rate_recipients
-        elif kind is EventType.DELIVERY_DELAY:
+        elif kind is _DELIVERY_DELAY:
             self._detail(("delays", cs, delay_label(event)), n)
             bucket[DELAYED] += n
-        elif kind is EventType.REJECT:
+        elif kind is _REJECT:
             bucket[REJECTED] += n
-        elif kind is EventType.RENDERING_FAILURE:
+        elif kind is _RENDERING_FAILURE:
             bucket[RENDERING_FAILED] += n
 
     def _detail(self, key: CounterKey, n: int) -> None:

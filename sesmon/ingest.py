@@ -2,72 +2,48 @@
 
 from __future__ import annotations
 
-import bisect
 import html
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 from prometheus_client.registry import Collector
 
+from sesmon.batch import (
+    LAG_BUCKETS,
+    Built,
+    IngestDelta,
+    Message,
+    Processed,
+    build_delta,
+    outcomes,
+    parse_batch,
+)
 from sesmon.component import BaseComponent, Job
 from sesmon.config import WINDOWED_SIGNALS, Config, TargetConfig
 from sesmon.counting import (
-    SQS_COUNTED,
     SQS_DELETED,
-    SQS_DUPLICATE,
-    SQS_RECEIVED,
-    BatchCounts,
     ConfigurationSets,
     CounterKey,
     CountLayout,
     literal_names,
     providers_with_other,
 )
-from sesmon.events import INVALID_REASONS, invert_providers, parse_message
+from sesmon.events import INVALID_REASONS, invert_providers
 from sesmon.health import SourceHealth
 from sesmon.logs import get_logger, log_event
-from sesmon.metrics.events import LAG_BUCKETS, EventsCollector, TargetReadout
-from sesmon.model import Outcome, Rejection, SesEvent
+from sesmon.metrics.events import EventsCollector, TargetReadout
 from sesmon.signals import Observation
-from sesmon.store import IngestDelta, Store
+from sesmon.store import Store
 from sesmon.targets import TargetDirectory
-from sesmon.windows import EVENTS, HOUR, MINUTE, SENT, VOLUME, Totals, WindowSet, zero
+from sesmon.windows import EVENTS, HOUR, MINUTE, SENT, VOLUME, Totals, WindowSet
 
 log = get_logger("sesmon.ingest")
 
 Clock = Callable[[], float]
 NO_EVENTS = "no_events"
 PRUNE_INTERVAL = 300.0
-
-
-@dataclass(frozen=True, slots=True)
-class Message:
-    """One received SQS message, reduced to what ingestion needs."""
-
-    message_id: str
-    body: str | bytes
-    sent_timestamp: float | None = None  # SQS SentTimestamp (seconds): the same on every redelivery
-
-
-class _Built(NamedTuple):
-    """A batch's effect to store, and its lag histogram to mirror in memory once stored."""
-
-    delta: IngestDelta
-    lag_counts: list[int]  # per LAG_BUCKETS bound (not cumulative), then the overflow
-    lag_sum: float  # sum of positive lags
-
-
-@dataclass(frozen=True, slots=True)
-class Processed:
-    """What became of one message. ``invalid`` is also set for a redelivered invalid body, so the
-    ``on_invalid`` policy applies to it again."""
-
-    outcome: Outcome
-    reason: str = ""
-    invalid: bool = False
 
 
 class TargetIngest:
@@ -123,25 +99,29 @@ class TargetIngest:
         The whole batch commits in one transaction; memory (windows, counters) changes only after it
         committed, so a failed commit leaves no trace and the batch is simply received again.
         """
-        parsed = [parse_message(m.body) for m in messages]
-        keys = [
-            (int(p.timestamp // MINUTE), "e:" + p.dedup_key) if type(p) is SesEvent else _dedup_key(m, p)
-            for m, p in zip(messages, parsed, strict=True)
-        ]
+        parsed, keys = parse_batch(messages)
         with self._lock:
             deleted = self._deleted_pending
-            holder: list[_Built] = []
+            holder: list[Built] = []
 
             def build(fresh: list[bool]) -> IngestDelta:
-                built = self._build(
-                    parsed=parsed, fresh=fresh, now=now, received=len(messages), deleted=deleted
+                built = build_delta(
+                    parsed,
+                    fresh,
+                    now=now,
+                    received=len(messages),
+                    deleted=deleted,
+                    sets=self._sets,
+                    windows=self._windows,
+                    layout=self._layout,
                 )
                 holder.append(built)
                 return built.delta
 
             fresh = self.store.ingest_apply_batch(self.name, keys, build, now + self.dedup_ttl)
             # Committed: mirror the effect in memory.
-            delta, lag_counts, lag_sum = holder[0]
+            built = holder[0]
+            delta = built.delta
             self._deleted_pending -= deleted
             self._sets.commit(delta.admitted)
             counters = self._counters
@@ -154,78 +134,10 @@ class TargetIngest:
                 if when > self._last_events.get(cs, 0.0):
                     self._last_events[cs] = when
             totals = self._lag_counts
-            for i, count in enumerate(lag_counts):
+            for i, count in enumerate(built.lag_counts):
                 totals[i] += count
-            self._lag_sum += lag_sum
-        return [_outcome(p, new) for p, new in zip(parsed, fresh, strict=True)]
-
-    def _build(
-        self,
-        *,
-        parsed: Sequence[SesEvent | Rejection],
-        fresh: Sequence[bool],
-        now: float,
-        received: int,
-        deleted: int,
-    ) -> _Built:
-        delta = IngestDelta()
-        counters = delta.counters
-        last = delta.last_events
-        counters[SQS_RECEIVED] = received
-        if deleted:
-            counters[SQS_DELETED] = deleted
-        batch = BatchCounts(self._layout)
-        add = batch.add
-        scratch = zero()  # events older than the volume window: counters only
-        # A batch holds few distinct (set, minute) pairs: resolve each pair's label and bucket once.
-        places: dict[tuple[str | None, int], tuple[str, list[int]]] = {}
-        bounds = LAG_BUCKETS
-        lag_counts = [0] * (len(bounds) + 1)
-        lag_sum = 0.0
-        counted = duplicates = 0
-        for item, new in zip(parsed, fresh, strict=True):
-            if not new:
-                duplicates += 1
-                continue
-            if type(item) is not SesEvent:
-                assert isinstance(item, Rejection)
-                key = ("sqs", item.outcome.value, item.reason)
-                counters[key] = counters.get(key, 0) + 1
-                continue
-            counted += 1
-            at = item.timestamp
-            place = (item.configuration_set, int(at // MINUTE))
-            found = places.get(place)
-            if found is None:
-                found = places[place] = self._place(item.configuration_set, at, now, delta, scratch)
-            cs, vector = found
-            add(item, cs, vector)
-            if at > last.get(cs, 0.0):
-                last[cs] = at
-            lag = now - at
-            lag_counts[bisect.bisect_left(bounds, lag)] += 1
-            if lag > 0:
-                lag_sum += lag
-        batch.drain(counters)
-        if counted:
-            counters[SQS_COUNTED] = counted
-        if duplicates:
-            counters[SQS_DUPLICATE] = duplicates
-        return _Built(delta, lag_counts, lag_sum)
-
-    def _place(
-        self, raw: str | None, at: float, now: float, delta: IngestDelta, scratch: list[int]
-    ) -> tuple[str, list[int]]:
-        """The label of configuration set ``raw`` and the count vector of its bucket at ``at``."""
-        cs = self._sets.resolve(raw, delta.admitted)
-        placed = self._windows.bucket_of(at, now)
-        if placed is None:
-            return cs, scratch
-        key = (cs, *placed)
-        vector = delta.buckets.get(key)
-        if vector is None:
-            vector = delta.buckets[key] = zero()
-        return cs, vector
+            self._lag_sum += built.lag_sum
+        return outcomes(parsed, fresh)
 
     def record_deleted(self, count: int) -> None:
         """Count messages deleted from SQS; persisted with the next batch (or :meth:`flush`)."""
@@ -290,34 +202,6 @@ class TargetIngest:
         """Configuration set → newest SES event time."""
         with self._lock:
             return dict(self._last_events)
-
-
-def _dedup_key(message: Message, item: SesEvent | Rejection) -> tuple[int, str]:
-    """``(locality prefix, key)``: both are the same every time the message or its event comes back."""
-    if isinstance(item, SesEvent):
-        return int(item.timestamp // MINUTE), "e:" + item.dedup_key
-    if item.outcome is Outcome.CONTROL:
-        # Rare, so locality does not matter; keyed by the SNS id when there is one.
-        return 0, "m:" + (item.dedup_key or message.message_id)
-    # Invalid bodies are keyed by the SQS message id, so a kept one is not counted again each time the
-    # queue redelivers it.
-    sent = message.sent_timestamp
-    return (int(sent // MINUTE) if sent else 0), "m:" + message.message_id
-
-
-_COUNTED = Processed(Outcome.COUNTED)
-
-
-def _outcome(item: SesEvent | Rejection, fresh: bool) -> Processed:
-    if fresh and isinstance(item, SesEvent):
-        return _COUNTED
-    invalid = isinstance(item, Rejection) and item.outcome is Outcome.INVALID
-    reason = item.reason if isinstance(item, Rejection) else ""
-    if not fresh:
-        return Processed(Outcome.DUPLICATE, reason, invalid)
-    if isinstance(item, Rejection):
-        return Processed(item.outcome, reason, invalid)
-    return Processed(Outcome.COUNTED)
 
 
 class IngestComponent(BaseComponent):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Final
 
 
 class EventType(StrEnum):
@@ -27,7 +28,7 @@ class EventType(StrEnum):
 
 
 # SES spells these differently in eventType / notificationType and in EventBridge detail-types.
-SES_EVENT_NAMES: dict[str, EventType] = {
+SES_EVENT_NAMES: Final[dict[str, EventType]] = {
     "Send": EventType.SEND,
     "Delivery": EventType.DELIVERY,
     "Bounce": EventType.BOUNCE,
@@ -41,15 +42,16 @@ SES_EVENT_NAMES: dict[str, EventType] = {
     "Subscription": EventType.SUBSCRIPTION,
 }
 
-NO_CONFIGURATION_SET = "(none)"
-OTHER_CONFIGURATION_SET = "(other)"
-PROVIDERS_OTHER = "other"
+NO_CONFIGURATION_SET: Final = "(none)"
+OTHER_CONFIGURATION_SET: Final = "(other)"
+PROVIDERS_OTHER: Final = "other"
 
 
 # Not frozen: a frozen dataclass's __init__ sets every field through object.__setattr__, which
 # costs more than the rest of building an event; nothing mutates, hashes or shares events after the
-# parser returns them.
-@dataclass(slots=True)
+# parser returns them. The __init__ is written out because mypyc compiles it (setup.py), whereas
+# the one dataclass would generate stays interpreted; dataclass still provides __eq__ and __repr__.
+@dataclass(slots=True, init=False)
 class SesEvent:
     """One SES event, reduced to what sesmon counts; never holds message bodies or diagnostics.
 
@@ -66,12 +68,42 @@ class SesEvent:
     dedup_key: str
     recipients: tuple[str, ...]
     rate_recipients: int
-    bounce_type: str | None = None
-    bounce_subtype: str | None = None
-    complaint_feedback_type: str | None = None
-    complaint_subtype: str | None = None
-    delay_type: str | None = None
-    feedback: bool = False  # an identity feedback notification rather than event publishing
+    bounce_type: str | None
+    bounce_subtype: str | None
+    complaint_feedback_type: str | None
+    complaint_subtype: str | None
+    delay_type: str | None
+    feedback: bool  # an identity feedback notification rather than event publishing
+
+    def __init__(  # noqa: PLR0917 - one argument per field, as dataclass would generate
+        self,
+        event_type: EventType,
+        configuration_set: str | None,
+        timestamp: float,
+        message_id: str,
+        dedup_key: str,
+        recipients: tuple[str, ...],
+        rate_recipients: int,
+        bounce_type: str | None = None,
+        bounce_subtype: str | None = None,
+        complaint_feedback_type: str | None = None,
+        complaint_subtype: str | None = None,
+        delay_type: str | None = None,
+        feedback: bool = False,
+    ) -> None:
+        self.event_type = event_type
+        self.configuration_set = configuration_set
+        self.timestamp = timestamp
+        self.message_id = message_id
+        self.dedup_key = dedup_key
+        self.recipients = recipients
+        self.rate_recipients = rate_recipients
+        self.bounce_type = bounce_type
+        self.bounce_subtype = bounce_subtype
+        self.complaint_feedback_type = complaint_feedback_type
+        self.complaint_subtype = complaint_subtype
+        self.delay_type = delay_type
+        self.feedback = feedback
 
     @property
     def recipient_count(self) -> int:

@@ -8,13 +8,14 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from sesmon.batch import IngestDelta
 from sesmon.windows import WIDTH as _BUCKET_WIDTH
 
 _SCHEMA: tuple[str, ...] = (
@@ -504,17 +505,6 @@ _BUCKET_UPSERT = (  # built from fixed column names only
     + ") "
     + _BUCKET_CONFLICT
 )
-
-
-@dataclass
-class IngestDelta:
-    """The combined effect of some messages: counter increments, bucket counts, set admissions."""
-
-    counters: dict[tuple[str, ...], int] = field(default_factory=dict)
-    # (configuration_set, width, start) → count vector in windows.FIELDS order
-    buckets: dict[tuple[str, int, int], list[int]] = field(default_factory=dict)
-    admitted: set[str] = field(default_factory=set)
-    last_events: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass

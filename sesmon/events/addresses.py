@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Final
 
 from sesmon.model import PROVIDERS_OTHER
 
-SIMULATOR_DOMAIN = "simulator.amazonses.com"
-SIMULATOR_SUFFIX = "@" + SIMULATOR_DOMAIN
+SIMULATOR_DOMAIN: Final = "simulator.amazonses.com"
+SIMULATOR_SUFFIX: Final = "@" + SIMULATOR_DOMAIN
 
 
 def normalise_address(address: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
@@ -11,7 +11,7 @@ from sesmon.events.records import parse_record
 from sesmon.model import Rejection, SesEvent
 
 # EventBridge detail-types of SES email sending events → the SES event name inside ``detail``.
-EVENTBRIDGE_DETAIL_TYPES: dict[str, str] = {
+EVENTBRIDGE_DETAIL_TYPES: Final[dict[str, str]] = {
     "Email Sent": "Send",
     "Email Delivered": "Delivery",
     "Email Bounced": "Bounce",
@@ -23,15 +23,15 @@ EVENTBRIDGE_DETAIL_TYPES: dict[str, str] = {
     "Email Delivery Delayed": "DeliveryDelay",
     "Email Subscribed": "Subscription",
 }
-EVENTBRIDGE_SOURCE = "aws.ses"
-_CONFIGURATION_SET_ARN = ":configuration-set/"
+EVENTBRIDGE_SOURCE: Final = "aws.ses"
+_CONFIGURATION_SET_ARN: Final = ":configuration-set/"
 
 # What SES sends to an SNS event destination when it validates it: plain text, not JSON. With raw
 # message delivery it reaches the queue as-is, otherwise as an SNS Notification's Message.
 # expected.json allows "ack-and-count (control text) or parse-error"; sesmon counts it as control
 # (reason ses_setup_notification) because it is routine setup traffic, not a broken producer, and
 # an invalid count would page someone for nothing. Any other non-JSON text stays invalid (not_json).
-SES_SETUP_TEXT_PREFIX = "Successfully validated SNS topic for Amazon SES"
+SES_SETUP_TEXT_PREFIX: Final = "Successfully validated SNS topic for Amazon SES"
 
 
 def parse_body(body: str | bytes) -> SesEvent | Rejection:

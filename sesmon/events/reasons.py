@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from sesmon.model import Outcome, Rejection
 
 # Control messages: expected traffic on a healthy queue that carries no SES event.
-SNS_SUBSCRIPTION_CONFIRMATION = "sns_subscription_confirmation"
-SNS_UNSUBSCRIBE_CONFIRMATION = "sns_unsubscribe_confirmation"
-SNS_SUBSCRIPTION_SUCCEEDED = "sns_subscription_succeeded"
-SES_SETUP_NOTIFICATION = "ses_setup_notification"
-EVENTBRIDGE_NON_EMAIL = "eventbridge_non_email"
+SNS_SUBSCRIPTION_CONFIRMATION: Final = "sns_subscription_confirmation"
+SNS_UNSUBSCRIBE_CONFIRMATION: Final = "sns_unsubscribe_confirmation"
+SNS_SUBSCRIPTION_SUCCEEDED: Final = "sns_subscription_succeeded"
+SES_SETUP_NOTIFICATION: Final = "ses_setup_notification"
+EVENTBRIDGE_NON_EMAIL: Final = "eventbridge_non_email"
 
-CONTROL_REASONS: tuple[str, ...] = (
+CONTROL_REASONS: Final[tuple[str, ...]] = (
     SNS_SUBSCRIPTION_CONFIRMATION,
     SNS_UNSUBSCRIBE_CONFIRMATION,
     SNS_SUBSCRIPTION_SUCCEEDED,
@@ -20,19 +22,20 @@ CONTROL_REASONS: tuple[str, ...] = (
 )
 
 # Invalid messages: bodies that cannot be counted, each under one of these labels.
-NOT_JSON = "not_json"  # not JSON at all (or not UTF-8)
-TRUNCATED = "truncated"  # a JSON document cut off before its end
-NOT_OBJECT = "not_object"  # valid JSON, but not an object
-UNKNOWN_ENVELOPE = "unknown_envelope"  # an object of no known shape (SNS, EventBridge, SES record)
-SNS_MESSAGE_NOT_JSON = "sns_message_not_json"  # an SNS Notification whose Message is not JSON
-MISSING_EVENT_TYPE = "missing_event_type"  # an SES record without eventType / notificationType
-UNKNOWN_EVENT_TYPE = "unknown_event_type"  # an event type sesmon does not know
-MISSING_MAIL = "missing_mail"  # no ``mail`` object
-MISSING_RECIPIENTS = "missing_recipients"  # the recipient list of the event's scope is absent or empty
-BAD_TIMESTAMP = "bad_timestamp"  # no parseable ISO 8601 timestamp
-BAD_FIELD = "bad_field"  # a field of the wrong type (a list that is not a list, an id that is not a string)
+NOT_JSON: Final = "not_json"  # not JSON at all (or not UTF-8)
+TRUNCATED: Final = "truncated"  # a JSON document cut off before its end
+NOT_OBJECT: Final = "not_object"  # valid JSON, but not an object
+UNKNOWN_ENVELOPE: Final = "unknown_envelope"  # an object of no known shape (SNS, EventBridge, SES record)
+SNS_MESSAGE_NOT_JSON: Final = "sns_message_not_json"  # an SNS Notification whose Message is not JSON
+MISSING_EVENT_TYPE: Final = "missing_event_type"  # an SES record without eventType / notificationType
+UNKNOWN_EVENT_TYPE: Final = "unknown_event_type"  # an event type sesmon does not know
+MISSING_MAIL: Final = "missing_mail"  # no ``mail`` object
+MISSING_RECIPIENTS: Final = "missing_recipients"  # the recipient list of the event's scope is absent or empty
+BAD_TIMESTAMP: Final = "bad_timestamp"  # no parseable ISO 8601 timestamp
+# a field of the wrong type (a list that is not a list, an id that is not a string)
+BAD_FIELD: Final = "bad_field"
 
-INVALID_REASONS: tuple[str, ...] = (
+INVALID_REASONS: Final[tuple[str, ...]] = (
     NOT_JSON,
     TRUNCATED,
     NOT_OBJECT,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from sesmon.events import reasons
 from sesmon.events.addresses import SIMULATOR_SUFFIX, normalise_address
@@ -10,12 +10,16 @@ from sesmon.events.timestamps import parse_timestamp
 from sesmon.model import SES_EVENT_NAMES, EventType, Rejection, SesEvent
 
 # How each type's fields are read; details per type beyond recipients.
-_PLAIN, _SEND, _BOUNCE, _COMPLAINT, _DELAY = range(5)
+_PLAIN: Final = 0
+_SEND: Final = 1
+_BOUNCE: Final = 2
+_COMPLAINT: Final = 3
+_DELAY: Final = 4
 
 # Per type: its own object in the record, the recipient list in that object (None: mail.destination),
 # whether its time is mail.timestamp (Send, Reject and Rendering Failure happen at mail time and their
 # objects carry no timestamp), and which details it carries.
-_LAYOUT: dict[EventType, tuple[str, str | None, bool, int]] = {
+_LAYOUT: Final[dict[EventType, tuple[str, str | None, bool, int]]] = {
     EventType.SEND: ("send", None, True, _SEND),
     EventType.REJECT: ("reject", None, True, _PLAIN),
     EventType.RENDERING_FAILURE: ("failure", None, True, _PLAIN),
@@ -28,17 +32,17 @@ _LAYOUT: dict[EventType, tuple[str, str | None, bool, int]] = {
     EventType.DELIVERY_DELAY: ("deliveryDelay", "delayedRecipients", False, _DELAY),
 }
 # Keyed by the name SES writes, so one string lookup does the whole dispatch on the hot path.
-_KINDS: dict[str, tuple[EventType, str, str | None, bool, int]] = {
+_KINDS: Final[dict[str, tuple[EventType, str, str | None, bool, int]]] = {
     name: (event_type, *_LAYOUT[event_type]) for name, event_type in SES_EVENT_NAMES.items()
 }
 
 # Identity feedback notifications (notificationType) exist only for these three.
-_FEEDBACK_NAMES = frozenset({"Bounce", "Complaint", "Delivery"})
+_FEEDBACK_NAMES: Final = frozenset({"Bounce", "Complaint", "Delivery"})
 
-SUPPRESSION_LIST_SUBTYPE = "OnAccountSuppressionList"
-NOT_SPAM_FEEDBACK = "not-spam"
-CONFIGURATION_SET_TAG = "ses:configuration-set"
-CONFIGURATION_SET_HEADER = "x-ses-configuration-set"
+SUPPRESSION_LIST_SUBTYPE: Final = "OnAccountSuppressionList"
+NOT_SPAM_FEEDBACK: Final = "not-spam"
+CONFIGURATION_SET_TAG: Final = "ses:configuration-set"
+CONFIGURATION_SET_HEADER: Final = "x-ses-configuration-set"
 
 
 class _InvalidError(Exception):

@@ -6,22 +6,31 @@ later, or a broken producer) is best folded into ``other`` where it becomes a me
 
 from __future__ import annotations
 
-BOUNCE_TYPES: tuple[str, ...] = ("Undetermined", "Permanent", "Transient")
+from typing import Final
+
+BOUNCE_TYPES: Final[tuple[str, ...]] = ("Undetermined", "Permanent", "Transient")
 
 # bounceType → its documented bounceSubTypes.
-BOUNCE_SUBTYPES: dict[str, tuple[str, ...]] = {
+BOUNCE_SUBTYPES: Final[dict[str, tuple[str, ...]]] = {
     "Undetermined": ("Undetermined",),
     "Permanent": ("General", "NoEmail", "Suppressed", "OnAccountSuppressionList"),
     "Transient": ("General", "MailboxFull", "MessageTooLarge", "ContentRejected", "AttachmentRejected"),
 }
 
 # complaintFeedbackType comes from the ISP's ARF report (RFC 5965 feedback types); absent without one.
-COMPLAINT_FEEDBACK_TYPES: tuple[str, ...] = ("abuse", "auth-failure", "fraud", "not-spam", "other", "virus")
+COMPLAINT_FEEDBACK_TYPES: Final[tuple[str, ...]] = (
+    "abuse",
+    "auth-failure",
+    "fraud",
+    "not-spam",
+    "other",
+    "virus",
+)
 
 # complaintSubType is null or this one value.
-COMPLAINT_SUBTYPES: tuple[str, ...] = ("OnAccountSuppressionList",)
+COMPLAINT_SUBTYPES: Final[tuple[str, ...]] = ("OnAccountSuppressionList",)
 
-DELAY_TYPES: tuple[str, ...] = (
+DELAY_TYPES: Final[tuple[str, ...]] = (
     "InternalFailure",
     "General",
     "MailboxFull",

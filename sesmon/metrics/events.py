@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from sesmon.batch import LAG_BUCKETS
 from sesmon.counting import (
     DELAY_TYPES,
     FEEDBACK_TYPES,
@@ -21,9 +22,6 @@ from sesmon.counting import (
 from sesmon.model import EventType
 from sesmon.targets import TargetDirectory
 from sesmon.windows import SENT, Totals
-
-# Processing time minus the SES event's own time: seconds for a healthy stream, hours for a backlog.
-LAG_BUCKETS: tuple[float, ...] = (1, 2.5, 5, 10, 30, 60, 120, 300, 900, 1800, 3600, 21600, 86400)
 
 
 @dataclass

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sesmon import redact
+from sesmon.batch import Message
 from sesmon.config import TargetConfig
 from sesmon.health import SourceHealth
 from sesmon.logs import get_logger, log_event
@@ -176,8 +177,6 @@ class SqsSource:
 
     def handle(self, messages: Sequence[dict[str, Any]]) -> None:
         """Store a received batch in one transaction, then delete what may go."""
-        from sesmon.ingest import Message  # noqa: PLC0415 - ingest imports this module
-
         batch = [
             Message(str(m.get("MessageId", "")), m.get("Body") or "", _sent_timestamp(m)) for m in messages
         ]

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from sesmon.batch import Message
 from sesmon.config import Config
 from sesmon.health import SourceHealth
-from sesmon.ingest import IngestComponent, Message
+from sesmon.ingest import IngestComponent
 from sesmon.metrics import build_registry
 from sesmon.signals import SignalProvider
 from sesmon.store import Store

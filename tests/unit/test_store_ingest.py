@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from sesmon.batch import IngestDelta, Message
 from sesmon.config import Config
-from sesmon.ingest import Message, TargetIngest
+from sesmon.ingest import TargetIngest
 from sesmon.model import Outcome
-from sesmon.store import IngestDelta, Store
+from sesmon.store import Store
 from sesmon.windows import HOUR, MINUTE, SENT, WIDTH
 from tests.sesgen import SesEventGenerator
 
