@@ -7,6 +7,7 @@ This is the per-event hot path between the parser and the store, so it is compil
 from __future__ import annotations
 
 import bisect
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Final
@@ -27,7 +28,26 @@ from sesmon.windows import MINUTE, WindowSet, zero
 
 # Upper bounds (seconds) of sesmon_event_lag_seconds: processing time minus the SES event's own
 # time, seconds for a healthy stream and hours for a backlog.
-LAG_BUCKETS: Final[tuple[float, ...]] = (1, 2.5, 5, 10, 30, 60, 120, 300, 900, 1800, 3600, 21600, 86400)
+# Bound once: compiled code then calls these directly, without a lookup per event.
+_blake2b: Final = hashlib.blake2b
+_bisect_left: Final = bisect.bisect_left
+
+# Floats, so that placing a lag compares floats with floats.
+LAG_BUCKETS: Final[tuple[float, ...]] = (
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    120.0,
+    300.0,
+    900.0,
+    1800.0,
+    3600.0,
+    21600.0,
+    86400.0,
+)
 
 
 # Written-out __init__: mypyc compiles it, not one that dataclass generates (see model.SesEvent).
@@ -75,29 +95,52 @@ class Built:
     lag_sum: float  # sum of positive lags
 
 
-def parse_batch(messages: Sequence[Message]) -> tuple[list[SesEvent | Rejection], list[tuple[int, str]]]:
-    """Each message's parse outcome and its dedup key ``(locality prefix, key)``.
+def dedup_digest(target: str, key: str) -> bytes:
+    """The stored form of a dedup key: 16 bytes of BLAKE2b over target and key (collision odds are
+    negligible at any realistic volume, and rows stay small)."""
+    return _blake2b(f"{target}\x00{key}".encode(), digest_size=16).digest()
 
-    Both parts of a key are the same every time the message, or its event, comes back: the prefix
-    is the minute of the SES event's own time (or of the SQS send), which keeps a batch's keys on
-    few pages of the store's index.
+
+def parse_batch(
+    messages: Sequence[Message], target: str
+) -> tuple[list[SesEvent | Rejection], list[tuple[int, bytes]]]:
+    """Each message's parse outcome and its dedup row ``(locality prefix, digest)`` for ``target``.
+
+    Both parts of a row are the same every time the message, or its event, comes back: the prefix
+    is the minute of the SES event's own time (or of the SQS send), which keeps a batch's rows on
+    few pages of the store's index; the digest is :func:`dedup_digest` of the key.
     """
     parsed: list[SesEvent | Rejection] = []
-    keys: list[tuple[int, str]] = []
+    rows: list[tuple[int, bytes]] = []
+    head = target + "\x00e:"  # dedup_digest(target, "e:" + key), inlined: this runs per event
     for message in messages:
         item = parse_message(message.body)
         parsed.append(item)
         if isinstance(item, SesEvent):
-            keys.append((int(item.timestamp // MINUTE), "e:" + item.dedup_key))
+            digest = _blake2b((head + item.dedup_key).encode(), digest_size=16).digest()
+            rows.append((int(item.timestamp // MINUTE), digest))
         elif item.outcome is Outcome.CONTROL:
             # Rare, so locality does not matter; keyed by the SNS id when there is one.
-            keys.append((0, "m:" + (item.dedup_key or message.message_id)))
+            rows.append((0, dedup_digest(target, "m:" + (item.dedup_key or message.message_id))))
         else:
             # Invalid bodies are keyed by the SQS message id, so a kept one is not counted again
             # each time the queue redelivers it.
             sent = message.sent_timestamp
-            keys.append(((int(sent // MINUTE) if sent else 0), "m:" + message.message_id))
-    return parsed, keys
+            prefix = int(sent // MINUTE) if sent else 0
+            rows.append((prefix, dedup_digest(target, "m:" + message.message_id)))
+    return parsed, rows
+
+
+class _Place:
+    """Where a batch counts the events of one (configuration set, minute): the set's label, its
+    bucket's count vector, and the newest event time seen there."""
+
+    __slots__ = ("configuration_set", "newest", "vector")
+
+    def __init__(self, configuration_set: str, vector: list[int], newest: float) -> None:
+        self.configuration_set = configuration_set
+        self.vector = vector
+        self.newest = newest
 
 
 def build_delta(  # noqa: PLR0915 - the per-event loop, kept in one function to save calls
@@ -125,7 +168,8 @@ def build_delta(  # noqa: PLR0915 - the per-event loop, kept in one function to 
     batch = BatchCounts(layout)
     scratch = zero()  # events older than the volume window: counters only
     # A batch holds few distinct (set, minute) pairs: resolve each pair's label and bucket once.
-    places: dict[tuple[str | None, int], tuple[str, list[int]]] = {}
+    # Looked up by set, then by minute: no key tuple to build and hash per event.
+    places: dict[str | None, dict[int, _Place]] = {}
     bounds = LAG_BUCKETS
     lag_counts = [0] * (len(bounds) + 1)
     lag_sum = 0.0
@@ -142,10 +186,14 @@ def build_delta(  # noqa: PLR0915 - the per-event loop, kept in one function to 
             continue
         counted += 1
         at = item.timestamp
-        place = (item.configuration_set, int(at // MINUTE))
-        found = places.get(place)
-        if found is None:
-            cs = sets.resolve(item.configuration_set, delta.admitted)
+        raw = item.configuration_set
+        minutes = places.get(raw)
+        if minutes is None:
+            minutes = places[raw] = {}
+        minute = int(at // MINUTE)
+        place = minutes.get(minute)
+        if place is None:
+            cs = sets.resolve(raw, delta.admitted)
             vector = scratch
             placed = windows.bucket_of(at, now)
             if placed is not None:
@@ -154,15 +202,18 @@ def build_delta(  # noqa: PLR0915 - the per-event loop, kept in one function to 
                 if existing is None:
                     existing = delta.buckets[bucket_key] = zero()
                 vector = existing
-            found = places[place] = (cs, vector)
-        cs, vector = found
-        batch.add(item, cs, vector)
-        if at > last.get(cs, 0.0):
-            last[cs] = at
+            place = minutes[minute] = _Place(cs, vector, at)
+        elif at > place.newest:
+            place.newest = at
+        batch.add(item, place.configuration_set, place.vector)
         lag = now - at
-        lag_counts[bisect.bisect_left(bounds, lag)] += 1
+        lag_counts[_bisect_left(bounds, lag)] += 1
         if lag > 0:
             lag_sum += lag
+    for minutes in places.values():
+        for place in minutes.values():
+            if place.newest > last.get(place.configuration_set, 0.0):
+                last[place.configuration_set] = place.newest
     batch.drain(counters)
     if counted:
         counters[SQS_COUNTED] = counted

@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from sesmon import __version__, redact
+from sesmon import __version__, redact, runtime
 from sesmon.config import Config
 from sesmon.config_loader import ConfigError, load_config
 
@@ -72,6 +72,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         daemon = Daemon(config)
         daemon.install_signal_handlers()
         daemon.start()
+        runtime.tune_gc()
     except OSError as exc:
         print(f"sesmon: cannot start: {redact.redact(str(exc))}", file=sys.stderr)
         return EXIT_RUNTIME

@@ -99,7 +99,7 @@ class TargetIngest:
         The whole batch commits in one transaction; memory (windows, counters) changes only after it
         committed, so a failed commit leaves no trace and the batch is simply received again.
         """
-        parsed, keys = parse_batch(messages)
+        parsed, rows = parse_batch(messages, self.name)
         with self._lock:
             deleted = self._deleted_pending
             holder: list[Built] = []
@@ -118,7 +118,7 @@ class TargetIngest:
                 holder.append(built)
                 return built.delta
 
-            fresh = self.store.ingest_apply_batch(self.name, keys, build, now + self.dedup_ttl)
+            fresh = self.store.ingest_apply_batch(self.name, rows, build, now + self.dedup_ttl)
             # Committed: mirror the effect in memory.
             built = holder[0]
             delta = built.delta

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -47,7 +46,12 @@ class Store:
         with self.transaction() as cur:
             for statement in (*_SCHEMA, *_OUTBOX_SCHEMA, *_INGEST_SCHEMA):
                 cur.execute(statement)
-            # Counter increments not yet folded into ingest_counters (see _ingest_write).
+            # State files from before bucket and set changes went through the log lack their columns.
+            have = {row[1] for row in cur.execute("PRAGMA table_info(ingest_counter_log)")}
+            for column in ("buckets", "sets"):
+                if column not in have:
+                    cur.execute(f"ALTER TABLE ingest_counter_log ADD COLUMN {column} BLOB")
+            # Writes not yet folded into ingest_counters, ingest_buckets and ingest_sets (see _ingest_write).
             self._counter_log_rows = int(cur.execute("SELECT count(*) FROM ingest_counter_log").fetchone()[0])
 
     @contextmanager
@@ -180,30 +184,23 @@ class Store:
     # Owned by sesmon.ingest. A whole SQS batch (dedup check, counters, buckets, dedup keys) is applied
     # in one transaction, so a crash leaves either all of a batch's effect or none of it.
 
-    @staticmethod
-    def dedup_digest(target: str, key: str) -> bytes:
-        """The stored form of a dedup key: 16 bytes of BLAKE2b over target and key (collision odds are
-        negligible at any realistic volume, and rows stay small)."""
-        return hashlib.blake2b(f"{target}\x00{key}".encode(), digest_size=16).digest()
-
     def ingest_apply_batch(
         self,
         target: str,
-        keys: Sequence[tuple[int, str]],
+        rows: Sequence[tuple[int, bytes]],
         build: Callable[[list[bool]], IngestDelta],
         expires: float,
     ) -> list[bool]:
         """Apply one batch atomically and return, per message, whether it is new (not a duplicate).
 
-        ``keys`` are the messages' dedup keys in order, each with a locality prefix (the minute of the
-        SES event's own time) that must be the same whenever the message comes back. Keys of a batch
-        then land on few B-tree pages instead of one random page each, which keeps commits small.
-        ``build`` receives the fresh flags (a key seen before, in the store or earlier in this batch,
-        is not fresh) and returns the combined effect of the fresh messages; that effect and the new
-        keys (kept until ``expires``) commit in the same transaction.
+        ``rows`` are the messages' dedup rows in order (``sesmon.batch.parse_batch``): a locality
+        prefix (the minute of the SES event's own time) and the key's digest, both the same whenever
+        the message comes back. Rows of a batch then land on few B-tree pages instead of one random
+        page each, which keeps commits small. ``build`` receives the fresh flags (a row seen before,
+        in the store or earlier in this batch, is not fresh) and returns the combined effect of the
+        fresh messages; that effect and the new rows (kept until ``expires``) commit in the same
+        transaction.
         """
-        blake2b, head = hashlib.blake2b, f"{target}\x00"  # inlined dedup_digest: this runs per message
-        rows = [(prefix, blake2b((head + key).encode(), digest_size=16).digest()) for prefix, key in keys]
         unique = list(dict.fromkeys(rows))  # a key repeated in the batch: only its first copy can be new
         until = int(expires)
         with self.transaction() as cur:
@@ -261,42 +258,51 @@ class Store:
             self._ingest_write(cur, target, delta)
 
     def _ingest_write(self, cur: sqlite3.Cursor, target: str, delta: IngestDelta) -> None:
+        # One row per write however many series, buckets and sets changed (a batch touches
+        # hundreds): appending to a log is far cheaper than an upsert for each, and dirties one page
+        # instead of one per bucket. The log is folded into ingest_counters, ingest_buckets and
+        # ingest_sets every _COUNTER_LOG_FOLD rows, in the same transaction; readers add it back.
         increments = {_KEY_SEP.join(k): v for k, v in delta.counters.items() if v}
-        if increments:
-            # One row per write however many series changed (a batch touches hundreds): appending
-            # to a log is far cheaper than an upsert per series. The log is folded into
-            # ingest_counters every _COUNTER_LOG_FOLD rows, in the same transaction.
-            cur.execute(
-                "INSERT INTO ingest_counter_log(target, counts) VALUES (?, ?)",
-                (target, orjson.dumps(increments)),
-            )
-            self._counter_log_rows += 1
-            if self._counter_log_rows >= _COUNTER_LOG_FOLD:
-                self._fold_counter_log(cur)
-        if delta.buckets:
-            cur.executemany(
-                _BUCKET_UPSERT,
-                [(target, cs, width, start, *counts) for (cs, width, start), counts in delta.buckets.items()],
-            )
-        names = set(delta.admitted) | set(delta.last_events)
-        if names:
-            cur.executemany(
-                "INSERT INTO ingest_sets(target, name, last_event) VALUES (?, ?, ?) "
-                "ON CONFLICT(target, name) DO UPDATE SET last_event = "
-                "max(coalesce(last_event, 0), coalesce(excluded.last_event, 0))",
-                [(target, n, delta.last_events.get(n)) for n in sorted(names)],
-            )
+        buckets = [[cs, width, start, counts] for (cs, width, start), counts in delta.buckets.items()]
+        names = delta.admitted | delta.last_events.keys()
+        if not (increments or buckets or names):
+            return
+        cur.execute(
+            "INSERT INTO ingest_counter_log(target, counts, buckets, sets) VALUES (?, ?, ?, ?)",
+            (
+                target,
+                orjson.dumps(increments),
+                orjson.dumps(buckets) if buckets else None,
+                orjson.dumps({n: delta.last_events.get(n) for n in names}) if names else None,
+            ),
+        )
+        self._counter_log_rows += 1
+        if self._counter_log_rows >= _COUNTER_LOG_FOLD:
+            self._fold_counter_log(cur)
 
     def _fold_counter_log(self, cur: sqlite3.Cursor) -> None:
-        """Add every logged increment to ingest_counters and empty the log (inside a transaction)."""
+        """Apply every logged write to the tables and empty the log (inside a transaction)."""
         totals: dict[tuple[str, str], int] = {}
-        for target, counts in cur.execute("SELECT target, counts FROM ingest_counter_log").fetchall():
+        buckets: dict[tuple[str, str, int, int], list[int]] = {}
+        sets: dict[tuple[str, str], float | None] = {}
+        for target, counts, logged_buckets, logged_sets in cur.execute(
+            "SELECT target, counts, buckets, sets FROM ingest_counter_log"
+        ).fetchall():
             for key, value in orjson.loads(counts).items():
                 totals[(target, key)] = totals.get((target, key), 0) + value
+            _merge_logged(target, logged_buckets, logged_sets, buckets, sets)
         cur.executemany(
             "INSERT INTO ingest_counters(target, key, value) VALUES (?, ?, ?) "
             "ON CONFLICT(target, key) DO UPDATE SET value = value + excluded.value",
             [(target, key, value) for (target, key), value in totals.items()],
+        )
+        cur.executemany(_BUCKET_UPSERT, [(*key, *counts) for key, counts in buckets.items()])
+        cur.executemany(
+            "INSERT INTO ingest_sets(target, name, last_event) VALUES (?, ?, ?) "
+            # The later time; NULL ("no event yet") only while both are (max() of a NULL is NULL).
+            "ON CONFLICT(target, name) DO UPDATE SET last_event = "
+            "max(coalesce(last_event, excluded.last_event), coalesce(excluded.last_event, last_event))",
+            [(target, name, last) for (target, name), last in sorted(sets.items())],
         )
         cur.execute("DELETE FROM ingest_counter_log")
         self._counter_log_rows = 0
@@ -314,19 +320,31 @@ class Store:
                         "SELECT key, value FROM ingest_counters WHERE target = ?", (target,)
                     )
                 }
-                for (counts,) in cur.execute(
-                    "SELECT counts FROM ingest_counter_log WHERE target = ? ORDER BY id", (target,)
+                logged_buckets: dict[tuple[str, str, int, int], list[int]] = {}
+                logged_sets: dict[tuple[str, str], float | None] = {}
+                for counts, bucket_rows, set_rows in cur.execute(
+                    "SELECT counts, buckets, sets FROM ingest_counter_log WHERE target = ? ORDER BY id",
+                    (target,),
                 ).fetchall():
                     for key, value in orjson.loads(counts).items():
                         stored[key] = stored.get(key, 0) + value
+                    _merge_logged(target, bucket_rows, set_rows, logged_buckets, logged_sets)
                 counters = {tuple(key.split(_KEY_SEP)): value for key, value in stored.items()}
-                buckets = [
-                    (str(row[0]), int(row[1]), int(row[2]), [int(v) for v in row[3:]])
+                merged: dict[tuple[str, int, int], list[int]] = {
+                    (str(row[0]), int(row[1]), int(row[2])): [int(v) for v in row[3:]]
                     for row in cur.execute(
                         f"SELECT configuration_set, width, start, {columns} "  # noqa: S608 - fixed names
-                        "FROM ingest_buckets WHERE target = ? ORDER BY width, start",
+                        "FROM ingest_buckets WHERE target = ?",
                         (target,),
                     )
+                }
+                for (_, cs, width, start), counts in logged_buckets.items():
+                    vector = merged.setdefault((cs, width, start), [0] * _BUCKET_WIDTH)
+                    for i, value in enumerate(counts):
+                        vector[i] += value
+                buckets = [
+                    (cs, width, start, counts)
+                    for (cs, width, start), counts in sorted(merged.items(), key=lambda kv: kv[0][1:])
                 ]
                 sets = {
                     str(name): (float(last) if last is not None else None)
@@ -334,6 +352,8 @@ class Store:
                         "SELECT name, last_event FROM ingest_sets WHERE target = ?", (target,)
                     )
                 }
+                for (_, name), last in logged_sets.items():
+                    sets[name] = _later(sets.get(name), last) if name in sets else last
             finally:
                 cur.execute("COMMIT")
         return IngestState(counters=counters, buckets=buckets, sets=sets)
@@ -473,12 +493,15 @@ _INGEST_SCHEMA: tuple[str, ...] = (
         value INTEGER NOT NULL,
         PRIMARY KEY (target, key)
     ) WITHOUT ROWID""",
-    # Counter increments of recent writes, one row each ({key: increment} as JSON), until folded into
-    # ingest_counters; a counter's value is its ingest_counters row plus its increments here.
+    # Recent writes, one row each, until folded into the three tables below: counter increments
+    # ({key: increment}), bucket counts ([[set, width, start, counts]]) and sets ({name: last event}),
+    # as JSON. A counter, bucket or set is its table row plus what the log holds for it.
     """CREATE TABLE IF NOT EXISTS ingest_counter_log (
         id INTEGER PRIMARY KEY,
         target TEXT NOT NULL,
-        counts BLOB NOT NULL
+        counts BLOB NOT NULL,
+        buckets BLOB,
+        sets BLOB
     )""",
     # Window buckets (width 60 or 3600 s) keyed by the SES event's own time; n<i> is windows.FIELDS[i].
     "CREATE TABLE IF NOT EXISTS ingest_buckets (target TEXT NOT NULL, configuration_set TEXT NOT NULL, "
@@ -505,6 +528,32 @@ _BUCKET_UPSERT = (  # built from fixed column names only
     + ") "
     + _BUCKET_CONFLICT
 )
+
+
+def _later(a: float | None, b: float | None) -> float | None:
+    """The newer of two last-event times, None standing for "none yet"."""
+    if a is None:
+        return b
+    return a if b is None else max(a, b)
+
+
+def _merge_logged(
+    target: str,
+    logged_buckets: bytes | None,
+    logged_sets: bytes | None,
+    buckets: dict[tuple[str, str, int, int], list[int]],
+    sets: dict[tuple[str, str], float | None],
+) -> None:
+    """Add one log row's bucket counts into ``buckets`` and its set times into ``sets``."""
+    if logged_buckets is not None:
+        for cs, width, start, counts in orjson.loads(logged_buckets):
+            vector = buckets.setdefault((target, cs, width, start), [0] * _BUCKET_WIDTH)
+            for i, value in enumerate(counts):
+                vector[i] += value
+    if logged_sets is not None:
+        for name, last in orjson.loads(logged_sets).items():
+            key = (target, name)
+            sets[key] = _later(sets.get(key), last) if key in sets else last
 
 
 @dataclass

@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 from prometheus_client.registry import Collector
 
+from sesmon import runtime
 from sesmon.demo import console
 from sesmon.demo.democonfig import (
     BOUNCE_RULE,
@@ -139,6 +140,7 @@ class _Demo:
 
         daemon = Daemon(config)
         daemon.start()
+        runtime.tune_gc()
         self._undo.append(daemon.shutdown)
         _banner(
             self.say,

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
 
-from sesmon.batch import IngestDelta, Message
+from sesmon.batch import IngestDelta, Message, dedup_digest
 from sesmon.config import Config
 from sesmon.ingest import TargetIngest
 from sesmon.model import Outcome
@@ -34,6 +35,11 @@ def config(state: Path, **extra: object) -> Config:
     )
 
 
+def keyed(target: str, keys: list[tuple[int, str]]) -> list[tuple[int, bytes]]:
+    """Dedup rows of ``target`` for the given (prefix, key) pairs, as parse_batch makes them."""
+    return [(prefix, dedup_digest(target, key)) for prefix, key in keys]
+
+
 def delta(n: int = 1) -> IngestDelta:
     return IngestDelta(counters={("events", "tx", "send"): n}, buckets={("tx", 60, 600): [n] * WIDTH})
 
@@ -46,14 +52,19 @@ def test_dedup_within_and_across_batches(tmp_path: Path) -> None:
         seen.append(fresh)
         return delta(sum(fresh))
 
-    assert store.ingest_apply_batch("prod", [(1, "a"), (1, "b"), (1, "a")], build, NOW + 60) == [
+    assert store.ingest_apply_batch(
+        "prod", keyed("prod", [(1, "a"), (1, "b"), (1, "a")]), build, NOW + 60
+    ) == [
         True,
         True,
         False,
     ]
-    assert store.ingest_apply_batch("prod", [(1, "b"), (1, "c")], build, NOW + 60) == [False, True]
+    assert store.ingest_apply_batch("prod", keyed("prod", [(1, "b"), (1, "c")]), build, NOW + 60) == [
+        False,
+        True,
+    ]
     # Another target's keys are its own.
-    assert store.ingest_apply_batch("other", [(1, "a")], build, NOW + 60) == [True]
+    assert store.ingest_apply_batch("other", keyed("other", [(1, "a")]), build, NOW + 60) == [True]
     assert seen == [[True, True, False], [False, True], [True]]
     assert store.ingest_load("prod").counters == {("events", "tx", "send"): 3}
     assert store.ingest_dedup_count() == 4
@@ -61,12 +72,14 @@ def test_dedup_within_and_across_batches(tmp_path: Path) -> None:
 
 def test_dedup_keys_expire_after_their_ttl(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.db")
-    store.ingest_apply_batch("prod", [(1, "old")], lambda f: delta(), NOW + 10)
-    store.ingest_apply_batch("prod", [(1, "new")], lambda f: delta(), NOW + 1000)
+    store.ingest_apply_batch("prod", keyed("prod", [(1, "old")]), lambda f: delta(), NOW + 10)
+    store.ingest_apply_batch("prod", keyed("prod", [(1, "new")]), lambda f: delta(), NOW + 1000)
     assert store.ingest_prune_dedup(NOW + 100, chunk=1) == 1
     assert store.ingest_dedup_count() == 1
     # Once pruned, the old key would count again; the young one is still a duplicate.
-    assert store.ingest_apply_batch("prod", [(1, "old"), (1, "new")], lambda f: delta(), NOW + 2000) == [
+    assert store.ingest_apply_batch(
+        "prod", keyed("prod", [(1, "old"), (1, "new")]), lambda f: delta(), NOW + 2000
+    ) == [
         True,
         False,
     ]
@@ -84,11 +97,11 @@ def test_pruning_by_prefix_keeps_every_key_until_it_expires(tmp_path: Path) -> N
         "control": (0, NOW - 1),
     }
     for key, (prefix, expires) in keys.items():
-        store.ingest_apply_batch("prod", [(prefix, key)], lambda f: delta(), expires)
+        store.ingest_apply_batch("prod", keyed("prod", [(prefix, key)]), lambda f: delta(), expires)
     assert store.ingest_prune_dedup(NOW, chunk=2, young=ttl) == 3
     again = [(prefix, key) for key, (prefix, _) in keys.items()]
     # Only the keys of old-expired, future and control were dropped: those messages count again.
-    assert store.ingest_apply_batch("prod", again, lambda f: delta(), NOW + ttl) == [
+    assert store.ingest_apply_batch("prod", keyed("prod", again), lambda f: delta(), NOW + ttl) == [
         True,
         False,
         False,
@@ -108,11 +121,13 @@ def test_a_failing_batch_leaves_nothing_behind(tmp_path: Path) -> None:
         raise RuntimeError("disk full")
 
     with pytest.raises(RuntimeError):
-        store.ingest_apply_batch("prod", [(1, "a"), (1, "b")], explode, NOW + 60)
+        store.ingest_apply_batch("prod", keyed("prod", [(1, "a"), (1, "b")]), explode, NOW + 60)
     assert store.ingest_dedup_count() == 0
     assert store.ingest_load("prod").counters == {}
     # The same messages, delivered again, are new.
-    assert store.ingest_apply_batch("prod", [(1, "a"), (1, "b")], lambda f: delta(), NOW + 60) == [True, True]
+    assert store.ingest_apply_batch(
+        "prod", keyed("prod", [(1, "a"), (1, "b")]), lambda f: delta(), NOW + 60
+    ) == [True, True]
 
 
 def test_compaction_merges_minutes_into_hours_and_drops_old_hours(tmp_path: Path) -> None:
@@ -196,3 +211,53 @@ def test_invalid_bodies_are_counted_once_per_sqs_message(tmp_path: Path) -> None
     # A different message with the same body is a different invalid message.
     assert ingest.process([Message("sqs-2", "not json")], NOW)[0].outcome is Outcome.INVALID
     store.close()
+
+
+def test_buckets_and_sets_are_exact_before_during_and_after_folding_their_log(tmp_path: Path) -> None:
+    # Bucket counts and set admissions go through the same log as counters.
+    store = Store(tmp_path / "s.db")
+    buckets: dict[tuple[str, int, int], list[int]] = {}
+    last: dict[str, float | None] = {}
+    for i in range(450):
+        cs = f"cs{i % 7}"
+        key = (cs, MINUTE, 600 + (i % 5) * MINUTE)
+        counts = [i + j for j in range(WIDTH)]
+        admitted = {f"new{i % 11}"} if i % 4 == 0 else set()
+        when = {cs: NOW + i % 13} if i % 2 else {}
+        target = "prod" if i % 3 else "other"
+        store.ingest_add(target, IngestDelta(buckets={key: counts}, admitted=admitted, last_events=when))
+        if target == "prod":
+            buckets[key] = [a + b for a, b in zip(buckets.get(key, [0] * WIDTH), counts, strict=True)]
+            for name in admitted:
+                last.setdefault(name, None)
+            for name, at in when.items():
+                last[name] = max(last.get(name) or 0.0, at)
+        if i in (0, 198, 199, 200, 449):
+            state = store.ingest_load("prod")
+            assert {(cs, w, s): c for cs, w, s, c in state.buckets} == buckets
+            assert state.sets == last
+    store.close()
+    reopened = Store(tmp_path / "s.db")
+    state = reopened.ingest_load("prod")
+    assert {(cs, w, s): c for cs, w, s, c in state.buckets} == buckets
+    assert [(w, s) for _, w, s, _ in state.buckets] == sorted((w, s) for _, w, s, _ in state.buckets)
+    assert state.sets == last
+
+
+def test_a_state_file_whose_log_predates_buckets_and_sets_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    with sqlite3.connect(path) as old:
+        old.execute(
+            "CREATE TABLE ingest_counter_log "
+            "(id INTEGER PRIMARY KEY, target TEXT NOT NULL, counts BLOB NOT NULL)"
+        )
+        old.execute(
+            "INSERT INTO ingest_counter_log(target, counts) VALUES ('prod', ?)",
+            (b'{"sqs\\u001freceived": 5}',),
+        )
+    store = Store(path)
+    added = IngestDelta(counters={("sqs", "received"): 2}, buckets={("tx", 60, 600): [1] * WIDTH})
+    store.ingest_add("prod", added)
+    state = store.ingest_load("prod")
+    assert state.counters == {("sqs", "received"): 7}
+    assert state.buckets == [("tx", 60, 600, [1] * WIDTH)]

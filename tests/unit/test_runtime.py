@@ -1,0 +1,33 @@
+"""runtime.tune_gc: the daemon's garbage-collector settings."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+
+import pytest
+
+from sesmon import runtime
+
+
+@pytest.fixture
+def _restore_gc() -> Iterator[None]:
+    before = gc.get_threshold()
+    yield
+    gc.unfreeze()
+    gc.set_threshold(*before)
+
+
+@pytest.mark.usefixtures("_restore_gc")
+def test_tune_gc_raises_the_thresholds_and_freezes_what_exists() -> None:
+    gc.unfreeze()
+    survivor = [object()]  # a container alive "after start-up"
+    runtime.tune_gc()
+    assert gc.get_threshold() == runtime.GC_THRESHOLDS
+    assert gc.get_freeze_count() > 0
+    assert gc.is_tracked(survivor)
+    # Cycles made afterwards are still collected.
+    cycle: list[object] = []
+    cycle.append(cycle)
+    del cycle
+    assert gc.collect() >= 1
