@@ -201,22 +201,21 @@ class Store:
         fresh messages; that effect and the new rows (kept until ``expires``) commit in the same
         transaction.
         """
-        unique = list(dict.fromkeys(rows))  # a key repeated in the batch: only its first copy can be new
         until = int(expires)
         with self.transaction() as cur:
-            # Usually every key is new: inserting them all and comparing the count of rows inserted
-            # decides that in one statement per chunk. Otherwise undo and ask which ones were inserted.
+            # Usually every row is new: inserting them all and comparing the count of rows inserted
+            # decides that in one statement per chunk (a row repeated within the batch conflicts
+            # with its first copy, so it too shows as a shortfall). Otherwise undo, and insert each
+            # distinct row once, asking which ones went in.
             cur.execute("SAVEPOINT dedup")
-            inserted: set[tuple[int, bytes]] | None = None
-            if self._dedup_insert(cur, unique, until, None) != len(unique):
-                cur.execute("ROLLBACK TO dedup")
-                inserted = set()
-                self._dedup_insert(cur, unique, until, inserted)
-            cur.execute("RELEASE dedup")
-            if inserted is None and len(unique) == len(rows):
+            if self._dedup_insert(cur, rows, until, None) == len(rows):
+                cur.execute("RELEASE dedup")
                 fresh = [True] * len(rows)
             else:
-                new = set(unique) if inserted is None else inserted
+                cur.execute("ROLLBACK TO dedup")
+                new: set[tuple[int, bytes]] = set()
+                self._dedup_insert(cur, list(dict.fromkeys(rows)), until, new)
+                cur.execute("RELEASE dedup")
                 fresh = []
                 for row in rows:
                     if row in new:
