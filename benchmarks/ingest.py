@@ -6,7 +6,7 @@
     same run, taking turns over five rounds; each figure is its best round. The daemon commits once
     per SQS receive (10 messages); ``--batch`` sets how many messages one commit holds here (default
     1,000), and the daemon's own 10-message commit is measured too and printed on its own line. The
-    pipeline runs with the GC settings the daemon applies after start-up (``sesmon.runtime``). The
+    benchmark runs with the GC settings the daemon applies after start-up (``sesmon.runtime``). The
     first line says whether the hot path is compiled (``sesmon.native``); plain Python is slower.
 (b) SQS API requests per 1,000 events while the real receivers (``SqsSource``) drain a steady stream
     from an in-process moto server, counted by the same hook that feeds
@@ -125,8 +125,7 @@ def throughput(events: int, batch: int, rounds: int) -> None:
     now = time.time()
     bodies = _bodies(events, 20, seed=11, now=now)
     messages = [Message(f"m-{i}", body) for i, body in enumerate(bodies)]
-    # The daemon's own GC settings, applied as it does once started: the prepared inputs are then
-    # frozen like the daemon's start-up objects (the daemon never holds 100,000 messages at once).
+    # Frozen like the daemon's start-up objects: the daemon never holds 100,000 messages at once.
     runtime.tune_gc()
     gc.collect()
 
@@ -269,7 +268,8 @@ def main() -> None:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
     skip = set(args.skip.split(","))
-    print(f"sesmon {native.describe()}; gc thresholds {runtime.GC_THRESHOLDS} in (a), as the daemon sets")
+    runtime.tune_gc()  # the daemon's GC settings, for every part
+    print(f"sesmon {native.describe()}; gc thresholds {runtime.GC_THRESHOLDS}, as the daemon sets them")
     # (c) first: peak RSS is process-wide, so the other parts must not inflate it.
     if "c" not in skip:
         memory(args.rss_events, args.sets, args.batch)

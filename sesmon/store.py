@@ -284,9 +284,11 @@ class Store:
         totals: dict[tuple[str, str], int] = {}
         buckets: dict[tuple[str, str, int, int], list[int]] = {}
         sets: dict[tuple[str, str], float | None] = {}
+        # Row by row, not fetchall(): what accumulates is bounded by the distinct series, buckets
+        # and sets, while the log's rows together can be many megabytes (hundreds of sets).
         for target, counts, logged_buckets, logged_sets in cur.execute(
             "SELECT target, counts, buckets, sets FROM ingest_counter_log"
-        ).fetchall():
+        ):
             for key, value in orjson.loads(counts).items():
                 totals[(target, key)] = totals.get((target, key), 0) + value
             _merge_logged(target, logged_buckets, logged_sets, buckets, sets)
@@ -324,7 +326,7 @@ class Store:
                 for counts, bucket_rows, set_rows in cur.execute(
                     "SELECT counts, buckets, sets FROM ingest_counter_log WHERE target = ? ORDER BY id",
                     (target,),
-                ).fetchall():
+                ):
                     for key, value in orjson.loads(counts).items():
                         stored[key] = stored.get(key, 0) + value
                     _merge_logged(target, bucket_rows, set_rows, logged_buckets, logged_sets)
