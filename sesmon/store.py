@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from sesmon.batch import IngestDelta
+from sesmon.checkpoint import BACKSTOP_PAGES, WalCheckpointer
 from sesmon.windows import WIDTH as _BUCKET_WIDTH
 
 _SCHEMA: tuple[str, ...] = (
@@ -43,6 +44,11 @@ class Store:
         # FULL: a batch is deleted from SQS only after its commit, so the commit must survive power loss.
         self._conn.execute("PRAGMA synchronous=FULL")
         self._conn.execute("PRAGMA busy_timeout=5000")
+        # Checkpoints run in the background (sesmon.checkpoint), not inside a commit.
+        self._checkpointer: WalCheckpointer | None = None
+        if self.path != ":memory:":
+            self._conn.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
+            self._checkpointer = WalCheckpointer(self.path)
         with self.transaction() as cur:
             for statement in (*_SCHEMA, *_OUTBOX_SCHEMA, *_INGEST_SCHEMA):
                 cur.execute(statement)
@@ -67,6 +73,8 @@ class Store:
                 raise
             else:
                 cur.execute("COMMIT")
+                if self._checkpointer is not None:
+                    self._checkpointer.committed()
             finally:
                 cur.close()
 
@@ -81,7 +89,9 @@ class Store:
                 cur.close()
 
     def close(self) -> None:
-        """Checkpoint the WAL and close the connection."""
+        """Stop background checkpoints, checkpoint the WAL one last time and close the connection."""
+        if self._checkpointer is not None:
+            self._checkpointer.close()
         with self._lock:
             try:
                 self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
