@@ -16,7 +16,8 @@
 
 Targets: (a) >= 50,000 events/s and >= 40% of the ceiling; (b) <= 210; (c) <= 150 MB, flat.
 
-Usage: python benchmarks/ingest.py [--events N] [--batch N] [--sqs-events N] [--rss-events N]
+Each part runs in a process of its own. Usage: python benchmarks/ingest.py [--events N] [--batch N]
+[--rounds N] [--sqs-events N] [--rss-events N] [--sets N] [--skip a,b,c] [--part a|b|c]
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import gc
 import logging
 import os
 import resource
+import subprocess
 import sys
 import tempfile
 import threading
@@ -264,18 +266,25 @@ def main() -> None:
     parser.add_argument("--rss-events", type=int, default=1_000_000, help="events for (c)")
     parser.add_argument("--sets", type=int, default=500, help="configuration sets for (c)")
     parser.add_argument("--skip", default="", help="comma-separated parts to skip: a,b,c")
+    parser.add_argument("--part", choices=("a", "b", "c"), help="run this part alone, in this process")
     args = parser.parse_args()
+    if args.part is None:
+        # Each part in a process of its own: (c)'s peak RSS is then its own, and (a) does not run
+        # on a heap that a million events have left behind.
+        gc_note = f"gc thresholds {runtime.GC_THRESHOLDS}, as the daemon sets them"
+        print(f"sesmon {native.describe()}; {gc_note}", flush=True)
+        for part in ("c", "a", "b"):
+            if part not in args.skip.split(","):
+                subprocess.run([sys.executable, __file__, *sys.argv[1:], "--part", part], check=True)
+        return
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
-    skip = set(args.skip.split(","))
     runtime.tune_gc()  # the daemon's GC settings, for every part
-    print(f"sesmon {native.describe()}; gc thresholds {runtime.GC_THRESHOLDS}, as the daemon sets them")
-    # (c) first: peak RSS is process-wide, so the other parts must not inflate it.
-    if "c" not in skip:
+    if args.part == "c":
         memory(args.rss_events, args.sets, args.batch)
-    if "a" not in skip:
+    elif args.part == "a":
         throughput(args.events, args.batch, args.rounds)
-    if "b" not in skip:
+    else:
         sqs_requests(args.sqs_events)
 
 

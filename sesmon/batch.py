@@ -23,7 +23,7 @@ from sesmon.counting import (
     CountLayout,
 )
 from sesmon.events import parse_message
-from sesmon.model import Outcome, Rejection, SesEvent
+from sesmon.model import EventType, Outcome, Rejection, SesEvent
 from sesmon.windows import MINUTE, WindowSet, zero
 
 # Upper bounds (seconds) of sesmon_event_lag_seconds: processing time minus the SES event's own
@@ -135,14 +135,23 @@ def parse_batch(
 
 
 class _Place:
-    """Where a batch counts the events of one (configuration set, minute): the set's label, its
-    bucket's count vector, the newest event time seen there, and, when the whole minute falls in
-    one bucket of the lag histogram, that bucket's index (else -1) and how many events it got."""
+    """Where a batch counts the events of one (configuration set, minute): the set's label and
+    counting cells, its bucket's count vector, the newest event time seen there, and, when the
+    whole minute falls in one bucket of the lag histogram, that bucket's index (else -1) and how
+    many events it got."""
 
-    __slots__ = ("configuration_set", "lag_count", "lag_index", "newest", "vector")
+    __slots__ = ("cells", "configuration_set", "lag_count", "lag_index", "newest", "vector")
 
-    def __init__(self, configuration_set: str, vector: list[int], newest: float, lag_index: int) -> None:
+    def __init__(
+        self,
+        configuration_set: str,
+        cells: dict[EventType, list[int]],
+        vector: list[int],
+        newest: float,
+        lag_index: int,
+    ) -> None:
         self.configuration_set = configuration_set
+        self.cells = cells  # BatchCounts.cells_of(configuration_set)
         self.vector = vector
         self.newest = newest
         self.lag_index = lag_index
@@ -214,10 +223,10 @@ def build_delta(  # noqa: PLR0915 - the per-event loop, kept in one function to 
             lag_index = _bisect_left(bounds, now - start)
             if _bisect_left(bounds, now - start - MINUTE) != lag_index:
                 lag_index = -1
-            place = minutes[minute] = _Place(cs, vector, at, lag_index)
+            place = minutes[minute] = _Place(cs, batch.cells_of(cs), vector, at, lag_index)
         elif at > place.newest:
             place.newest = at
-        batch.add(item, place.configuration_set, place.vector)
+        batch.add_to(place.cells, item, place.configuration_set, place.vector)
         lag = now - at
         if place.lag_index >= 0:
             place.lag_count += 1

@@ -197,10 +197,21 @@ class BatchCounts:
     def add(self, event: SesEvent, configuration_set: str, bucket: list[int]) -> None:
         """Count ``event`` under ``configuration_set`` and add its window counts to ``bucket`` (a count
         vector in ``windows.FIELDS`` order)."""
-        cs = configuration_set
-        by_type = self._cells.get(cs)
+        self.add_to(self.cells_of(configuration_set), event, configuration_set, bucket)
+
+    def cells_of(self, configuration_set: str) -> dict[EventType, list[int]]:
+        """The cells of ``configuration_set``, by event type, for :meth:`add_to` (a caller counting
+        many events of one set looks them up once)."""
+        by_type = self._cells.get(configuration_set)
         if by_type is None:
-            by_type = self._cells[cs] = {}
+            by_type = self._cells[configuration_set] = {}
+        return by_type
+
+    def add_to(
+        self, by_type: dict[EventType, list[int]], event: SesEvent, configuration_set: str, bucket: list[int]
+    ) -> None:
+        """:meth:`add`, given ``by_type`` = ``cells_of(configuration_set)``."""
+        cs = configuration_set
         kind = event.event_type
         cells = by_type.get(kind)
         if cells is None:
