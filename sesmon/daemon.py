@@ -32,6 +32,8 @@ from sesmon.targets import TargetDirectory
 from sesmon.web import Probes, ServerHandle, make_app, start_server
 
 log = get_logger("sesmon.daemon")
+# How often the main thread looks for a signal another thread received (see run_until_signal).
+SIGNAL_POLL_SECONDS = 0.2
 
 Clock = Callable[[], float]
 
@@ -211,7 +213,11 @@ class Daemon:
 
     def run_until_signal(self) -> int:
         """Block until SIGTERM/SIGINT, then shut down gracefully; a second signal forces exit."""
-        self._stopping.wait()
+        # Wait in short slices. The kernel may hand a signal to any thread; Python then only flags
+        # it, and the main thread runs the handler when it next runs Python code, which a wait
+        # without a timeout would put off for good (seen: a SIGINT that never stopped the daemon).
+        while not self._stopping.wait(SIGNAL_POLL_SECONDS):
+            pass
         return self.shutdown()
 
     def request_stop(self) -> None:

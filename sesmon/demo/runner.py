@@ -181,6 +181,7 @@ class _Demo:
         self, stopped: threading.Event, started: float, registry: Collector, sets: Sequence[str]
     ) -> None:
         """Print the live summary every few seconds until the duration passes or a signal arrives."""
+        from sesmon.daemon import SIGNAL_POLL_SECONDS  # noqa: PLC0415 - imported by run() already
         deadline = None if self.options.duration is None else started + self.options.duration
         next_summary = started + SUMMARY_EVERY
         while not stopped.is_set():
@@ -191,7 +192,8 @@ class _Demo:
                 self.say(format_summary(summarise(collect(registry), sets), current - started))
                 next_summary += SUMMARY_EVERY
             wake = next_summary if deadline is None else min(next_summary, deadline)
-            stopped.wait(max(0.0, wake - time.time()))
+            # In short slices, so that a signal another thread received is handled (run_until_signal).
+            stopped.wait(min(SIGNAL_POLL_SECONDS, max(0.0, wake - time.time())))
 
 
 def _use_demo_credentials() -> None:
