@@ -58,7 +58,7 @@ class Store:
                 if column not in have:
                     cur.execute(f"ALTER TABLE ingest_counter_log ADD COLUMN {column} BLOB")
             # Writes not yet folded into ingest_counters, ingest_buckets and ingest_sets (see _ingest_write).
-            self._counter_log_rows = int(cur.execute("SELECT count(*) FROM ingest_counter_log").fetchone()[0])
+            self._write_log_rows = int(cur.execute("SELECT count(*) FROM ingest_counter_log").fetchone()[0])
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Cursor]:
@@ -270,7 +270,7 @@ class Store:
         # One row per write however many series, buckets and sets changed (a batch touches
         # hundreds): appending to a log is far cheaper than an upsert for each, and dirties one page
         # instead of one per bucket. The log is folded into ingest_counters, ingest_buckets and
-        # ingest_sets every _COUNTER_LOG_FOLD rows, in the same transaction; readers add it back.
+        # ingest_sets every _WRITE_LOG_FOLD rows, in the same transaction; readers add it back.
         increments = {_KEY_SEP.join(k): v for k, v in delta.counters.items() if v}
         buckets = [[cs, width, start, counts] for (cs, width, start), counts in delta.buckets.items()]
         names = delta.admitted | delta.last_events.keys()
@@ -285,11 +285,11 @@ class Store:
                 orjson.dumps({n: delta.last_events.get(n) for n in names}) if names else None,
             ),
         )
-        self._counter_log_rows += 1
-        if self._counter_log_rows >= _COUNTER_LOG_FOLD:
-            self._fold_counter_log(cur)
+        self._write_log_rows += 1
+        if self._write_log_rows >= _WRITE_LOG_FOLD:
+            self._fold_write_log(cur)
 
-    def _fold_counter_log(self, cur: sqlite3.Cursor) -> None:
+    def _fold_write_log(self, cur: sqlite3.Cursor) -> None:
         """Apply every logged write to the tables and empty the log (inside a transaction)."""
         totals: dict[tuple[str, str], int] = {}
         buckets: dict[tuple[str, str, int, int], list[int]] = {}
@@ -316,7 +316,7 @@ class Store:
             [(target, name, last) for (target, name), last in sorted(sets.items())],
         )
         cur.execute("DELETE FROM ingest_counter_log")
-        self._counter_log_rows = 0
+        self._write_log_rows = 0
 
     def ingest_load(self, target: str) -> IngestState:
         """Everything ingestion persisted for ``target``: counters, buckets, admitted sets."""
@@ -331,43 +331,38 @@ class Store:
                         "SELECT key, value FROM ingest_counters WHERE target = ?", (target,)
                     )
                 }
-                logged_buckets: dict[tuple[str, str, int, int], list[int]] = {}
-                logged_sets: dict[tuple[str, str], float | None] = {}
-                for counts, bucket_rows, set_rows in cur.execute(
-                    "SELECT counts, buckets, sets FROM ingest_counter_log WHERE target = ? ORDER BY id",
-                    (target,),
-                ):
-                    for key, value in orjson.loads(counts).items():
-                        stored[key] = stored.get(key, 0) + value
-                    _merge_logged(target, bucket_rows, set_rows, logged_buckets, logged_sets)
-                counters = {tuple(key.split(_KEY_SEP)): value for key, value in stored.items()}
-                merged: dict[tuple[str, int, int], list[int]] = {
-                    (str(row[0]), int(row[1]), int(row[2])): [int(v) for v in row[3:]]
+                # The tables' rows, then every unfolded log row added on top (keyed as the log's).
+                buckets: dict[tuple[str, str, int, int], list[int]] = {
+                    (target, str(row[0]), int(row[1]), int(row[2])): [int(v) for v in row[3:]]
                     for row in cur.execute(
                         f"SELECT configuration_set, width, start, {columns} "  # noqa: S608 - fixed names
                         "FROM ingest_buckets WHERE target = ?",
                         (target,),
                     )
                 }
-                for (_, cs, width, start), counts in logged_buckets.items():
-                    vector = merged.setdefault((cs, width, start), [0] * _BUCKET_WIDTH)
-                    for i, value in enumerate(counts):
-                        vector[i] += value
-                buckets = [
-                    (cs, width, start, counts)
-                    for (cs, width, start), counts in sorted(merged.items(), key=lambda kv: kv[0][1:])
-                ]
-                sets = {
-                    str(name): (float(last) if last is not None else None)
+                sets: dict[tuple[str, str], float | None] = {
+                    (target, str(name)): (float(last) if last is not None else None)
                     for name, last in cur.execute(
                         "SELECT name, last_event FROM ingest_sets WHERE target = ?", (target,)
                     )
                 }
-                for (_, name), last in logged_sets.items():
-                    sets[name] = _later(sets.get(name), last) if name in sets else last
+                for counts, bucket_rows, set_rows in cur.execute(
+                    "SELECT counts, buckets, sets FROM ingest_counter_log WHERE target = ? ORDER BY id",
+                    (target,),
+                ):
+                    for key, value in orjson.loads(counts).items():
+                        stored[key] = stored.get(key, 0) + value
+                    _merge_logged(target, bucket_rows, set_rows, buckets, sets)
             finally:
                 cur.execute("COMMIT")
-        return IngestState(counters=counters, buckets=buckets, sets=sets)
+        return IngestState(
+            counters={tuple(key.split(_KEY_SEP)): value for key, value in stored.items()},
+            buckets=[
+                (cs, width, start, counts)
+                for (_, cs, width, start), counts in sorted(buckets.items(), key=lambda kv: kv[0][2:])
+            ],
+            sets={name: last for (_, name), last in sets.items()},
+        )
 
     def ingest_prune_dedup(self, now: float, chunk: int = 20_000, young: float = 0.0) -> int:
         """Delete dedup keys that expired before ``now``, in short transactions; return how many.
@@ -414,8 +409,8 @@ class Store:
         columns = ", ".join(f"n{i}" for i in range(_BUCKET_WIDTH))
         sums = ", ".join(f"sum(n{i})" for i in range(_BUCKET_WIDTH))
         with self.transaction() as cur:
-            if self._counter_log_rows:
-                self._fold_counter_log(cur)
+            if self._write_log_rows:
+                self._fold_write_log(cur)
             cur.execute(
                 f"INSERT INTO ingest_buckets(target, configuration_set, width, start, {columns}) "  # noqa: S608
                 f"SELECT target, configuration_set, 3600, start - start % 3600, {sums} "
@@ -483,7 +478,7 @@ _DEDUP_RETURNING = " RETURNING prefix, key"
 _PREFIX_SECONDS = 60  # a dedup prefix is a minute number (sesmon.ingest)
 _PREFIX_MIN, _PREFIX_MAX = -(2**63), 2**63 - 1
 _FUTURE_SLACK = 86400.0  # prefixes further ahead than this are treated as bogus when pruning
-_COUNTER_LOG_FOLD = 200  # log rows (one per write) folded into ingest_counters at once
+_WRITE_LOG_FOLD = 200  # log rows (one per write) folded into the tables at once
 
 _INGEST_SCHEMA: tuple[str, ...] = (
     # Dedup keys of every message already applied; kept until ``expires`` (state.dedup_ttl).
@@ -564,7 +559,7 @@ def _merge_logged(
     if logged_sets is not None:
         for name, last in orjson.loads(logged_sets).items():
             key = (target, name)
-            sets[key] = _later(sets.get(key), last) if key in sets else last
+            sets[key] = _later(sets.get(key), last)
 
 
 @dataclass
