@@ -26,13 +26,13 @@ from sesmon.events import parse_message
 from sesmon.model import EventType, Outcome, Rejection, SesEvent
 from sesmon.windows import MINUTE, WindowSet, zero
 
-# Upper bounds (seconds) of sesmon_event_lag_seconds: processing time minus the SES event's own
-# time, seconds for a healthy stream and hours for a backlog.
 # Bound once: compiled code then calls these directly, without a lookup per event.
 _blake2b: Final = hashlib.blake2b
 _bisect_left: Final = bisect.bisect_left
 
-# Floats, so that placing a lag compares floats with floats.
+# Upper bounds (seconds) of sesmon_event_lag_seconds: processing time minus the SES event's own
+# time, seconds for a healthy stream and hours for a backlog. Floats, so that placing a lag
+# compares floats with floats.
 LAG_BUCKETS: Final[tuple[float, ...]] = (
     1.0,
     2.5,
