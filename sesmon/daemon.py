@@ -65,9 +65,7 @@ def build_components(ctx: Context) -> list[Component]:
     if identity is not None:
         components.append(identity)
     # Alerts stay last: they read every component that is a SignalProvider.
-    components.append(
-        build_alerts_component(ctx.config.alerts, ctx.store, ctx.health, ctx.clock, components)
-    )
+    components.append(build_alerts_component(ctx.config.alerts, ctx.store, ctx.health, ctx.clock, components))
     return components
 
 

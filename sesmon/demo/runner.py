@@ -182,6 +182,7 @@ class _Demo:
     ) -> None:
         """Print the live summary every few seconds until the duration passes or a signal arrives."""
         from sesmon.daemon import SIGNAL_POLL_SECONDS  # noqa: PLC0415 - imported by run() already
+
         deadline = None if self.options.duration is None else started + self.options.duration
         next_summary = started + SUMMARY_EVERY
         while not stopped.is_set():

@@ -19,8 +19,6 @@ DASHBOARD_DIR = ROOT / "grafana" / "dashboards"
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 
 
-
-
 def _committed() -> dict[str, dict[str, Any]]:
     return {p.name: json.loads(p.read_text(encoding="utf-8")) for p in sorted(DASHBOARD_DIR.glob("*.json"))}
 

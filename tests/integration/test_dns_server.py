@@ -356,9 +356,7 @@ def test_a_resolver_that_never_answers_leaves_checks_inconclusive(
 def test_unreachable_resolver_config_is_an_error_not_a_failure(silent_server: SilentServer) -> None:
     resolver = make_resolver([silent_server.address])
     servers = [n for n in resolver.nameservers if isinstance(n, dns.nameserver.Do53Nameserver)]
-    assert [(n.address, n.port) for n in servers] == [
-        ("127.0.0.1", int(silent_server.address.split(":")[1]))
-    ]
+    assert [(n.address, n.port) for n in servers] == [("127.0.0.1", int(silent_server.address.split(":")[1]))]
     with pytest.raises(dns.resolver.LifetimeTimeout):
         resolver.resolve("good.example", "TXT", lifetime=0.2)
 

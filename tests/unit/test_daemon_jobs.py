@@ -65,10 +65,13 @@ def test_job_success_and_failure_become_source_health(tmp_path: Path) -> None:
         run()
         assert probe.calls == [clock.now]
         assert daemon.pending() == []
-        assert daemon.registry.get_sample_value(
-            "sesmon_source_up",
-            {"source": "probe", "target": "local", "account_id": "unknown", "region": "us-east-1"},
-        ) == 1.0
+        assert (
+            daemon.registry.get_sample_value(
+                "sesmon_source_up",
+                {"source": "probe", "target": "local", "account_id": "unknown", "region": "us-east-1"},
+            )
+            == 1.0
+        )
 
         redact.register("sekrit-token-123")
         probe.fail_with = RuntimeError("POST https://hooks.example/sekrit-token-123 refused")
@@ -78,10 +81,13 @@ def test_job_success_and_failure_become_source_health(tmp_path: Path) -> None:
         assert not status.up
         assert status.failing_since == clock.now
         assert status.last_error == "RuntimeError: POST https://hooks.example/*** refused"
-        assert daemon.registry.get_sample_value(
-            "sesmon_source_up",
-            {"source": "probe", "target": "local", "account_id": "unknown", "region": "us-east-1"},
-        ) == 0.0
+        assert (
+            daemon.registry.get_sample_value(
+                "sesmon_source_up",
+                {"source": "probe", "target": "local", "account_id": "unknown", "region": "us-east-1"},
+            )
+            == 0.0
+        )
         assert "sekrit" not in "".join(f for _, f in daemon.status_sections())
     finally:
         assert daemon.shutdown() == 0
