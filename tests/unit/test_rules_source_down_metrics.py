@@ -13,7 +13,7 @@ from sesmon.health import SourceHealth
 from sesmon.metrics import build_registry
 from sesmon.rules import Notification
 from sesmon.signals import Observation
-from sesmon.store import Store
+from sesmon.state.sqlite import SqliteState
 
 T0 = 1_767_225_600.0
 
@@ -60,7 +60,7 @@ def test_source_down_fires_after_for_and_resolves_on_success() -> None:
     config = AlertsConfig.model_validate(
         {"rules": [{"name": "SourceDown", "signal": "source_down", "severity": "critical", "for": "5m"}]}
     )
-    store = Store(":memory:")
+    store = SqliteState(":memory:")
     comp = build_alerts_component(config, store, health, lambda: T0, [])
     assert comp.evaluate(T0 + 10) == []
     assert comp.evaluate(T0 + 200) == []
@@ -83,7 +83,7 @@ def test_alert_metrics(tmp_path: Path) -> None:
         }
     )
     provider = Provider()
-    store = Store(tmp_path / "s.db")
+    store = SqliteState(tmp_path / "s.db")
     sink = DownSink(config.sinks[0])
     comp = AlertsComponent(config, store, [provider], clock=lambda: T0, sinks={"hook": sink})
     registry = build_registry(comp.collectors())
