@@ -54,6 +54,8 @@ class DemoOptions:
     scenario: str = "bounce-spike"
     duration: float | None = None
     listen: str = "127.0.0.1:9469"
+    # None keeps the generated config's level (warning: the console is the demo's own output).
+    log_level: str | None = None
     directory: Path = Path("sesmon-demo")
     seed: int = 7
 
@@ -110,7 +112,7 @@ class _Demo:
         # The domain's DNS, so sesmon's SPF/DMARC/DKIM/MAIL FROM checks run against real answers.
         dns = DemoDns(ses_zone(provisioned.domain, MAIL_FROM_DOMAIN, REGION)).start()
         self._undo.append(dns.stop)
-        settings = DemoSettings(listen=options.listen)
+        settings = DemoSettings(listen=options.listen, log_level=options.log_level or DemoSettings.log_level)
         config_data = build_config(
             endpoint_url=aws.endpoint_url,
             provisioned=provisioned,

@@ -1,0 +1,34 @@
+"""``sesmon healthcheck``: ask the local daemon's /healthz, for container and service health checks."""
+
+from __future__ import annotations
+
+import http.client
+
+# A daemon bound to every address answers on loopback; asking there keeps the probe inside the host.
+_WILDCARDS = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}  # noqa: S104 - mapped away from
+
+
+def healthz_url(listen: str) -> tuple[str, int, str]:
+    """``HOST:PORT`` of ``server.listen`` → (host to connect to, port, the URL for messages)."""
+    host, _, port = listen.rpartition(":")
+    host = host.strip("[]")
+    host = _WILDCARDS.get(host, host)
+    shown = f"[{host}]" if ":" in host else host
+    return host, int(port), f"http://{shown}:{port}/healthz"
+
+
+def probe(listen: str, timeout: float) -> tuple[bool, str]:
+    """(healthy, one line saying why): healthy only when /healthz answers 200 within ``timeout``."""
+    host, port, url = healthz_url(listen)
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        conn.request("GET", "/healthz")
+        response = conn.getresponse()
+        body = response.read(200).decode("utf-8", "replace").strip()
+    except (OSError, http.client.HTTPException) as exc:  # TimeoutError is an OSError
+        return False, f"unhealthy: {url}: {exc.__class__.__name__}: {exc}"
+    finally:
+        conn.close()
+    if response.status != 200:
+        return False, f"unhealthy: {url}: HTTP {response.status}: {body}"
+    return True, f"healthy: {url}"
