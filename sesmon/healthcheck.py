@@ -8,18 +8,23 @@ import http.client
 _WILDCARDS = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}  # noqa: S104 - mapped away from
 
 
-def healthz_url(listen: str) -> tuple[str, int, str]:
-    """``HOST:PORT`` of ``server.listen`` → (host to connect to, port, the URL for messages)."""
-    host, _, port = listen.rpartition(":")
+def local_address(listen: str, port: int | None = None) -> tuple[str, int, str]:
+    """``HOST:PORT`` a server listens on → (host to reach it from this machine, port, base URL).
+
+    ``port`` replaces the configured one (a server bound to port 0 knows its real port only later).
+    """
+    host, _, configured = listen.rpartition(":")
     host = host.strip("[]")
     host = _WILDCARDS.get(host, host)
+    number = int(configured) if port is None else port
     shown = f"[{host}]" if ":" in host else host
-    return host, int(port), f"http://{shown}:{port}/healthz"
+    return host, number, f"http://{shown}:{number}"
 
 
 def probe(listen: str, timeout: float) -> tuple[bool, str]:
     """(healthy, one line saying why): healthy only when /healthz answers 200 within ``timeout``."""
-    host, port, url = healthz_url(listen)
+    host, port, base = local_address(listen)
+    url = f"{base}/healthz"
     conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
         conn.request("GET", "/healthz")

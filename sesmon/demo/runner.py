@@ -34,6 +34,7 @@ from sesmon.demo.scenarios import SCENARIOS, Scenario
 from sesmon.demo.simulator import TrafficSimulator
 from sesmon.demo.summary import collect, format_summary, summarise
 from sesmon.demo.traffic import Traffic, demo_profiles
+from sesmon.healthcheck import local_address
 
 # The CloudWatch alarm we compare against, stated as assumptions (printed with the result):
 # a standard alarm on Reputation.* with a 5-minute period and 1 evaluation period fires no sooner than
@@ -212,12 +213,7 @@ def _use_demo_credentials() -> None:
 
 
 def _http_base(listen: str, port: int) -> str:
-    host = listen.rpartition(":")[0].strip("[]")
-    if host in ("0.0.0.0", "::", ""):  # noqa: S104 - only rewriting a wildcard into a browsable address
-        host = "127.0.0.1"
-    if ":" in host:
-        host = f"[{host}]"
-    return f"http://{host}:{port}"
+    return local_address(listen, port)[2]
 
 
 def _banner(

@@ -13,7 +13,7 @@ import pytest
 
 from sesmon import __version__, cli
 from sesmon.demo import runner
-from sesmon.healthcheck import healthz_url
+from sesmon.healthcheck import local_address
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "config.example.yaml"
@@ -163,15 +163,15 @@ def test_demo_without_the_extra_says_what_to_install(
 @pytest.mark.parametrize(
     ("listen", "expected"),
     [
-        ("0.0.0.0:9469", ("127.0.0.1", 9469, "http://127.0.0.1:9469/healthz")),
-        ("[::]:9469", ("::1", 9469, "http://[::1]:9469/healthz")),
-        ("10.0.0.5:9000", ("10.0.0.5", 9000, "http://10.0.0.5:9000/healthz")),
+        ("0.0.0.0:9469", ("127.0.0.1", 9469, "http://127.0.0.1:9469")),
+        ("[::]:9469", ("::1", 9469, "http://[::1]:9469")),
+        ("10.0.0.5:9000", ("10.0.0.5", 9000, "http://10.0.0.5:9000")),
     ],
 )
 def test_healthcheck_asks_loopback_for_wildcard_addresses(
     listen: str, expected: tuple[str, int, str]
 ) -> None:
-    assert healthz_url(listen) == expected
+    assert local_address(listen) == expected
 
 
 class _Healthz(BaseHTTPRequestHandler):
