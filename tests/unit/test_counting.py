@@ -15,7 +15,6 @@ from sesmon.counting import (
     complaint_labels,
     count_event,
     delay_label,
-    literal_names,
 )
 from sesmon.events import invert_providers, parse_message
 from sesmon.model import EventType, SesEvent
@@ -164,10 +163,6 @@ def test_admissions_survive_a_restart() -> None:
     assert restored.resolve("second", set()) == "second"
     roomy = ConfigurationSets(target(max_configuration_sets=2), admitted=["a", "(none)", "(other)"])
     assert roomy.resolve("b", set()) == "b"  # (none) and (other) take no slot
-
-
-def test_literal_names_are_the_non_glob_patterns() -> None:
-    assert literal_names(["tx", "mkt-*", "a?c", "[ab]x", "plain.name"]) == ("tx", "plain.name")
 
 
 FIXTURE_FILES = sorted(p for p in FIXTURES.iterdir() if p.name != "expected.json")
