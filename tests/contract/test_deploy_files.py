@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -400,3 +401,10 @@ def test_prometheus_rule_without_rules_fails_with_a_clear_message() -> None:
 def test_values_schema_rejects_a_misspelt_key() -> None:
     with pytest.raises(helm.HelmError, match="persistance"):
         _render({"persistance": {"enabled": False}})
+
+
+def test_chart_app_version_is_the_package_version() -> None:
+    # The chart is versioned on its own, but its appVersion names the sesmon release it deploys.
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert chart["appVersion"] == version
