@@ -1,4 +1,4 @@
-"""SesEvent → counter increments and window-bucket counts, per DESIGN.md §3 (pure).
+"""SesEvent → counter increments and window-bucket counts, per docs/ARCHITECTURE.md#counting-rules (pure).
 
 Counter keys are tuples whose first item names the family (the metric) and whose other items are its
 label values in a fixed order; every label value comes from a bounded vocabulary:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-# The signal catalogue: the names alert rules may use (docs/ARCHITECTURE.md, "Signals").
+# The signal catalogue: the names alert rules may use (docs/ARCHITECTURE.md#signals).
 # Rates over a window (an event-window label or ``volume``): a fraction of sent recipients.
 WINDOWED_SIGNALS = (
     "bounce_rate",

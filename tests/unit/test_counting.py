@@ -1,4 +1,4 @@
-"""Counting rules of DESIGN.md §3: recipient units, AWS-comparable rates, labels, set folding."""
+"""docs/ARCHITECTURE.md#counting-rules: recipient units, AWS-comparable rates, labels, set folding."""
 
 from __future__ import annotations
 
@@ -178,7 +178,7 @@ def test_shared_fixtures_count_as_expected(path: Path) -> None:
     parsed = parse_message(path.read_bytes())
     assert isinstance(parsed, SesEvent)
     cs = ConfigurationSets(target()).resolve(parsed.configuration_set, set())
-    # DESIGN §3: tags first, then the X-SES-CONFIGURATION-SET header, else (none).
+    # Tags first, then the X-SES-CONFIGURATION-SET header, else (none) (docs/ARCHITECTURE.md#counting-rules).
     assert cs == (expected["config_set"] or expected.get("config_set_from_header_fallback") or "(none)")
     counters, bucket = count(parsed, cs)
     label = parsed.event_type.value
