@@ -312,6 +312,9 @@ class RuleConfig(Strict):
             raise ValueError(f"signal {self.signal} is a condition, not a rate: use severity, not thresholds")
         if self.signal in WINDOWED_SIGNALS and self.window is None:
             raise ValueError(f"signal {self.signal} needs a window (one of 'windows' or 'volume')")
+        if self.signal not in WINDOWED_SIGNALS and (self.min_recipients or self.min_events):
+            # Only sesmon's own counts carry a volume: elsewhere a guard would silence the rule.
+            raise ValueError(f"signal {self.signal} has no volume: min_recipients/min_events do not apply")
         return self
 
 
