@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Callable, Iterator, Sequence
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from sesmon import globs
 from sesmon.alerts.dispatcher import DeliveryStats
-from sesmon.config import RATE_SIGNALS, AlertsConfig
+from sesmon.config import AlertsConfig
 from sesmon.rules import FiringAlert
+from sesmon.signals import RATE_SIGNALS
 from sesmon.targets import TargetDirectory
 
 # (rule, severity, target, configuration_set); account_id and region are looked up at collect time,
@@ -55,7 +56,7 @@ class AlertsCollector(Collector):
                 ]
             else:
                 severities = [rule.severity]
-            watched = [n for n in names if any(fnmatch.fnmatchcase(n, g) for g in rule.targets)]
+            watched = [n for n in names if globs.matches_any(n, rule.targets)]
             self._known.update((rule.name, sev, target, "") for sev in severities for target in watched)
 
     def collect(self) -> Iterator[Metric]:
