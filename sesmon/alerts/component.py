@@ -23,6 +23,7 @@ from sesmon.metrics.alerts import AlertsCollector
 from sesmon.rules import Evaluator, FiringAlert, Notification
 from sesmon.signals import Observation, SignalProvider
 from sesmon.state.ports import AlertStore, OutboxEntry
+from sesmon.targets import TargetDirectory
 
 log = get_logger("sesmon.alerts")
 
@@ -49,8 +50,11 @@ class AlertsComponent(BaseComponent):
         *,
         sinks: Mapping[str, Sink] | None = None,
         rng: random.Random | None = None,
+        targets: TargetDirectory | None = None,
     ) -> None:
         self.config = config
+        # Resolves an alert's target to the account_id and region its series carry.
+        self.targets = targets if targets is not None else TargetDirectory(())
         self.store = store
         self.providers = list(providers)
         self.clock = clock
@@ -94,7 +98,7 @@ class AlertsComponent(BaseComponent):
         self.dispatch(now)
 
     def collectors(self) -> Sequence[Collector]:
-        return [AlertsCollector(self.config, self.firing, self.stats, self.store.outbox_counts)]
+        return [AlertsCollector(self.config, self.firing, self.stats, self.store.outbox_counts, self.targets)]
 
     def firing(self) -> list[FiringAlert]:
         """Firing alerts, read under the lock evaluation holds (scrapes run on other threads)."""
@@ -245,6 +249,9 @@ def build_alerts_component(
     health: SourceHealth,
     clock: Callable[[], float],
     components: Sequence[object],
+    *,
+    targets: TargetDirectory | None = None,
 ) -> AlertsComponent:
     """The alerts component over every signal-providing component plus ``source_down``."""
-    return AlertsComponent(config, store, [*providers_of(components), SourceDownProvider(health)], clock)
+    providers = [*providers_of(components), SourceDownProvider(health)]
+    return AlertsComponent(config, store, providers, clock, targets=targets)

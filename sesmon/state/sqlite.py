@@ -508,7 +508,7 @@ _OUTBOX_SCHEMA: tuple[str, ...] = (
 )
 
 
-# -- ingestion schema and types (see the ingestion section of Store) ---------------------------------
+# -- ingestion schema and types (see the ingestion section of SqliteState) ------------------------
 
 _SQL_CHUNK = 499  # rows of 2 parameters, plus one: SQLite's historical limit of 999 bound parameters
 _DEDUP_INSERT_HEAD = "INSERT INTO ingest_dedup(prefix, key, expires) VALUES "
