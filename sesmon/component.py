@@ -14,7 +14,8 @@ class Job:
     """A periodic task; the daemon schedules it and, when ``source`` is set, records its health.
 
     ``func`` takes the current time and raises on failure. Failures are logged and recorded, never
-    propagated, so one failing target never stalls the others.
+    propagated, so one failing target never stalls the others. In a fleet a job runs on the leader
+    only, unless ``every_replica``.
     """
 
     name: str
@@ -23,6 +24,7 @@ class Job:
     source: str | None = None
     target: str | None = None
     run_at_start: bool = True
+    every_replica: bool = False
 
 
 class Component(Protocol):
@@ -50,6 +52,10 @@ class Component(Protocol):
         """An HTML fragment (already escaped) for the status page; empty for none."""
         ...
 
+    def became_leader(self, now: float) -> None:
+        """This replica now leads the fleet: reload what other replicas may have changed."""
+        ...
+
 
 class BaseComponent:
     """Defaults for components that need only some of the hooks."""
@@ -70,3 +76,6 @@ class BaseComponent:
 
     def status_html(self) -> str:
         return ""
+
+    def became_leader(self, now: float) -> None:  # noqa: ARG002 - part of the interface
+        return None

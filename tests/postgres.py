@@ -52,7 +52,8 @@ class PostgresServer:
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
         )
         try:
-            self._run([pg_ctl, "-D", str(self.data), "-o", options, "-l", str(self.root / "log"), "-w", "start"])
+            log = str(self.root / "log")
+            self._run([pg_ctl, "-D", str(self.data), "-o", options, "-l", log, "-w", "start"])
         except BaseException:
             shutil.rmtree(self.root, ignore_errors=True)
             raise

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sesmon.state.memory import MemoryState
-from sesmon.state.postgres import PostgresState
 from sesmon.state.ports import StateBackend
+from sesmon.state.postgres import PostgresState
 from sesmon.state.sqlite import SqliteState
 
 
