@@ -63,8 +63,9 @@ def parse_record(
 
     ``dedup_key`` is the envelope's id (SNS MessageId, EventBridge id): it keys a control or invalid
     outcome only; a counted event is always keyed by its record (:func:`_record_key`), so the same
-    event reaching the queue by two routes counts once. ``fallback_configuration_set`` is the EventBridge ``resources`` ARN's set, and
-    ``fallback_type_name`` an EventBridge detail-type's event name, used when the record lacks its own.
+    event reaching the queue by two routes counts once. ``fallback_configuration_set`` is the
+    EventBridge ``resources`` ARN's set, and ``fallback_type_name`` an EventBridge detail-type's
+    event name, used when the record lacks its own.
     """
     try:
         return _parse(record, dedup_key, fallback_configuration_set, fallback_type_name)
