@@ -180,6 +180,8 @@ class VolumeWindowConfig(Strict):
 class StateConfig(Strict):
     """Where state survives restarts."""
 
+    # sqlite: the embedded file at ``path``; memory: nothing survives the process (tests).
+    backend: Literal["sqlite", "memory"] = "sqlite"
     path: str = "sesmon-state.db"
     # SQS keeps messages up to 4 days by default, so a redelivery can arrive that late.
     dedup_ttl: Seconds = 4 * 86400.0

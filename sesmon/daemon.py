@@ -27,7 +27,8 @@ from sesmon.logs import get_logger, log_event
 from sesmon.metrics import build_registry
 from sesmon.metrics.self_metrics import BuildInfoCollector, SourceHealthCollector
 from sesmon.sources.aws import ApiCallCounter, AwsClients
-from sesmon.store import Store
+from sesmon.state.factory import open_state
+from sesmon.state.ports import StateBackend
 from sesmon.targets import TargetDirectory
 from sesmon.web import Probes, ServerHandle, make_app, start_server
 
@@ -44,7 +45,7 @@ class Context:
 
     config: Config
     clock: Clock
-    store: Store
+    store: StateBackend
     health: SourceHealth
     targets: TargetDirectory
     # Target name → that target's boto3 clients; one counter of AWS requests shared by every target.
@@ -87,7 +88,7 @@ class Daemon:
         self.drain_seconds = drain_seconds
         self.health = SourceHealth()
         self.targets = TargetDirectory(config.targets)
-        self.store = Store(config.state.path)
+        self.store = open_state(config.state)
         self.api_calls = ApiCallCounter()
         self.context = Context(
             config,

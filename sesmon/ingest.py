@@ -36,7 +36,7 @@ from sesmon.logs import get_logger, log_event
 from sesmon.metrics.events import EventsCollector, TargetReadout
 from sesmon.signals import WINDOWED_SIGNALS, Observation
 from sesmon.sources.sqs import SqsSource
-from sesmon.store import Store
+from sesmon.state.ports import IngestPort
 from sesmon.targets import TargetDirectory
 from sesmon.windows import EVENTS, HOUR, MINUTE, SENT, VOLUME, Totals, WindowSet
 
@@ -55,7 +55,7 @@ PRUNE_INTERVAL = 300.0
 class TargetIngest:
     """Ingestion state of one target; every method is thread-safe (one lock per target)."""
 
-    def __init__(self, target: TargetConfig, config: Config, store: Store) -> None:
+    def __init__(self, target: TargetConfig, config: Config, store: IngestPort) -> None:
         self.target = target
         self.name = target.name
         self.store = store
@@ -126,7 +126,7 @@ class TargetIngest:
 
             fresh = self.store.ingest_apply_batch(self.name, rows, build, now + self.dedup_ttl)
             # Committed: mirror the effect in memory.
-            built = holder[0]
+            built = holder[-1]  # the last build is the one that committed (a backend may retry)
             delta = built.delta
             self._deleted_pending -= deleted
             self._sets.commit(delta.admitted)
@@ -218,7 +218,7 @@ class IngestComponent(BaseComponent):
     def __init__(
         self,
         config: Config,
-        store: Store,
+        store: IngestPort,
         *,
         health: SourceHealth,
         targets: TargetDirectory,
@@ -363,7 +363,7 @@ def _status_cells(totals: Totals | None) -> str:
 
 def build_ingest(
     config: Config,
-    store: Store,
+    store: IngestPort,
     *,
     health: SourceHealth,
     targets: TargetDirectory,

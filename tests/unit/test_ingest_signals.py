@@ -11,7 +11,7 @@ from sesmon.health import SourceHealth
 from sesmon.ingest import IngestComponent
 from sesmon.metrics import build_registry
 from sesmon.signals import SignalProvider
-from sesmon.store import Store
+from sesmon.state.sqlite import SqliteState
 from sesmon.targets import TargetDirectory
 from tests.sesgen import SesEventGenerator
 
@@ -36,7 +36,7 @@ def component(tmp_path: Path, clock: list[float]) -> IngestComponent:
             "state": {"path": str(tmp_path / "s.db")},
         }
     )
-    store = Store(config.state.path)
+    store = SqliteState(config.state.path)
     comp = IngestComponent(
         config,
         store,
