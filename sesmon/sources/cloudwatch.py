@@ -6,12 +6,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sesmon.config import TargetConfig
 from sesmon.denominators import SendBoard, SendSeries
 from sesmon.model import NO_CONFIGURATION_SET, OTHER_CONFIGURATION_SET
 from sesmon.sources.discovery import ConfigurationSetDiscovery
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_cloudwatch.type_defs import MetricDataResultTypeDef
 
 NAMESPACE = "AWS/SES"
 BOUNCE = "Reputation.BounceRate"
@@ -136,7 +140,7 @@ def time_range(
     return TimeRange(float(end - lookback), float(end))
 
 
-def newest_points(results: Iterable[dict[str, Any]]) -> dict[str, tuple[float, float]]:
+def newest_points(results: Iterable[Mapping[str, Any]]) -> dict[str, tuple[float, float]]:
     """Query id → (timestamp, value) of its newest datapoint, merged over result pages."""
     newest: dict[str, tuple[float, float]] = {}
     for result in results:
@@ -148,7 +152,7 @@ def newest_points(results: Iterable[dict[str, Any]]) -> dict[str, tuple[float, f
     return newest
 
 
-def all_points(results: Iterable[dict[str, Any]]) -> dict[str, tuple[tuple[float, float], ...]]:
+def all_points(results: Iterable[Mapping[str, Any]]) -> dict[str, tuple[tuple[float, float], ...]]:
     """Query id → every ``(timestamp, value)`` it returned, oldest first, merged over result pages."""
     merged: dict[str, dict[float, float]] = {}
     for result in results:
@@ -185,7 +189,7 @@ class CloudWatchPoller:
     """Polls one target's reputation metrics; every call goes through the target's CloudWatch client."""
 
     target: TargetConfig
-    cloudwatch: Callable[[], Any]
+    cloudwatch: Callable[[], CloudWatchClient]
     discovery: ConfigurationSetDiscovery
     on_metrics_requested: Callable[[int], None] = field(default=lambda _n: None)
     # Where ingestion asks for Send denominators; Send is fetched only for sets that asked.
@@ -202,7 +206,7 @@ class CloudWatchPoller:
         lookback = max(LOOKBACK_SECONDS, self.send_lookback) if wanted else LOOKBACK_SECONDS
         span = time_range(now, self.target.cloudwatch.delay, lookback)
         client = self.cloudwatch()
-        results: list[dict[str, Any]] = []
+        results: list[MetricDataResultTypeDef] = []
         calls = requested = 0
         for batch in chunk(queries):
             api_queries = [to_api(q) for q in batch]

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -20,9 +20,13 @@ from sesmon.health import SourceHealth
 from sesmon.ingest import IngestComponent
 from sesmon.metrics import build_registry
 from sesmon.sources.aws import ApiCallCounter, AwsClients
-from sesmon.store import Store
+from sesmon.state.sqlite import SqliteState
 from sesmon.targets import TargetDirectory
 from tests.sesgen import SesEventGenerator
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch.type_defs import DimensionTypeDef
+    from mypy_boto3_sqs import SQSClient
 
 SET = "feedback-only"
 
@@ -38,7 +42,7 @@ class World:
     aws: AwsHealthComponent
     registry: CollectorRegistry
     seed: AwsClients
-    store: Store
+    store: SqliteState
     now: float
 
     def feed_feedback_only(self, at: float) -> tuple[int, int]:
@@ -55,7 +59,9 @@ class World:
         return bounced, complained
 
     def put_send(self, value: float, when: float, configuration_set: str | None) -> None:
-        dims = [{"Name": "ses:configuration-set", "Value": configuration_set}] if configuration_set else []
+        dims: list[DimensionTypeDef] = (
+            [{"Name": "ses:configuration-set", "Value": configuration_set}] if configuration_set else []
+        )
         self.seed.client("cloudwatch").put_metric_data(
             Namespace="AWS/SES",
             MetricData=[
@@ -100,14 +106,14 @@ def world(moto_server: Any, tmp_path: Path) -> Iterator[World]:
     counter = ApiCallCounter()
     directory = TargetDirectory(config.targets)
     clients = {"prod": AwsClients(config.targets[0], counter)}
-    store = Store(config.state.path)
+    store = SqliteState(config.state.path)
     ingest = IngestComponent(
         config,
         store,
         health=SourceHealth(),
         targets=directory,
         clock=lambda: now,
-        sqs_clients={"prod": _NoSqs},
+        sqs_clients={"prod": lambda: cast("SQSClient", _NoSqs())},
         sends=board,
     )
     aws = AwsHealthComponent(config, clients, directory, counter, clock=lambda: now, sends=board)

@@ -10,7 +10,7 @@ from sesmon.batch import Message
 from sesmon.config import Config
 from sesmon.ingest import TargetIngest
 from sesmon.model import Outcome
-from sesmon.store import Store
+from sesmon.state.sqlite import SqliteState
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "ses-events"
 NOW = 1_791_210_000.0  # shortly after the fixtures' events
@@ -57,7 +57,7 @@ def _routes(record: dict[str, Any]) -> list[str]:
 def test_the_same_record_by_every_route_counts_once(tmp_path: Path) -> None:
     record = json.loads((FIXTURES / "ep-bounce-permanent-general.raw.json").read_text())
     config = _config(tmp_path / "state.db")
-    store = Store(tmp_path / "state.db")
+    store = SqliteState(tmp_path / "state.db")
     try:
         ingest = TargetIngest(config.targets[0], config, store)
         ingest.restore(NOW)
