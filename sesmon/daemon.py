@@ -21,6 +21,7 @@ from sesmon.alerts.component import build_alerts_component
 from sesmon.aws_health import build_aws_component
 from sesmon.component import Component, Job
 from sesmon.config import Config
+from sesmon.denominators import SendBoard
 from sesmon.fleet import LeaderCollector, LeaderOnly, Leadership, ReplicaLabelled, replica_name
 from sesmon.health import SourceHealth
 from sesmon.identity_health import build_identity_component
@@ -53,6 +54,8 @@ class Context:
     # Target name → that target's boto3 clients; one counter of AWS requests shared by every target.
     aws: dict[str, AwsClients] = field(default_factory=dict)
     api_calls: ApiCallCounter = field(default_factory=ApiCallCounter)
+    # Where the CloudWatch poller hands ingestion the Send denominators of sets without Send events.
+    sends: SendBoard = field(default_factory=SendBoard)
     # Who leads the fleet; None outside the daemon (tests building components alone).
     leadership: Leadership | None = None
 
@@ -60,9 +63,17 @@ class Context:
 def build_components(ctx: Context) -> list[Component]:
     """Every capability the config enables, in start order."""
     components: list[Component] = []
-    components.append(build_aws_component(ctx.config, ctx.aws, ctx.targets, ctx.api_calls, ctx.clock))
+    components.append(
+        build_aws_component(ctx.config, ctx.aws, ctx.targets, ctx.api_calls, ctx.clock, sends=ctx.sends)
+    )
     ingest = build_ingest(
-        ctx.config, ctx.store, health=ctx.health, targets=ctx.targets, clock=ctx.clock, aws=ctx.aws
+        ctx.config,
+        ctx.store,
+        health=ctx.health,
+        targets=ctx.targets,
+        clock=ctx.clock,
+        aws=ctx.aws,
+        sends=ctx.sends,
     )
     if ingest is not None:
         components.append(ingest)

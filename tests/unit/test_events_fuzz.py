@@ -173,7 +173,7 @@ def _check(body: bytes | str) -> SesEvent | Rejection:
         assert all(isinstance(address, str) for address in result.recipients)
         assert 0 <= result.rate_recipients <= len(result.recipients)
         assert isinstance(result.timestamp, float)
-        assert result.dedup_key.startswith(("sns:", "eb:", "raw:"))
+        assert result.dedup_key.startswith(f"ses:{result.message_id}:{result.event_type.value}:")
         assert result.configuration_set is None or isinstance(result.configuration_set, str)
         for detail in (
             result.bounce_type,
