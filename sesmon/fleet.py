@@ -46,7 +46,8 @@ class Leadership:
         self._store = store
         self._clock = clock
         self._lock = threading.Lock()
-        self._lease: Lease | None = None
+        # Alone on its state (SQLite, memory), the process leads from the start and for good.
+        self._lease: Lease | None = None if shared else Lease(LEASE_NAME, replica, 0, math.inf)
         self._on_gain: list[Callable[[float], None]] = []
 
     @property
@@ -72,8 +73,6 @@ class Leadership:
     def renew(self, now: float) -> None:
         """Take or renew the lease; on a new term, bring state up to date first, then lead."""
         if not self.shared:
-            if self._lease is None:
-                self._gain(Lease(LEASE_NAME, self.replica, 0, math.inf), now)
             return
         lease = self._store.lease_acquire(LEASE_NAME, self.replica, self.ttl, now)
         with self._lock:
@@ -101,9 +100,11 @@ class Leadership:
 
     def release(self) -> None:
         """Give the lease up at shutdown so another replica takes over at once."""
+        if not self.shared:
+            return
         with self._lock:
             lease, self._lease = self._lease, None
-        if self.shared and lease is not None:
+        if lease is not None:
             self._store.lease_release(lease)
 
 
