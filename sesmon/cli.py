@@ -251,6 +251,40 @@ def cmd_iam_policy(_args: argparse.Namespace, config: Config) -> int:
     return EXIT_OK
 
 
+def _setup_arguments(parser: argparse.ArgumentParser) -> None:
+    from sesmon.connect import setup_arguments  # noqa: PLC0415 - the command's module owns its options
+
+    setup_arguments(parser)
+
+
+@command(
+    "setup", "plan, apply or print as CloudFormation the SES → SQS event path", arguments=_setup_arguments
+)
+def cmd_setup(args: argparse.Namespace, config: Config) -> int:
+    """What the config implies in AWS: the plan, --apply to build it, or a CloudFormation template."""
+    from sesmon.connect import run_setup  # noqa: PLC0415 - boto3 only for the commands that call AWS
+
+    return run_setup(config, args)
+
+
+def _doctor_arguments(parser: argparse.ArgumentParser) -> None:
+    from sesmon.connect import doctor_arguments  # noqa: PLC0415
+
+    doctor_arguments(parser)
+
+
+@command(
+    "doctor",
+    "check credentials, SES, the queue and every event route, with the fix",
+    arguments=_doctor_arguments,
+)
+def cmd_doctor(args: argparse.Namespace, config: Config) -> int:
+    """A checklist per target; exit 0 when every check holds, 1 otherwise."""
+    from sesmon.connect import run_doctor  # noqa: PLC0415
+
+    return run_doctor(config, args)
+
+
 def _healthcheck_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--listen",

@@ -129,6 +129,70 @@ class IdentitiesConfig(Strict):
     interval: Seconds = 900.0
 
 
+# SES event types an event destination can publish (SES v2 spelling); sesmon counts them all.
+SES_EVENT_TYPES = (
+    "SEND",
+    "REJECT",
+    "BOUNCE",
+    "COMPLAINT",
+    "DELIVERY",
+    "OPEN",
+    "CLICK",
+    "RENDERING_FAILURE",
+    "DELIVERY_DELAY",
+    "SUBSCRIPTION",
+)
+_AWS_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_RULE_NAME_CHARS = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def _aws_name(value: str) -> str:
+    if not _AWS_NAME.match(value):
+        raise ValueError(f"{value!r} must be 1-64 letters, digits, '_' or '-'")
+    return value
+
+
+AwsName = Annotated[str, AfterValidator(_aws_name)]
+
+
+class EventsConfig(Strict):
+    """How SES events reach the queue: what ``sesmon setup`` builds and ``sesmon doctor`` checks."""
+
+    via: Literal["sns", "eventbridge"] = "sns"
+    # SNS: the topic every configuration set publishes to, subscribed by the queue.
+    topic_name: AwsName = "sesmon-ses-events"
+    raw_delivery: bool = False
+    # EventBridge: the bus SES publishes to and the rule that sends SES events to the queue.
+    event_bus: str = "default"
+    rule_name: str = "sesmon-ses-events"
+    # The dead-letter queue (default: the queue's name + "-dlq") and when a message moves there.
+    dlq_name: AwsName | None = None
+    max_receive_count: int = Field(default=5, ge=1, le=1000)
+    destination_name: AwsName = "sesmon"
+    # The sets that get an event destination; default: the target's literal configuration_sets.
+    configuration_sets: tuple[AwsName, ...] | None = None
+    event_types: tuple[str, ...] = SES_EVENT_TYPES
+    # Create configuration sets that do not exist yet (with reputation metrics on).
+    create_configuration_sets: bool = True
+
+    @field_validator("event_types")
+    @classmethod
+    def _known_types(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [t for t in value if t not in SES_EVENT_TYPES]
+        if unknown:
+            raise ValueError(f"unknown event types {unknown}; known: {', '.join(SES_EVENT_TYPES)}")
+        if not value:
+            raise ValueError("at least one event type is required")
+        return value
+
+    @field_validator("rule_name", "event_bus")
+    @classmethod
+    def _rule_chars(cls, value: str) -> str:
+        if not _RULE_NAME_CHARS.match(value):
+            raise ValueError(f"{value!r} must be 1-64 letters, digits, '.', '_' or '-'")
+        return value
+
+
 class TargetConfig(Strict):
     """One AWS account and region to monitor."""
 
@@ -138,6 +202,7 @@ class TargetConfig(Strict):
     external_id: str | None = None
     endpoint_url: HttpUrl | None = None
     sqs: SqsConfig | None = None
+    events: EventsConfig = EventsConfig()
     cloudwatch: CloudWatchConfig = CloudWatchConfig()
     account: AccountConfig = AccountConfig()
     identities: IdentitiesConfig = IdentitiesConfig()
