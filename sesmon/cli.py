@@ -240,14 +240,25 @@ def cmd_rules(_args: argparse.Namespace, config: Config) -> int:
     return EXIT_OK
 
 
-@command("iam-policy", "print the least-privilege IAM policy JSON for a config")
-def cmd_iam_policy(_args: argparse.Namespace, config: Config) -> int:
-    """Print the least-privilege IAM policy for what the config enables."""
+def _iam_policy_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--setup",
+        action="store_true",
+        help="the separate policy `sesmon setup --apply` needs (writes), not the daemon's",
+    )
+
+
+@command(
+    "iam-policy", "print the least-privilege IAM policy JSON for a config", arguments=_iam_policy_arguments
+)
+def cmd_iam_policy(args: argparse.Namespace, config: Config) -> int:
+    """Print the least-privilege IAM policy for what the config enables (run and doctor: reads only),
+    or with --setup the one `sesmon setup --apply` needs."""
     import json  # noqa: PLC0415 - keep the other commands' start-up lean
 
     from sesmon.iam import build_policy  # noqa: PLC0415
 
-    print(json.dumps(build_policy(config), indent=2))
+    print(json.dumps(build_policy(config, setup=args.setup), indent=2))
     return EXIT_OK
 
 

@@ -18,7 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from sesmon import redact
 from sesmon.config import Config, TargetConfig
 from sesmon.dnsauth import Status
-from sesmon.iam import actions_for
+from sesmon.iam import actions_for, doctor_actions
 from sesmon.provisioning import find_subscription
 from sesmon.sources.aws import AwsClients
 from sesmon.sources.discovery import list_configuration_sets
@@ -566,7 +566,7 @@ class Doctor:
 
     def _permissions(self) -> None:
         probes = permission_probes(self.target, self.clients, self.wiring)
-        for action in sorted(actions_for(self.target)):
+        for action in sorted(actions_for(self.target) | doctor_actions(self.target)):
             probe = probes.get(action)
             if probe is None:
                 continue

@@ -16,7 +16,6 @@ from typing import Any, Final
 from sesmon import globs
 from sesmon.config import Config, EventsConfig, TargetConfig
 from sesmon.events import EVENTBRIDGE_DETAIL_TYPES
-from sesmon.iam import account_of, partition
 
 # The event types sesmon's rates and alerts are built from: a destination missing one is broken.
 REQUIRED_EVENT_TYPES: Final = ("SEND", "BOUNCE", "COMPLAINT", "DELIVERY", "REJECT", "DELIVERY_DELAY")
@@ -158,6 +157,24 @@ class Wiring:
         else:
             spec["EventBridgeDestination"] = {"EventBusArn": self.bus_arn}
         return spec
+
+
+def partition(region: str) -> str:
+    """The ARN partition of ``region``."""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+def account_of(target: TargetConfig) -> str:
+    """The account the target's calls act in, as far as the config says (``*`` when it does not)."""
+    if target.role_arn:
+        return target.role_arn.split(":")[4]
+    if target.sqs is not None:
+        return target.sqs.account_id
+    return "*"
 
 
 def retention_for(dedup_ttl: float) -> int:
