@@ -353,11 +353,21 @@ class Doctor:
                 self.report.add(True, "dead-letter queue", f"{dlq_name}, after {count} receives")
         retention = int(attributes.get("MessageRetentionPeriod", "0"))
         ttl = self.config.state.dedup_ttl
+        # Equal is right: the queue keeps an event through an outage as long as sesmon remembers
+        # keys, and no redelivery outlives its key (it would count twice).
         self.report.add(
             retention >= ttl,
             "queue retention",
-            f"{retention}s against state.dedup_ttl {ttl:.0f}s",
+            f"{retention}s, state.dedup_ttl {ttl:.0f}s",
             f"set MessageRetentionPeriod to {self.wiring.retention}: {SETUP_FIX}",
+        )
+        self.report.add(
+            ttl >= retention,
+            "dedup window",
+            f"state.dedup_ttl {ttl:.0f}s covers the queue's retention {retention}s"
+            if ttl >= retention
+            else f"state.dedup_ttl {ttl:.0f}s is shorter than the queue's retention {retention}s",
+            f"set state.dedup_ttl to at least {retention}s, or lower the retention: {SETUP_FIX}",
         )
 
     # the configured route -------------------------------------------------------------------------
