@@ -48,9 +48,10 @@ def _wired(config: Config, err: TextIO) -> list[tuple[TargetConfig, Wiring]] | N
 
 
 def run_setup(
-    config: Config, args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+    config: Config, args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None
 ) -> int:
     """Print the plan or the template, or apply the plan; 1 when AWS refused a step."""
+    out, err = out or sys.stdout, err or sys.stderr
     from sesmon import cloudformation  # noqa: PLC0415 - keep other commands' start-up lean
     from sesmon.provisioning import Provisioner, SetupError, render  # noqa: PLC0415
     from sesmon.sources.aws import ApiCallCounter, AwsClients  # noqa: PLC0415
@@ -75,9 +76,10 @@ def run_setup(
 
 
 def run_doctor(
-    config: Config, args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+    config: Config, args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None
 ) -> int:
     """The checklist of every target with a queue; 0 when every check holds, 1 otherwise."""
+    out, err = out or sys.stdout, err or sys.stderr
     from sesmon.doctor import Doctor, render_json, render_text  # noqa: PLC0415
     from sesmon.sources.aws import ApiCallCounter, AwsClients  # noqa: PLC0415
 

@@ -235,8 +235,9 @@ def build_policy(config: Config, *, setup: bool = False, doctor: bool = True) ->
     """One policy document covering every target, statements grouped by resource set.
 
     By default: what ``sesmon run`` and ``sesmon doctor`` need, all reads (plus ``sqs:DeleteMessage``
-    for processed messages); ``doctor=False`` leaves doctor's extra reads out. With ``setup``: only what ``sesmon setup --apply`` needs, writes
-    included, for the one who wires the account, never for the daemon.
+    for processed messages); ``doctor=False`` leaves doctor's extra reads out. With ``setup``: only
+    what ``sesmon setup --apply`` needs, writes included, for the one who wires the account, never
+    for the daemon.
 
     With ``role_arn`` the read actions belong to the role and ``sts:AssumeRole`` to the identity
     sesmon starts as; one document holding both grants each principal no more than it needs.

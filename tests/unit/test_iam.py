@@ -161,7 +161,12 @@ def test_doctor_reads_are_in_the_policy_and_setup_writes_are_apart(tmp_path: Pat
     target = {"name": "a", "region": "eu-west-1", "sqs": {"queue_url": QUEUE}, "configuration_sets": ["tx"]}
     cfg = config(target)
     actions = policy_actions(build_policy(cfg))
-    assert {"sns:ListSubscriptionsByTopic", "events:ListRules", "sqs:GetQueueUrl", "ses:GetAccount"} <= actions
+    assert {
+        "sns:ListSubscriptionsByTopic",
+        "events:ListRules",
+        "sqs:GetQueueUrl",
+        "ses:GetAccount",
+    } <= actions
     assert not any(a.startswith(("sns:Create", "sqs:Create", "sqs:Set", "events:Put")) for a in actions)
     setup = build_policy(cfg, setup=True)
     written = policy_actions(setup)
