@@ -324,3 +324,47 @@ def test_cloudformation_output_passes_cfn_lint(via: str, tmp_path: Path) -> None
         timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_setup_turns_on_reputation_metrics_of_an_existing_set_and_doctor_names_it(
+    aws: EmbeddedAws, tmp_path: Path
+) -> None:
+    config = make_config(aws, tmp_path)
+    aws.sesv2().create_configuration_set(
+        ConfigurationSetName="marketing", ReputationOptions={"ReputationMetricsEnabled": False}
+    )
+    plan = setup(config, apply=False)
+    assert [
+        s.detail for s in plan.steps if s.resource == "ses configuration set marketing reputation metrics"
+    ] == ["turn on"]
+    setup(config)
+    aws.sesv2().put_configuration_set_reputation_options(
+        ConfigurationSetName="transactional", ReputationMetricsEnabled=False
+    )
+    bad = failing(doctor(config))
+    assert list(bad) == ["configuration set transactional reputation metrics"]
+    assert (
+        "put-configuration-set-reputation-options"
+        in bad["configuration set transactional reputation metrics"][1]
+    )
+    again = setup(config)
+    assert [s.resource for s in again.steps if s.action != "unchanged"] == [
+        "ses configuration set transactional reputation metrics"
+    ]
+    assert failing(doctor(config)) == {}
+
+
+def test_doctor_json_lists_every_check_and_exits_1_on_a_failure(
+    aws: EmbeddedAws, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "sesmon.yaml"
+    config = make_config(aws, tmp_path)
+    path.write_text(json.dumps(config.model_dump(mode="json", by_alias=True, exclude_defaults=True)))
+    assert cli.main(["doctor", "--config", str(path), "--output", "json"]) == 1  # nothing set up yet
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] is False
+    (target,) = report["targets"]
+    by_check = {c["check"]: c for c in target["checks"]}
+    assert by_check["credentials"]["ok"] is True
+    assert by_check["queue"]["ok"] is False
+    assert by_check["queue"]["fix"] == "create it: sesmon setup --config CONFIG --apply"
