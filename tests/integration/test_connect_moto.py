@@ -368,3 +368,49 @@ def test_doctor_json_lists_every_check_and_exits_1_on_a_failure(
     assert by_check["credentials"]["ok"] is True
     assert by_check["queue"]["ok"] is False
     assert by_check["queue"]["fix"] == "create it: sesmon setup --config CONFIG --apply"
+
+
+@pytest.mark.parametrize("broken", [False, True])
+def test_doctor_passes_on_the_demo_account_and_checks_dns(
+    aws: EmbeddedAws, tmp_path: Path, broken: bool
+) -> None:
+    from sesmon.demo import provision as demo  # noqa: PLC0415
+    from sesmon.demo.dns_server import DemoDns, ses_zone  # noqa: PLC0415
+
+    demo.provision(aws.sesv2(), aws.sns(), aws.sqs())
+    zone = ses_zone(demo.DOMAIN, demo.MAIL_FROM_DOMAIN, "us-east-1")
+    if broken:
+        zone = {key: value for key, value in zone.items() if not key[0].startswith("_dmarc.")}
+    dns = DemoDns(zone).start()
+    try:
+        config = Config.model_validate(
+            {
+                "targets": [
+                    {
+                        "name": "demo",
+                        "region": "us-east-1",
+                        "endpoint_url": aws.endpoint_url,
+                        "sqs": {"queue_url": f"{aws.endpoint_url}/{ACCOUNT}/{demo.QUEUE_NAME}"},
+                        "configuration_sets": list(demo.CONFIGURATION_SETS),
+                        "events": {
+                            "topic_name": demo.TOPIC_NAME,
+                            "dlq_name": demo.DLQ_NAME,
+                            "destination_name": demo.DESTINATION_NAME,
+                        },
+                    }
+                ],
+                "dns": {"nameservers": [dns.address], "timeout": "2s"},
+                "state": {"path": str(tmp_path / "state.db")},
+            }
+        )
+        report = doctor(config)
+    finally:
+        dns.stop()
+    # The demo wires itself through setup's code, so doctor finds its path complete.
+    dns_checks = {c.check: c.ok for c in report.checks if c.check.startswith("dns ")}
+    assert f"dns dmarc {demo.DOMAIN}" in dns_checks
+    if broken:
+        assert list(failing(report)) == [f"dns dmarc {demo.DOMAIN}"]
+    else:
+        assert failing(report) == {}
+    assert setup(config).changes == 0
