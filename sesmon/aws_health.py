@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import logging
 import threading
 import time
@@ -21,6 +20,7 @@ from sesmon.sources.account import HEALTHY, KNOWN_ENFORCEMENT_STATUSES, AccountP
 from sesmon.sources.aws import ApiCallCounter, AwsClients
 from sesmon.sources.cloudwatch import BOUNCE, COMPLAINT, CloudWatchPoller, CloudWatchSnapshot
 from sesmon.sources.discovery import ConfigurationSetDiscovery, RateLimiter
+from sesmon.status import AccountRow, AccountsStatus
 from sesmon.targets import TargetDirectory
 
 log = get_logger("sesmon.aws_health")
@@ -223,45 +223,29 @@ class AwsHealthComponent(BaseComponent):
             ApiRequestsCollector(self.views, self._api_calls, self._targets.get),
         )
 
-    def status_html(self) -> str:
+    def status(self) -> AccountsStatus:
+        """Account state and CloudWatch account reputation per target."""
         rows = []
         for view in self.views():
             account = view.account
             cw = view.cloudwatch
             bounce = cw.account(BOUNCE) if cw else None
             complaint = cw.account(COMPLAINT) if cw else None
-            usage = account.quota_usage if account else None
-            cells = [
-                view.identity.name,
-                view.identity.account_id,
-                view.identity.region,
-                account.enforcement_status if account else "-",
-                ("yes" if account.sandbox else "no") if account else "-",
-                ("yes" if account.sending_enabled else "no") if account else "-",
-                f"{usage:.1%}" if usage is not None else "-",
-                _percent(bounce.value if bounce else None),
-                _percent(complaint.value if complaint else None),
-            ]
-            bad = account is not None and (
-                account.enforcement_status != HEALTHY or not account.sending_enabled
+            rows.append(
+                AccountRow(
+                    target=view.identity.name,
+                    account_id=view.identity.account_id,
+                    region=view.identity.region,
+                    enforcement_status=account.enforcement_status if account else None,
+                    sandbox=account.sandbox if account else None,
+                    sending_enabled=account.sending_enabled if account else None,
+                    quota_usage=account.quota_usage if account else None,
+                    cloudwatch_bounce_ratio=bounce.value if bounce else None,
+                    cloudwatch_complaint_ratio=complaint.value if complaint else None,
+                    ok=account is None or (account.enforcement_status == HEALTHY and account.sending_enabled),
+                )
             )
-            row = "".join(f"<td>{html.escape(c)}</td>" for c in cells)
-            rows.append(f"<tr class='{'bad' if bad else 'ok'}'>{row}</tr>")
-        header = "".join(
-            f"<th>{h}</th>"
-            for h in (
-                "target",
-                "account",
-                "region",
-                "enforcement",
-                "sandbox",
-                "sending",
-                "quota used",
-                "bounce rate (CloudWatch)",
-                "complaint rate (CloudWatch)",
-            )
-        )
-        return f"<table><tr>{header}</tr>{''.join(rows)}</table>"
+        return AccountsStatus(tuple(rows))
 
     # -- signals --------------------------------------------------------------------------------
 
@@ -321,10 +305,6 @@ def _refresh(state: _TargetState, now: float) -> Exception | None:
     except Exception as exc:  # noqa: BLE001 - the caller still polls with the cached catalog
         return exc
     return None
-
-
-def _percent(value: float | None) -> str:
-    return f"{value:.2%}" if value is not None else "-"
 
 
 def build_aws_component(

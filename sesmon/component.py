@@ -8,6 +8,8 @@ from typing import Protocol
 
 from prometheus_client.registry import Collector
 
+from sesmon.status import Section
+
 
 @dataclass(frozen=True, slots=True)
 class Job:
@@ -46,8 +48,8 @@ class Component(Protocol):
         """Stop taking new work and finish in-flight work before the monotonic ``deadline``."""
         ...
 
-    def status_html(self) -> str:
-        """An HTML fragment (already escaped) for the status page; empty for none."""
+    def status(self) -> Section | None:
+        """This capability's status-page section as typed rows (``sesmon/status.py``); None for none."""
         ...
 
 
@@ -68,5 +70,5 @@ class BaseComponent:
     def stop(self, deadline: float) -> None:  # noqa: ARG002 - part of the interface
         return None
 
-    def status_html(self) -> str:
-        return ""
+    def status(self) -> Section | None:
+        return None

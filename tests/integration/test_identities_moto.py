@@ -10,7 +10,7 @@ import boto3
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
-from sesmon import iam
+from sesmon import iam, statuspage
 from sesmon.config import Config
 from sesmon.config_loader import parse_config
 from sesmon.daemon import Daemon
@@ -243,7 +243,15 @@ def test_signals_status_page_and_dns_plans(seeded: str) -> None:
         DomainPlan("odd.example", spf=True, dmarc=True, dkim=True),
     ]
 
-    page = component.status_html()
+    status = component.status()
+    assert status is not None
+    (prod,) = status.targets
+    assert prod.identities is not None
+    pending = next(i for i in prod.identities if i.name == "pending.example")
+    assert (pending.verified, pending.verification_status, pending.ok) == (False, "PENDING", False)
+    assert prod.routing is not None
+    assert (prod.routing.sets_checked, prod.routing.gaps) == (0, ())
+    page = statuspage.render_section(status)
     assert "<td>pending.example</td><td>domain</td><td>no (PENDING)</td><td>PENDING</td>" in page
     assert "<td>sender@example.com</td>" in page
     assert "mail.failing.example (FAILED)" in page
