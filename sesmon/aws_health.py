@@ -7,10 +7,11 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 from prometheus_client.registry import Collector
 
-from sesmon.component import BaseComponent, Job
+from sesmon.component import BaseComponent, Job, target_job
 from sesmon.config import Config, TargetConfig
 from sesmon.iam import operations_for
 from sesmon.logs import get_logger, log_event
@@ -116,71 +117,51 @@ class AwsHealthComponent(BaseComponent):
     def jobs(self) -> Sequence[Job]:
         jobs: list[Job] = []
         for name, state in self._state.items():
-            jobs.append(Job(f"aws-identity-{name}", IDENTITY_RETRY_SECONDS, self._identity_job(name)))
+            # Not a source of its own: until STS answers, the labels keep the configured guess.
+            jobs.append(
+                Job(f"aws-identity-{name}", IDENTITY_RETRY_SECONDS, partial(self._learn_account_id, name))
+            )
             if state.config.cloudwatch.enabled:
                 jobs.append(
-                    Job(
-                        f"cloudwatch-{name}",
-                        state.config.cloudwatch.interval,
-                        self._cloudwatch_job(name),
-                        source="cloudwatch",
-                        target=name,
-                    )
+                    target_job("cloudwatch", name, state.config.cloudwatch.interval, self._poll_cloudwatch)
                 )
             if state.config.account.enabled:
-                jobs.append(
-                    Job(
-                        f"account-{name}",
-                        state.config.account.interval,
-                        self._account_job(name),
-                        source="account",
-                        target=name,
-                    )
-                )
+                jobs.append(target_job("account", name, state.config.account.interval, self._poll_account))
         return jobs
 
-    def _identity_job(self, name: str) -> Callable[[float], None]:
-        def run(_now: float) -> None:
-            state = self._state[name]
-            if state.account_id_known:
-                return
-            try:
-                account_id = state.clients.account_id()
-            except Exception as exc:  # noqa: BLE001 - retried at the next run; labels keep the guess
-                error = type(exc).__name__
-                log_event(log, logging.WARNING, "account_id_unavailable", target=name, error=error)
-                return
-            self._targets.set_account_id(name, account_id)
-            state.account_id_known = True
+    def _learn_account_id(self, name: str, _now: float) -> None:
+        state = self._state[name]
+        if state.account_id_known:
+            return
+        try:
+            account_id = state.clients.account_id()
+        except Exception as exc:  # noqa: BLE001 - retried at the next run; labels keep the guess
+            error = type(exc).__name__
+            log_event(log, logging.WARNING, "account_id_unavailable", target=name, error=error)
+            return
+        self._targets.set_account_id(name, account_id)
+        state.account_id_known = True
 
-        return run
+    def _poll_cloudwatch(self, name: str, now: float) -> None:
+        state = self._state[name]
+        discovery_error = _refresh(state, now)
+        snapshot = state.cloudwatch.poll(now)
+        with self._lock:
+            state.cw_snapshot = snapshot
+        if discovery_error is not None:
+            # The account-level data is fresh, but per-set coverage may be stale: report it.
+            raise discovery_error
 
-    def _cloudwatch_job(self, name: str) -> Callable[[float], None]:
-        def run(now: float) -> None:
-            state = self._state[name]
-            discovery_error = _refresh(state, now)
-            snapshot = state.cloudwatch.poll(now)
-            with self._lock:
-                state.cw_snapshot = snapshot
-            if discovery_error is not None:
-                # The account-level data is fresh, but per-set coverage may be stale: report it.
-                raise discovery_error
-
-        return run
-
-    def _account_job(self, name: str) -> Callable[[float], None]:
-        def run(now: float) -> None:
-            state = self._state[name]
-            discovery_error = _refresh(state, now)
-            snapshot = state.account.poll(now, state.discovery.catalog)
-            with self._lock:
-                state.account_snapshot = snapshot
-                if snapshot.enforcement_status not in KNOWN_ENFORCEMENT_STATUSES:
-                    state.seen_statuses.add(snapshot.enforcement_status)
-            if discovery_error is not None:
-                raise discovery_error
-
-        return run
+    def _poll_account(self, name: str, now: float) -> None:
+        state = self._state[name]
+        discovery_error = _refresh(state, now)
+        snapshot = state.account.poll(now, state.discovery.catalog)
+        with self._lock:
+            state.account_snapshot = snapshot
+            if snapshot.enforcement_status not in KNOWN_ENFORCEMENT_STATUSES:
+                state.seen_statuses.add(snapshot.enforcement_status)
+        if discovery_error is not None:
+            raise discovery_error
 
     def stop(self, deadline: float) -> None:  # noqa: ARG002 - nothing to drain, only to interrupt
         self._stopping.set()

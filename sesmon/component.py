@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Protocol
 
 from prometheus_client.registry import Collector
@@ -25,6 +26,12 @@ class Job:
     source: str | None = None
     target: str | None = None
     run_at_start: bool = True
+
+
+def target_job(source: str, target: str, interval: float, poll: Callable[[str, float], None]) -> Job:
+    """The job ``{source}-{target}`` that runs ``poll(target, now)`` and records its health under
+    ``source``/``target``: the one shape every per-target polling job takes."""
+    return Job(f"{source}-{target}", interval, partial(poll, target), source=source, target=target)
 
 
 class Component(Protocol):

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from prometheus_client.registry import Collector
 
-from sesmon.component import BaseComponent, Job
+from sesmon.component import BaseComponent, Job, target_job
 from sesmon.config import Config, TargetConfig
 from sesmon.dnsauth import DomainPlan, Status, plan_checks
 from sesmon.metrics.identity import DnsCheckCollector, IdentityCollector, IdentityTargetView, RoutingCollector
@@ -104,39 +104,17 @@ class IdentityHealthComponent(BaseComponent):
 
     def jobs(self) -> Sequence[Job]:
         jobs: list[Job] = []
+        dns_every = min(self._config.dns.interval, DNS_TICK_SECONDS)
         for name, state in self._state.items():
             jobs.append(
-                Job(
-                    f"identities-{name}",
-                    state.config.identities.interval,
-                    self._identities_job(name),
-                    source="identities",
-                    target=name,
-                )
+                target_job("identities", name, state.config.identities.interval, self._identities_job)
             )
             if self._config.dns.enabled:
-                jobs.append(
-                    Job(
-                        f"dns-{name}",
-                        min(self._config.dns.interval, DNS_TICK_SECONDS),
-                        self._dns_job(name),
-                        source="dns",
-                        target=name,
-                    )
-                )
+                jobs.append(target_job("dns", name, dns_every, self.poll_dns))
         return jobs
 
-    def _identities_job(self, name: str) -> Callable[[float], None]:
-        def run(_now: float) -> None:
-            self.poll_identities(name)
-
-        return run
-
-    def _dns_job(self, name: str) -> Callable[[float], None]:
-        def run(now: float) -> None:
-            self.poll_dns(name, now)
-
-        return run
+    def _identities_job(self, name: str, _now: float) -> None:
+        self.poll_identities(name)
 
     def poll_identities(self, name: str) -> None:
         """Refresh event routing, then identities; each result is kept even if the other fails."""
