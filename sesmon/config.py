@@ -252,7 +252,6 @@ DEFAULT_PROVIDERS: dict[str, tuple[str, ...]] = {
     "apple": ("icloud.com", "me.com", "mac.com"),
 }
 
-SEVERITIES = ("info", "warning", "critical")
 Severity = Literal["info", "warning", "critical"]
 
 

@@ -20,6 +20,7 @@ from sesmon.metrics import build_registry
 from sesmon.sources.aws import ApiCallCounter, AwsClients
 from sesmon.sources.identities import IdentitiesSource, OperationPacer
 from sesmon.targets import TargetDirectory
+from tests.unit.test_iam import policy_actions
 
 REGION = "eu-west-1"
 BASE = {"target": "prod", "account_id": "123456789012", "region": REGION}
@@ -280,7 +281,7 @@ def test_iam_policy_grants_exactly_the_identity_calls(seeded: str) -> None:
     component.poll_identities("prod")
     expected = iam.operations_for(config.targets[0])
     assert set(clients.counter.snapshot()) <= expected
-    actions = iam.policy_actions(iam.build_policy(config))
+    actions = policy_actions(iam.build_policy(config))
     assert {
         "ses:ListEmailIdentities",
         "ses:GetEmailIdentity",
@@ -291,8 +292,8 @@ def test_iam_policy_grants_exactly_the_identity_calls(seeded: str) -> None:
         seeded,
         extra="identities: {enabled: false}\n    cloudwatch: {enabled: false}\n    account: {enabled: false}",
     )
-    assert "ses:GetEmailIdentity" not in iam.policy_actions(iam.build_policy(disabled))
-    assert "ses:GetConfigurationSetEventDestinations" not in iam.policy_actions(iam.build_policy(disabled))
+    assert "ses:GetEmailIdentity" not in policy_actions(iam.build_policy(disabled))
+    assert "ses:GetConfigurationSetEventDestinations" not in policy_actions(iam.build_policy(disabled))
 
 
 def test_daemon_builds_the_component_only_when_enabled(seeded: str, tmp_path: Path) -> None:

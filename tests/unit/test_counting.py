@@ -7,13 +7,14 @@ from pathlib import Path
 import orjson
 import pytest
 
+from sesmon.batch import build_delta
 from sesmon.config import DEFAULT_PROVIDERS, TargetConfig
 from sesmon.counting import (
     ConfigurationSets,
     CounterKey,
+    CountLayout,
     bounce_labels,
     complaint_labels,
-    count_event,
     delay_label,
 )
 from sesmon.events import invert_providers, parse_message
@@ -31,7 +32,7 @@ from sesmon.windows import (
     SENT,
     SENT_ALL,
     TRANSIENT,
-    zero,
+    WindowSet,
 )
 from tests.sesgen import SesEventGenerator
 
@@ -52,11 +53,23 @@ def event(kind: EventType, recipients: tuple[str, ...], rate: int = 0, **fields:
     )
 
 
-def count(e: SesEvent, cs: str = "tx") -> tuple[dict[CounterKey, int], list[int]]:
-    counters: dict[CounterKey, int] = {}
-    bucket = zero()
-    count_event(e, cs, PROVIDERS, counters, bucket)
-    return counters, bucket
+def count(e: SesEvent, cs: str | None = None) -> tuple[dict[CounterKey, int], list[int]]:
+    """``e`` through the daemon's own batch step (``batch.build_delta``) as a one-message batch: its
+    counter increments (SQS bookkeeping left out) and its window bucket (filed under ``cs``, if given)."""
+    windows = WindowSet({"1h": 3600.0}, 10_000, 14 * 86400.0, now=e.timestamp)
+    built = build_delta(
+        [e],
+        [True],
+        now=e.timestamp,
+        received=1,
+        deleted=0,
+        sets=ConfigurationSets(target()),
+        windows=windows,
+        layout=CountLayout(PROVIDERS),
+    )
+    ((key, bucket),) = built.delta.buckets.items()
+    assert cs is None or key[0] == cs
+    return {k: v for k, v in built.delta.counters.items() if k[0] != "sqs"}, bucket
 
 
 def test_send_counts_recipients_and_the_aws_denominator_without_simulator() -> None:
