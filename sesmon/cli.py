@@ -1,4 +1,7 @@
-"""Command line: ``sesmon run | check-config | version`` with exit codes 0 ok, 1 runtime, 2 config/usage."""
+"""Command line: ``sesmon run | demo | check-config | rules | iam-policy | version``.
+
+Exit codes: 0 success, 1 runtime failure, 2 invalid config or usage.
+"""
 
 from __future__ import annotations
 
