@@ -41,8 +41,9 @@ WORKDIR /var/lib/sesmon
 VOLUME ["/var/lib/sesmon"]
 USER 10001:10001
 EXPOSE 9469
-# /healthz never depends on AWS; slim images have no curl, so ask with the standard library.
+# /healthz never depends on AWS. `sesmon healthcheck` reads the same config as `sesmon run`
+# ($SESMON_CONFIG), so the check follows server.listen; slim images have no curl.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-  CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:9469/healthz', timeout=4).status == 200 else 1)"]
+  CMD ["sesmon", "healthcheck", "--timeout", "4"]
 ENTRYPOINT ["sesmon"]
 CMD ["run"]

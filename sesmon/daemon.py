@@ -65,7 +65,10 @@ def build_components(ctx: Context) -> list[Component]:
     if identity is not None:
         components.append(identity)
     # Alerts stay last: they read every component that is a SignalProvider.
-    components.append(build_alerts_component(ctx.config.alerts, ctx.store, ctx.health, ctx.clock, components))
+    alerts = build_alerts_component(
+        ctx.config.alerts, ctx.store, ctx.health, ctx.clock, components, targets=ctx.targets
+    )
+    components.append(alerts)
     return components
 
 
@@ -101,7 +104,8 @@ class Daemon:
                 BuildInfoCollector(),
                 SourceHealthCollector(self.health, self.targets),
                 *(c for comp in self.components for c in comp.collectors()),
-            ]
+            ],
+            runtime=True,
         )
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(max_workers=8)},

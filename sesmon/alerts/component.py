@@ -22,6 +22,7 @@ from sesmon.rules import Evaluator, FiringAlert, Notification
 from sesmon.signals import Observation, SignalProvider
 from sesmon.status import AlertRow, AlertsStatus, SinkRow
 from sesmon.store import Store
+from sesmon.targets import TargetDirectory
 
 log = get_logger("sesmon.alerts")
 
@@ -48,8 +49,11 @@ class AlertsComponent(BaseComponent):
         *,
         sinks: Mapping[str, Sink] | None = None,
         rng: random.Random | None = None,
+        targets: TargetDirectory | None = None,
     ) -> None:
         self.config = config
+        # Resolves an alert's target to the account_id and region its series carry.
+        self.targets = targets if targets is not None else TargetDirectory(())
         self.store = store
         self.providers = list(providers)
         self.clock = clock
@@ -93,7 +97,7 @@ class AlertsComponent(BaseComponent):
         self.dispatch(now)
 
     def collectors(self) -> Sequence[Collector]:
-        return [AlertsCollector(self.config, self.firing, self.stats, self.store.outbox_counts)]
+        return [AlertsCollector(self.config, self.firing, self.stats, self.store.outbox_counts, self.targets)]
 
     def firing(self) -> list[FiringAlert]:
         """Firing alerts, read under the lock evaluation holds (scrapes run on other threads)."""
@@ -230,6 +234,9 @@ def build_alerts_component(
     health: SourceHealth,
     clock: Callable[[], float],
     components: Sequence[object],
+    *,
+    targets: TargetDirectory | None = None,
 ) -> AlertsComponent:
     """The alerts component over every signal-providing component plus ``source_down``."""
-    return AlertsComponent(config, store, [*providers_of(components), SourceDownProvider(health)], clock)
+    providers = [*providers_of(components), SourceDownProvider(health)]
+    return AlertsComponent(config, store, providers, clock, targets=targets)

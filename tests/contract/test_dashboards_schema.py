@@ -98,9 +98,9 @@ def test_overview_filters_by_account_region_and_configuration_set() -> None:
     assert queries
     assert all("sesmon_" in expr for expr in queries)
     # Every AWS-derived panel honours the account and region selection; sesmon's own series do not
-    # carry those labels (docs/ARCHITECTURE.md#metrics), and alerts follow the configuration-set
-    # selection instead.
-    own = ("sesmon_alerts_firing", "sesmon_notification", "sesmon_outbox_pending", "sesmon_build_info")
+    # carry those labels (docs/ARCHITECTURE.md#metrics). Alerts carry their target's account and
+    # region (empty when about no target) and follow every selection, keeping the empty value too.
+    own = ("sesmon_notification", "sesmon_outbox_pending", "sesmon_build_info")
     for data in _committed().values():
         for where, expr in generate.panel_queries(data):
             if any(name in expr for name in own):
@@ -110,7 +110,8 @@ def test_overview_filters_by_account_region_and_configuration_set() -> None:
                 assert "$region" in expr, where
     alerts = [q for q in queries if "sesmon_alerts_firing" in q]
     assert alerts
-    assert all("$configuration_set" in q for q in alerts)
+    for q in alerts:
+        assert all(f'=~"${name}|"' in q for name in ("account_id", "region", "configuration_set")), q
 
 
 def test_reputation_panels_draw_aws_review_and_pause_levels() -> None:

@@ -76,8 +76,11 @@ def test_runs_as_non_root_with_exec_form_entrypoint_and_healthcheck() -> None:
     assert json.loads(entrypoint) == ["sesmon"]
     (health,) = [args for keyword, args in final_stage if keyword == "HEALTHCHECK"]
     command = json.loads(health[health.index("CMD") + 3 :].strip())
-    assert command[0] == "python"
-    assert "/healthz" in command[-1]
+    # The check reads the config `sesmon run` reads, so it follows server.listen (no port hard-coded).
+    assert command[:2] == ["sesmon", "healthcheck"]
+    assert not any("9469" in part for part in command)
+    env = " ".join(args for keyword, args in final_stage if keyword == "ENV")
+    assert "SESMON_CONFIG=" in env
     assert "curl" not in health
 
 
