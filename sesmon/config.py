@@ -143,6 +143,14 @@ class TargetConfig(Strict):
     configuration_sets: tuple[str, ...] = ("*",)
     max_configuration_sets: int = Field(default=100, ge=1, le=10000)
 
+    @field_validator("sqs", mode="before")
+    @classmethod
+    def _sqs_given(cls, value: object) -> object:
+        # `sqs:` with nothing under it reads as null, which would silently mean "no ingestion".
+        if value is None:
+            raise ValueError("is empty: give queue_url, or remove the sqs key to not read events")
+        return value
+
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
@@ -294,8 +302,8 @@ class RuleConfig(Strict):
     name: str
     signal: str
     window: str | None = None
-    warning: float | None = Field(default=None, ge=0)
-    critical: float | None = Field(default=None, ge=0)
+    warning: float | None = None
+    critical: float | None = None
     min_recipients: int = Field(default=0, ge=0)
     min_events: int = Field(default=0, ge=0)
     for_: ForDuration = Field(default=0.0, alias="for")
@@ -313,6 +321,14 @@ class RuleConfig(Strict):
     def _camel(cls, value: str) -> str:
         if not _RULE_NAME.match(value):
             raise ValueError(f"{value!r} must be CamelCase, e.g. MarketingBounceRateHigh")
+        return value
+
+    @field_validator("warning", "critical")
+    @classmethod
+    def _fraction(cls, value: float | None) -> float | None:
+        # Every rate signal is a fraction; "warning: 5" meant as 5% would otherwise never fire.
+        if value is not None and not 0 <= value <= 1:
+            raise ValueError(f"{value:g} is outside [0, 1]: thresholds are fractions, 0.05 means 5%")
         return value
 
     @field_validator("signal")

@@ -99,7 +99,7 @@ class TargetIngest:
         The whole batch commits in one transaction; memory (windows, counters) changes only after it
         committed, so a failed commit leaves no trace and the batch is simply received again.
         """
-        parsed, rows = parse_batch(messages, self.name)
+        parsed, rows = parse_batch(messages, self.name, now)
         with self._lock:
             deleted = self._deleted_pending
             holder: list[Built] = []
