@@ -22,7 +22,8 @@ from sesmon.logs import get_logger, log_event
 from sesmon.metrics.alerts import AlertsCollector
 from sesmon.rules import Evaluator, FiringAlert, Notification
 from sesmon.signals import Observation, SignalProvider
-from sesmon.store import Store
+from sesmon.state.ports import AlertStore, OutboxEntry
+from sesmon.targets import TargetDirectory
 
 log = get_logger("sesmon.alerts")
 
@@ -43,14 +44,17 @@ class AlertsComponent(BaseComponent):
     def __init__(
         self,
         config: AlertsConfig,
-        store: Store,
+        store: AlertStore,
         providers: Sequence[SignalProvider],
         clock: Callable[[], float],
         *,
         sinks: Mapping[str, Sink] | None = None,
         rng: random.Random | None = None,
+        targets: TargetDirectory | None = None,
     ) -> None:
         self.config = config
+        # Resolves an alert's target to the account_id and region its series carry.
+        self.targets = targets if targets is not None else TargetDirectory(())
         self.store = store
         self.providers = list(providers)
         self.clock = clock
@@ -94,7 +98,7 @@ class AlertsComponent(BaseComponent):
         self.dispatch(now)
 
     def collectors(self) -> Sequence[Collector]:
-        return [AlertsCollector(self.config, self.firing, self.stats, self.store.outbox_counts)]
+        return [AlertsCollector(self.config, self.firing, self.stats, self.store.outbox_counts, self.targets)]
 
     def firing(self) -> list[FiringAlert]:
         """Firing alerts, read under the lock evaluation holds (scrapes run on other threads)."""
@@ -143,14 +147,13 @@ class AlertsComponent(BaseComponent):
             before = self.evaluator.to_dict()
             notifications = self.evaluator.evaluate(observations, now)
             try:
-                with self.store.transaction() as cur:
-                    self.store.kv_put_in(cur, NAMESPACE, STATE_KEY, self.evaluator.to_dict(), now)
-                    for n in notifications:
-                        for sink in self.sinks.values():
-                            if routes(sink.config, n):
-                                self.store.outbox_add_in(
-                                    cur, sink.config.name, n.id, n.fingerprint, n.to_dict(), now=now
-                                )
+                entries = [
+                    OutboxEntry(sink.config.name, n.id, n.fingerprint, n.to_dict())
+                    for n in notifications
+                    for sink in self.sinks.values()
+                    if routes(sink.config, n)
+                ]
+                self.store.alert_commit(NAMESPACE, STATE_KEY, self.evaluator.to_dict(), entries, now=now)
             except Exception:
                 self.evaluator.load(before)  # nothing was persisted, so nothing happened
                 raise
@@ -242,10 +245,13 @@ def providers_of(components: Sequence[object]) -> list[SignalProvider]:
 
 def build_alerts_component(
     config: AlertsConfig,
-    store: Store,
+    store: AlertStore,
     health: SourceHealth,
     clock: Callable[[], float],
     components: Sequence[object],
+    *,
+    targets: TargetDirectory | None = None,
 ) -> AlertsComponent:
     """The alerts component over every signal-providing component plus ``source_down``."""
-    return AlertsComponent(config, store, [*providers_of(components), SourceDownProvider(health)], clock)
+    providers = [*providers_of(components), SourceDownProvider(health)]
+    return AlertsComponent(config, store, providers, clock, targets=targets)

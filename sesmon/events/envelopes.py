@@ -80,7 +80,8 @@ def _not_json(body: str | bytes, exc: orjson.JSONDecodeError) -> Rejection:
 
 def _sns(document: dict[str, Any], now: float | None) -> SesEvent | Rejection:
     message_id = document.get("MessageId")
-    # SNS keeps MessageId across its own redeliveries; without one the record's own key is used.
+    # Keys only a control or invalid outcome (SNS keeps MessageId across its redeliveries); a counted
+    # event is keyed by its SES record, so it counts once whichever route brought it.
     key = "sns:" + message_id if isinstance(message_id, str) and message_id else None
     kind = document.get("Type")
     if kind != "Notification":

@@ -69,9 +69,11 @@ def parse_record(
 ) -> SesEvent | Rejection:
     """Reduce one SES record to a ``SesEvent``.
 
-    ``dedup_key`` comes from the envelope (SNS MessageId, EventBridge id) when there is one;
-    ``fallback_configuration_set`` is the EventBridge ``resources`` ARN's set, and
-    ``fallback_type_name`` an EventBridge detail-type's event name, used when the record lacks its own.
+    ``dedup_key`` is the envelope's id (SNS MessageId, EventBridge id): it keys a control or invalid
+    outcome only; a counted event is always keyed by its record (:func:`_record_key`), so the same
+    event reaching the queue by two routes counts once. ``fallback_configuration_set`` is the
+    EventBridge ``resources`` ARN's set, and ``fallback_type_name`` an EventBridge detail-type's
+    event name, used when the record lacks its own.
     ``now`` (processing time) bounds how far ahead the event's own time may lie (None: unchecked).
     """
     try:
@@ -153,8 +155,8 @@ def _parse(  # noqa: PLR0915 - the per-event hot path, kept in one function to s
         assert own is not None
         delay_type = _optional_str(own.get("delayType"))
 
-    if dedup_key is None:
-        dedup_key = _raw_key(message_id, event_type, own, raw_time)
+    # Recipients tell apart the per-recipient-group events of one message (deliveries, delays).
+    key = _record_key(message_id, event_type, own, raw_time, recipients if list_name is not None else ())
 
     # mail.tags["ses:configuration-set"][0] in the common case; other places via the helper.
     configuration_set = None
@@ -175,7 +177,7 @@ def _parse(  # noqa: PLR0915 - the per-event hot path, kept in one function to s
         configuration_set,
         timestamp,
         message_id,
-        dedup_key,
+        key,
         recipients,
         rate_recipients,
         bounce_type,
@@ -187,15 +189,26 @@ def _parse(  # noqa: PLR0915 - the per-event hot path, kept in one function to s
     )
 
 
-def _raw_key(message_id: str, event_type: EventType, own: dict[str, Any] | None, raw_time: object) -> str:
-    """Dedup key of a record without an envelope id: the same record redelivered yields the same key.
+def _record_key(
+    message_id: str,
+    event_type: EventType,
+    own: dict[str, Any] | None,
+    raw_time: object,
+    recipients: tuple[str, ...],
+) -> str:
+    """Dedup key of an event, from its SES record alone: the same whatever envelope carried it.
 
-    ``raw:<mail.messageId>:<event type>:<feedbackId, or the event's own timestamp string>``.
+    ``ses:<mail.messageId>:<event type>:<feedbackId>`` for bounces and complaints (SES's own id of
+    that notification), else ``ses:<mail.messageId>:<event type>:<the event's timestamp string>``
+    followed by ``:<recipients>`` when given. The timestamp is the string SES wrote, so no float
+    formatting is involved.
     """
     distinct = own.get("feedbackId") if own is not None else None
-    if not isinstance(distinct, str) or not distinct:
-        distinct = raw_time
-    return f"raw:{message_id}:{event_type.value}:{distinct}"
+    if isinstance(distinct, str) and distinct:
+        return f"ses:{message_id}:{event_type.value}:{distinct}"
+    if recipients:
+        return f"ses:{message_id}:{event_type.value}:{raw_time}:{','.join(recipients)}"
+    return f"ses:{message_id}:{event_type.value}:{raw_time}"
 
 
 def _kind(

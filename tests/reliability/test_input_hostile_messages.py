@@ -20,7 +20,7 @@ from sesmon.health import SourceHealth
 from sesmon.ingest import IngestComponent
 from sesmon.metrics import build_registry
 from sesmon.sources.aws import ApiCallCounter, AwsClients
-from sesmon.store import Store
+from sesmon.state.sqlite import SqliteState
 from sesmon.targets import TargetDirectory
 from sesmon.windows import EVENTS
 from tests.conftest import MotoServer
@@ -59,11 +59,11 @@ class Rig:
             }
         )
         self.component: IngestComponent | None = None
-        self.store: Store | None = None
+        self.store: SqliteState | None = None
 
     def start(self) -> IngestComponent:
         target = self.config.targets[0]
-        self.store = Store(self.config.state.path)
+        self.store = SqliteState(self.config.state.path)
         self.component = IngestComponent(
             self.config,
             self.store,

@@ -174,7 +174,7 @@ def _check(body: bytes | str) -> SesEvent | Rejection:
         assert all(isinstance(address, str) for address in result.recipients)
         assert 0 <= result.rate_recipients <= len(result.recipients)
         assert isinstance(result.timestamp, float)
-        assert result.dedup_key.startswith(("sns:", "eb:", "raw:"))
+        assert result.dedup_key.startswith(f"ses:{result.message_id}:{result.event_type.value}:")
         name = result.configuration_set
         assert name is None or CONFIGURATION_SET_NAME.fullmatch(name), name  # as SES allows, or invalid
         for detail in (

@@ -114,19 +114,24 @@ def test_str_and_bytes_bodies_parse_alike() -> None:
     assert parse_message(body) == parse_message(body.encode())
 
 
-def test_raw_record_and_sns_envelope_give_the_same_event_but_different_keys() -> None:
+def test_raw_record_and_sns_envelope_give_the_same_event_and_the_same_key() -> None:
     raw = _event((SHARED / "ep-bounce-permanent-general.raw.json").read_bytes())
     wrapped = _event((SHARED / "ep-bounce-permanent-general.sns.json").read_bytes())
-    assert dataclasses.replace(raw, dedup_key="") == dataclasses.replace(wrapped, dedup_key="")
-    assert raw.dedup_key.startswith("raw:")
-    assert wrapped.dedup_key.startswith("sns:")
+    assert raw == wrapped
+    assert raw.dedup_key.startswith("ses:")
 
 
-def test_sns_notification_without_message_id_falls_back_to_the_record_key() -> None:
+def test_sns_message_id_does_not_key_an_event() -> None:
     envelope = json.loads((SHARED / "ep-send.sns.json").read_text())
-    del envelope["MessageId"]
+    keys = set()
+    for message_id in ("a", "b", None):
+        if message_id is None:
+            del envelope["MessageId"]
+        else:
+            envelope["MessageId"] = message_id
+        keys.add(_event(json.dumps(envelope)).dedup_key)
     event = _event(json.dumps(envelope))
-    assert event.dedup_key == f"raw:{event.message_id}:send:2026-10-05T14:00:01.117Z"
+    assert keys == {f"ses:{event.message_id}:send:2026-10-05T14:00:01.117Z"}
 
 
 @pytest.mark.parametrize(
@@ -193,7 +198,8 @@ def test_eventbridge_detail_type_names_the_event_when_detail_lacks_event_type(
     event = {"id": "e-1", "detail-type": detail_type, "source": "aws.ses", "resources": [], "detail": detail}
     parsed = _event(json.dumps(event))
     assert parsed.event_type is event_type
-    assert parsed.dedup_key == "eb:e-1"
+    # Keyed by the record, so the same event by SNS counts once with this one.
+    assert parsed.dedup_key == _event(_sns(_record(source))).dedup_key
 
 
 @pytest.mark.parametrize(
@@ -353,10 +359,17 @@ def test_raw_keys_repeat_for_a_redelivered_record_and_differ_between_engagements
     assert _event(json.dumps(record)).dedup_key != first.dedup_key
 
 
-def test_raw_bounce_key_uses_the_feedback_id() -> None:
+def test_bounce_key_uses_the_feedback_id() -> None:
     record = _record("ep-bounce-permanent-general.sns.json")
     key = _event(json.dumps(record)).dedup_key
-    assert key == f"raw:{record['mail']['messageId']}:bounce:{record['bounce']['feedbackId']}"
+    assert key == f"ses:{record['mail']['messageId']}:bounce:{record['bounce']['feedbackId']}"
+
+
+def test_deliveries_of_one_message_to_different_recipients_are_two_events() -> None:
+    record = _record("ep-delivery.sns.json")
+    first = _event(json.dumps(record))
+    record["delivery"]["recipients"] = ["someone-else@example.net"]
+    assert _event(json.dumps(record)).dedup_key != first.dedup_key
 
 
 # --- counting rules ----------------------------------------------------------------------------
@@ -488,10 +501,7 @@ def test_unknown_fields_are_ignored() -> None:
     record = _record("ep-send.sns.json")
     record["futureField"] = {"nested": [1, 2, 3]}
     record["mail"]["somethingNew"] = True
-    assert _event(_sns(record)) == dataclasses.replace(
-        _event((SHARED / "ep-send.sns.json").read_bytes()),
-        dedup_key="sns:11111111-2222-3333-4444-555555555555",
-    )
+    assert _event(_sns(record)) == _event((SHARED / "ep-send.sns.json").read_bytes())
 
 
 # --- vocabulary, construction, purity ----------------------------------------------------------
@@ -511,7 +521,8 @@ def test_every_field_of_a_parsed_event_lands_in_its_place() -> None:
         configuration_set=None,
         timestamp=1791210605.237,
         message_id="0100019a5c3ef645-cb9905f2-4ade-4e3b-a514-baea5aa65421-000000",
-        dedup_key="sns:021d37b0-593c-57a7-805d-d0eb1b3fba03",
+        dedup_key="ses:0100019a5c3ef645-cb9905f2-4ade-4e3b-a514-baea5aa65421-000000:complaint:"
+        "0100019a5c4759a2-c6a2251e-2b9b-417e-aabd-0bdf533723ca-000000",
         recipients=("richard@example.net",),
         rate_recipients=1,
         bounce_type=None,
@@ -527,7 +538,8 @@ def test_every_field_of_a_parsed_event_lands_in_its_place() -> None:
         configuration_set="marketing-newsletter",
         timestamp=1791231063.0,
         message_id="0100019a5c3eb8e5-8e3e16b0-aeb6-4c04-a2ed-90d04c16ccb1-000000",
-        dedup_key="sns:64aaab2a-a70b-515c-89a5-c092a9a799c4",
+        dedup_key="ses:0100019a5c3eb8e5-8e3e16b0-aeb6-4c04-a2ed-90d04c16ccb1-000000:bounce:"
+        "0100019a5c413eac-89718ae8-3843-4166-a67a-bb6dd52f571f-000000",
         recipients=("full1@example.net", "full2@example.net"),
         rate_recipients=0,
         bounce_type="Transient",

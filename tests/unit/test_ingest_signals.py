@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sesmon.batch import Message
 from sesmon.config import Config
@@ -11,9 +11,12 @@ from sesmon.health import SourceHealth
 from sesmon.ingest import IngestComponent
 from sesmon.metrics import build_registry
 from sesmon.signals import SignalProvider
-from sesmon.store import Store
+from sesmon.state.sqlite import SqliteState
 from sesmon.targets import TargetDirectory
 from tests.sesgen import SesEventGenerator
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
 
 NOW = 1_790_000_000.0
 LABELS = {"target": "prod", "account_id": "123456789012", "region": "us-east-1"}
@@ -33,14 +36,14 @@ def component(tmp_path: Path, clock: list[float]) -> IngestComponent:
             "state": {"path": str(tmp_path / "s.db")},
         }
     )
-    store = Store(config.state.path)
+    store = SqliteState(config.state.path)
     comp = IngestComponent(
         config,
         store,
         health=SourceHealth(),
         targets=TargetDirectory(config.targets),
         clock=lambda: clock[0],
-        sqs_clients={"prod": _NoClient},
+        sqs_clients={"prod": lambda: cast("SQSClient", _NoClient())},
     )
     for ingest in comp.ingests.values():
         ingest.restore(clock[0])
@@ -101,7 +104,10 @@ def test_metrics_preinitialised_and_counted(tmp_path: Path) -> None:
     quiet = {**LABELS, "configuration_set": "quiet"}
     # Literal configured names are exported at zero before any event; globs are not.
     assert registry.get_sample_value("sesmon_events_total", {**quiet, "event_type": "bounce"}) == 0
-    assert registry.get_sample_value("sesmon_window_bounce_ratio", {**quiet, "window": "volume"}) == 0
+    volume = {**quiet, "window": "volume", "denominator": "events"}
+    assert registry.get_sample_value("sesmon_window_sent_recipients", volume) == 0
+    # No denominator yet: no ratio, which is not a ratio of 0.
+    assert registry.get_sample_value("sesmon_window_bounce_ratio", volume) is None
     assert (
         registry.get_sample_value("sesmon_sqs_messages_invalid_total", {**LABELS, "reason": "not_json"}) == 0
     )
@@ -112,10 +118,11 @@ def test_metrics_preinitialised_and_counted(tmp_path: Path) -> None:
     feed(comp, sends=10, bounces=1, at=NOW - 30)
     tx = {**LABELS, "configuration_set": "transactional"}
     assert registry.get_sample_value("sesmon_events_total", {**tx, "event_type": "send"}) == 10
-    sent = registry.get_sample_value("sesmon_window_sent_recipients", {**tx, "window": "1h"})
+    one_hour = {**tx, "window": "1h", "denominator": "events"}
+    sent = registry.get_sample_value("sesmon_window_sent_recipients", one_hour)
     assert sent is not None
     assert sent >= 10
-    ratio = registry.get_sample_value("sesmon_window_bounce_ratio", {**tx, "window": "1h"})
+    ratio = registry.get_sample_value("sesmon_window_bounce_ratio", one_hour)
     assert ratio is not None
     assert abs(ratio - 1 / sent) < 1e-12
     assert registry.get_sample_value("sesmon_configuration_set_last_event_timestamp_seconds", tx) is not None
