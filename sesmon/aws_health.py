@@ -13,6 +13,7 @@ from prometheus_client.registry import Collector
 
 from sesmon.component import BaseComponent, Job, target_job
 from sesmon.config import Config, TargetConfig
+from sesmon.denominators import SendBoard
 from sesmon.iam import operations_for
 from sesmon.logs import get_logger, log_event
 from sesmon.metrics.aws import AccountCollector, ApiRequestsCollector, AwsTargetView, CloudWatchCollector
@@ -79,6 +80,7 @@ class AwsHealthComponent(BaseComponent):
         *,
         clock: Callable[[], float] = time.time,
         limiter: Callable[[], RateLimiter] = RateLimiter,
+        sends: SendBoard | None = None,
     ) -> None:
         self._config = config
         self._targets = targets
@@ -101,6 +103,8 @@ class AwsHealthComponent(BaseComponent):
                     clients.lazy("cloudwatch"),
                     discovery,
                     on_metrics_requested=self._requested_counter(target.name),
+                    sends=sends,
+                    send_lookback=max(config.window_seconds.values(), default=0.0),
                 ),
                 account=AccountPoller(clients.lazy("sesv2")),
             )
@@ -294,6 +298,8 @@ def build_aws_component(
     targets: TargetDirectory,
     api_calls: ApiCallCounter,
     clock: Callable[[], float] = time.time,
+    *,
+    sends: SendBoard | None = None,
 ) -> AwsHealthComponent:
     """The component for the daemon (always built: every target needs its account id)."""
-    return AwsHealthComponent(config, aws, targets, api_calls, clock=clock)
+    return AwsHealthComponent(config, aws, targets, api_calls, clock=clock, sends=sends)

@@ -179,6 +179,14 @@ class TargetConfig(Strict):
     configuration_sets: tuple[str, ...] = ("*",)
     max_configuration_sets: int = Field(default=100, ge=1, le=10000)
 
+    @field_validator("sqs", mode="before")
+    @classmethod
+    def _sqs_given(cls, value: object) -> object:
+        # `sqs:` with nothing under it reads as null, which would silently mean "no ingestion".
+        if value is None:
+            raise ValueError("is empty: give queue_url, or remove the sqs key to not read events")
+        return value
+
     def allows_configuration_set(self, name: str) -> bool:
         """True when ``name`` matches one of the configured globs."""
         return globs.matches_any(name, self.configuration_sets)
@@ -194,6 +202,8 @@ class VolumeWindowConfig(Strict):
 class StateConfig(Strict):
     """Where state survives restarts."""
 
+    # sqlite: the embedded file at ``path``; memory: nothing survives the process (tests).
+    backend: Literal["sqlite", "memory"] = "sqlite"
     path: str = "sesmon-state.db"
     # SQS keeps messages up to 4 days by default, so a redelivery can arrive that late.
     dedup_ttl: Seconds = 4 * 86400.0
@@ -286,8 +296,8 @@ class RuleConfig(Strict):
     name: RuleName
     signal: str
     window: str | None = None
-    warning: float | None = Field(default=None, ge=0)
-    critical: float | None = Field(default=None, ge=0)
+    warning: float | None = None
+    critical: float | None = None
     min_recipients: int = Field(default=0, ge=0)
     min_events: int = Field(default=0, ge=0)
     for_: ForDuration = Field(default=0.0, alias="for")
@@ -299,6 +309,14 @@ class RuleConfig(Strict):
     runbook_url: str | None = None
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("warning", "critical")
+    @classmethod
+    def _fraction(cls, value: float | None) -> float | None:
+        # Every rate signal is a fraction; "warning: 5" meant as 5% would otherwise never fire.
+        if value is not None and not 0 <= value <= 1:
+            raise ValueError(f"{value:g} is outside [0, 1]: thresholds are fractions, 0.05 means 5%")
+        return value
 
     @field_validator("signal")
     @classmethod

@@ -19,6 +19,7 @@ from sesmon.alerts.component import build_alerts_component
 from sesmon.aws_health import build_aws_component
 from sesmon.component import Component, Job
 from sesmon.config import Config
+from sesmon.denominators import SendBoard
 from sesmon.health import SourceHealth
 from sesmon.identity_health import build_identity_component
 from sesmon.ingest import build_ingest
@@ -26,8 +27,9 @@ from sesmon.logs import get_logger, log_event
 from sesmon.metrics import build_registry
 from sesmon.metrics.self_metrics import BuildInfoCollector, SourceHealthCollector
 from sesmon.sources.aws import ApiCallCounter, AwsClients
+from sesmon.state.factory import open_state
+from sesmon.state.ports import StateBackend
 from sesmon.status import SourceRow, StatusReport
-from sesmon.store import Store
 from sesmon.targets import TargetDirectory
 from sesmon.web import Probes, ServerHandle, make_app, start_server
 
@@ -44,20 +46,30 @@ class Context:
 
     config: Config
     clock: Clock
-    store: Store
+    store: StateBackend
     health: SourceHealth
     targets: TargetDirectory
     # Target name → that target's boto3 clients; one counter of AWS requests shared by every target.
     aws: dict[str, AwsClients] = field(default_factory=dict)
     api_calls: ApiCallCounter = field(default_factory=ApiCallCounter)
+    # Where the CloudWatch poller hands ingestion the Send denominators of sets without Send events.
+    sends: SendBoard = field(default_factory=SendBoard)
 
 
 def build_components(ctx: Context) -> list[Component]:
     """Every capability the config enables, in start order."""
     components: list[Component] = []
-    components.append(build_aws_component(ctx.config, ctx.aws, ctx.targets, ctx.api_calls, ctx.clock))
+    components.append(
+        build_aws_component(ctx.config, ctx.aws, ctx.targets, ctx.api_calls, ctx.clock, sends=ctx.sends)
+    )
     ingest = build_ingest(
-        ctx.config, ctx.store, health=ctx.health, targets=ctx.targets, clock=ctx.clock, aws=ctx.aws
+        ctx.config,
+        ctx.store,
+        health=ctx.health,
+        targets=ctx.targets,
+        clock=ctx.clock,
+        aws=ctx.aws,
+        sends=ctx.sends,
     )
     if ingest is not None:
         components.append(ingest)
@@ -87,7 +99,7 @@ class Daemon:
         self.drain_seconds = drain_seconds
         self.health = SourceHealth()
         self.targets = TargetDirectory(config.targets)
-        self.store = Store(config.state.path)
+        self.store = open_state(config.state)
         self.api_calls = ApiCallCounter()
         self.context = Context(
             config,

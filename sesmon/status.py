@@ -34,8 +34,11 @@ class RateRow:
     window: str
     sent: int
     events: int
-    bounce_ratio: float | None  # None when the window holds no event
+    bounce_ratio: float | None  # None when no rate is known (no event, or no sent recipients)
     complaint_ratio: float | None
+    # Where ``sent`` comes from: "events" (Send events counted here) or "cloudwatch" (AWS/SES Send,
+    # for a set that publishes no Send events; docs/ARCHITECTURE.md#counting-rules).
+    denominator: str = "events"
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from itertools import groupby
 
+from sesmon.denominators import CLOUDWATCH
 from sesmon.status import (
     AccountsStatus,
     AlertsStatus,
@@ -127,11 +128,13 @@ def rates(section: RatesStatus) -> str:
         cells = [_td(target), _td(cs)]
         for w in section.windows:
             row = by_window.get(w)
-            if row is None or row.bounce_ratio is None or row.complaint_ratio is None:
+            if row is None or not row.events:
                 cells += [_td("0"), _td("-"), _td("-")]
-            else:
-                cells += [_td(str(row.sent)), _td(f"{row.bounce_ratio * 100:.2f}")]
-                cells.append(_td(f"{row.complaint_ratio * 100:.3f}"))
+                continue
+            # A CloudWatch denominator is marked, so the page says where the sent count comes from.
+            cells.append(_td(f"{row.sent}{' (CloudWatch)' if row.denominator == CLOUDWATCH else ''}"))
+            cells.append(_td("-" if row.bounce_ratio is None else f"{row.bounce_ratio * 100:.2f}"))
+            cells.append(_td("-" if row.complaint_ratio is None else f"{row.complaint_ratio * 100:.3f}"))
         body.append(_tr(cells))
     return _table(header, body)
 

@@ -20,8 +20,8 @@ from sesmon.logs import get_logger, log_event
 from sesmon.metrics.alerts import AlertsCollector
 from sesmon.rules import Evaluator, FiringAlert, Notification
 from sesmon.signals import Observation, SignalProvider
+from sesmon.state.ports import AlertStore, OutboxEntry
 from sesmon.status import AlertRow, AlertsStatus, SinkRow
-from sesmon.store import Store
 from sesmon.targets import TargetDirectory
 
 log = get_logger("sesmon.alerts")
@@ -43,7 +43,7 @@ class AlertsComponent(BaseComponent):
     def __init__(
         self,
         config: AlertsConfig,
-        store: Store,
+        store: AlertStore,
         providers: Sequence[SignalProvider],
         clock: Callable[[], float],
         *,
@@ -146,14 +146,13 @@ class AlertsComponent(BaseComponent):
             before = self.evaluator.to_dict()
             notifications = self.evaluator.evaluate(observations, now)
             try:
-                with self.store.transaction() as cur:
-                    self.store.kv_put_in(cur, NAMESPACE, STATE_KEY, self.evaluator.to_dict(), now)
-                    for n in notifications:
-                        for sink in self.sinks.values():
-                            if routes(sink.config, n):
-                                self.store.outbox_add_in(
-                                    cur, sink.config.name, n.id, n.fingerprint, n.to_dict(), now=now
-                                )
+                entries = [
+                    OutboxEntry(sink.config.name, n.id, n.fingerprint, n.to_dict())
+                    for n in notifications
+                    for sink in self.sinks.values()
+                    if routes(sink.config, n)
+                ]
+                self.store.alert_commit(NAMESPACE, STATE_KEY, self.evaluator.to_dict(), entries, now=now)
             except Exception:
                 self.evaluator.load(before)  # nothing was persisted, so nothing happened
                 raise
@@ -230,7 +229,7 @@ def providers_of(components: Sequence[object]) -> list[SignalProvider]:
 
 def build_alerts_component(
     config: AlertsConfig,
-    store: Store,
+    store: AlertStore,
     health: SourceHealth,
     clock: Callable[[], float],
     components: Sequence[object],

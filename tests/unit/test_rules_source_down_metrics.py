@@ -14,7 +14,7 @@ from sesmon.health import SourceHealth
 from sesmon.metrics import build_registry
 from sesmon.rules import Notification
 from sesmon.signals import Observation
-from sesmon.store import Store
+from sesmon.state.sqlite import SqliteState
 from sesmon.targets import TargetDirectory
 
 T0 = 1_767_225_600.0
@@ -63,7 +63,7 @@ def test_source_down_fires_after_for_and_resolves_on_success() -> None:
     config = AlertsConfig.model_validate(
         {"rules": [{"name": "SourceDown", "signal": "source_down", "severity": "critical", "for": "5m"}]}
     )
-    store = Store(":memory:")
+    store = SqliteState(":memory:")
     comp = build_alerts_component(config, store, health, lambda: T0, [])
     assert comp.evaluate(T0 + 10) == []
     assert comp.evaluate(T0 + 200) == []
@@ -86,7 +86,7 @@ def test_alert_metrics(tmp_path: Path) -> None:
         }
     )
     provider = Provider()
-    store = Store(tmp_path / "s.db")
+    store = SqliteState(tmp_path / "s.db")
     sink = DownSink(config.sinks[0])
     targets = TargetDirectory(
         [

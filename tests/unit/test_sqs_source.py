@@ -15,7 +15,7 @@ from sesmon.config import Config
 from sesmon.health import SourceHealth
 from sesmon.ingest import TargetIngest
 from sesmon.sources.sqs import SqsSource
-from sesmon.store import Store
+from sesmon.state.sqlite import SqliteState
 from tests.sesgen import SesEventGenerator
 
 if TYPE_CHECKING:
@@ -108,7 +108,7 @@ def make(
             "state": {"path": str(tmp_path / "s.db")},
         }
     )
-    ingest = TargetIngest(config.targets[0], config, Store(config.state.path))
+    ingest = TargetIngest(config.targets[0], config, SqliteState(config.state.path))
     ingest.restore(NOW)
     health = SourceHealth()
     source = SqsSource(
