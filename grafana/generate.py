@@ -380,12 +380,13 @@ def overview() -> builders.Dashboard:
         with_levels(
             graph(
                 "Bounce rate: events vs CloudWatch",
-                "AWS-comparable bounce rate computed from events over the selected window, next to "
+                "AWS-comparable bounce rate computed from events over the selected window (sent "
+                "recipients from Send events, or CloudWatch Send where Send is not routed), next to "
                 "CloudWatch's Reputation.BounceRate. Dashed lines: AWS review (5%) and pause (10%) levels.",
                 "percentunit",
                 query(
                     f'sesmon_window_bounce_ratio{{{CONFIG_SET}, window="$window"}}',
-                    "events {{configuration_set}} ({{window}})",
+                    "events {{configuration_set}} ({{window}}, sent from {{denominator}})",
                 ),
                 query(
                     f"sesmon_configuration_set_reputation_bounce_ratio{{{CONFIG_SET}}}",
@@ -409,7 +410,7 @@ def overview() -> builders.Dashboard:
                 "percentunit",
                 query(
                     f'sesmon_window_complaint_ratio{{{CONFIG_SET}, window="$window"}}',
-                    "events {{configuration_set}} ({{window}})",
+                    "events {{configuration_set}} ({{window}}, sent from {{denominator}})",
                 ),
                 query(
                     f"sesmon_configuration_set_reputation_complaint_ratio{{{CONFIG_SET}}}",
@@ -427,11 +428,12 @@ def overview() -> builders.Dashboard:
     dash = dash.with_panel(
         graph(
             "Sent recipients in window",
-            "The denominator of the event-based rates: a rate over few recipients says little.",
+            "The denominator of the event-based rates: a rate over few recipients says little. "
+            "From Send events, or from CloudWatch's Send for sets whose Send events are not routed.",
             RECIPIENTS,
             query(
                 f'sesmon_window_sent_recipients{{{CONFIG_SET}, window="$window"}}',
-                "{{configuration_set}} ({{window}})",
+                "{{configuration_set}} ({{window}}, {{denominator}})",
             ),
         )
     )

@@ -1,5 +1,9 @@
 """Alert rules as a pure state machine: observations + time in, state transitions (notifications) out.
 
+One module on purpose, although it passes 400 lines: the evaluator, the state it persists and the
+level arithmetic (``levels``, ``hold_line``) that ``promrules`` reuses are one definition of an
+alert; a differential test keeps the generated Prometheus rules in step with it.
+
 Each (rule, label set) moves inactive → pending (for ``for``) → firing (warning or critical) →
 resolved. The state machine is defined level by level, exactly as the generated Prometheus rules
 (``sesmon rules``) evaluate, so both engines fire and resolve the same alerts on the same input:

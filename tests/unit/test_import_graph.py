@@ -39,6 +39,8 @@ PURE_CORE = (
     "sesmon.redact",
     "sesmon.rules",
     "sesmon.signals",
+    "sesmon.status",
+    "sesmon.statuspage",
     "sesmon.windows",
 )
 # Libraries that do I/O or run machinery of their own (by top-level package); the pure core reaches
