@@ -265,12 +265,3 @@ def build_policy(config: Config, *, setup: bool = False, doctor: bool = True) ->
             }
         )
     return {"Version": "2012-10-17", "Statement": statements}
-
-
-def policy_actions(policy: dict[str, Any]) -> set[str]:
-    """Every action a policy document allows."""
-    actions: set[str] = set()
-    for statement in policy["Statement"]:
-        value = statement["Action"]
-        actions.update([value] if isinstance(value, str) else value)
-    return actions

@@ -59,11 +59,6 @@ class ApiCallCounter:
             self._counts[key] = self._counts.get(key, 0) + 1
             self._by_target[per_target] = self._by_target.get(per_target, 0) + 1
 
-    @property
-    def counts(self) -> dict[tuple[str, str], int]:
-        """A copy of the counts (same as :meth:`snapshot`)."""
-        return self.snapshot()
-
     def snapshot(self) -> dict[tuple[str, str], int]:
         """A consistent copy of every count."""
         with self._lock:

@@ -41,6 +41,8 @@ PURE_CORE = (
     "sesmon.redact",
     "sesmon.rules",
     "sesmon.signals",
+    "sesmon.status",
+    "sesmon.statuspage",
     "sesmon.windows",
     "sesmon.wiring",
 )
