@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import logging
 import os
 import signal
@@ -16,7 +15,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from prometheus_client.registry import Collector
 
-from sesmon import redact
+from sesmon import __version__, redact
 from sesmon.alerts.component import build_alerts_component
 from sesmon.aws_health import build_aws_component
 from sesmon.component import Component, Job
@@ -32,6 +31,7 @@ from sesmon.metrics.self_metrics import BuildInfoCollector, SourceHealthCollecto
 from sesmon.sources.aws import ApiCallCounter, AwsClients
 from sesmon.state.factory import open_state
 from sesmon.state.ports import StateBackend
+from sesmon.status import SourceRow, StatusReport
 from sesmon.targets import TargetDirectory
 from sesmon.web import Probes, ServerHandle, make_app, start_server
 
@@ -177,7 +177,7 @@ class Daemon:
                 next_run_time=_utc(now) if job.run_at_start else None,
                 misfire_grace_time=max(1, int(job.interval)),
             )
-        probes = Probes(alive=self.alive, pending=self.pending, status_sections=self.status_sections)
+        probes = Probes(alive=self.alive, pending=self.pending, status=self.status)
         server = self.config.server
         self._server = start_server(server.host, server.port, make_app(self.registry, probes))
         log_event(
@@ -203,26 +203,23 @@ class Daemon:
         waiting = [] if self._state_loaded else ["state"]
         return waiting + self.health.pending()
 
-    def status_sections(self) -> list[tuple[str, str]]:
-        """Sections of the status page: sources, then each component's own."""
-        rows = "".join(
-            f"<tr><td>{html.escape(s.source)}</td><td>{html.escape(s.target)}</td>"
-            f"<td class='{'ok' if s.up else 'bad'}'>{'up' if s.up else 'down'}</td>"
-            f"<td>{html.escape(s.last_error or '')}</td></tr>"
+    def status(self) -> StatusReport:
+        """The status page as data: readiness, every source, then each component's section."""
+        sources = tuple(
+            SourceRow(
+                source=s.source,
+                target=s.target,
+                up=s.up,
+                last_error=s.last_error,
+                last_success=s.last_success,
+                consecutive_failures=s.consecutive_failures,
+            )
             for s in self.health.all()
         )
         sections = [
-            (
-                "Sources",
-                "<table><tr><th>source</th><th>target</th><th>state</th><th>last error</th></tr>"
-                f"{rows}</table>",
-            )
+            (comp.name, section) for comp in self.components if (section := comp.status()) is not None
         ]
-        for comp in self.components:
-            fragment = comp.status_html()
-            if fragment:
-                sections.append((comp.name, fragment))
-        return sections
+        return StatusReport(__version__, tuple(self.pending()), sources, tuple(sections))
 
     def _expect_leader_sources(self, now: float) -> None:  # noqa: ARG002 - an on_gain callback
         for comp in self.components:

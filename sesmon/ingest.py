@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -38,6 +37,7 @@ from sesmon.metrics.events import EventsCollector, TargetReadout
 from sesmon.signals import WINDOWED_SIGNALS, Observation
 from sesmon.sources.sqs import SqsSource
 from sesmon.state.ports import IngestPort, IngestState
+from sesmon.status import RateRow, RatesStatus
 from sesmon.targets import TargetDirectory
 from sesmon.windows import EVENTS, HOUR, MINUTE, SENT, VOLUME, Totals, WindowSet
 
@@ -124,7 +124,7 @@ class TargetIngest:
         The whole batch commits in one transaction; memory (windows, counters) changes only after it
         committed, so a failed commit leaves no trace and the batch is simply received again.
         """
-        parsed, rows = parse_batch(messages, self.name)
+        parsed, rows = parse_batch(messages, self.name, now)
         with self._lock:
             deleted = self._deleted_pending
             holder: list[Built] = []
@@ -407,36 +407,33 @@ class IngestComponent(BaseComponent):
 
     # -- status page -----------------------------------------------------------------------------
 
-    def status_html(self) -> str:
+    def status(self) -> RatesStatus | None:
+        """Sent recipients and rates per target, configuration set and window (incl. ``volume``)."""
         if not self.ingests:
-            return ""
+            return None
         now = self.clock()
-        labels = (*self.config.windows, VOLUME)
-        head = "".join(
-            f"<th>sent {html.escape(w)}</th><th>bounce % {html.escape(w)}</th>"
-            f"<th>complaint % {html.escape(w)}</th>"
-            for w in labels
-        )
-        rows: list[str] = []
+        windows = (*self.config.windows, VOLUME)
+        rows: list[RateRow] = []
         for name, ingest in self.ingests.items():
             for cs, per_window in sorted(ingest.totals(now).items()):
-                cells = "".join(_status_cells(per_window.get(w)) for w in labels)
-                rows.append(f"<tr><td>{html.escape(name)}</td><td>{html.escape(cs)}</td>{cells}</tr>")
-        if not rows:
-            return "<p>No SES events counted yet.</p>"
-        return f"<table><tr><th>target</th><th>configuration set</th>{head}</tr>{''.join(rows)}</table>"
+                rows.extend(_rate_row(name, cs, w, per_window.get(w)) for w in windows)
+        return RatesStatus(windows=windows, rows=tuple(rows))
 
 
-def _status_cells(totals: Totals | None) -> str:
+def _rate_row(target: str, configuration_set: str, window: str, totals: Totals | None) -> RateRow:
     if totals is None or not totals[EVENTS]:
-        return "<td>0</td><td>-</td><td>-</td>"
-    bounce = totals.rate("bounce_rate")[0]
-    complaint = totals.rate("complaint_rate")[0]
-    # A CloudWatch denominator is marked, so the page says where the sent count comes from.
-    sent = f"{totals[SENT]}{' (CloudWatch)' if totals.denominator == CLOUDWATCH else ''}"
-    return (
-        f"<td>{sent}</td><td>{'-' if bounce is None else f'{bounce * 100:.2f}'}</td>"
-        f"<td>{'-' if complaint is None else f'{complaint * 100:.3f}'}</td>"
+        return RateRow(
+            target, configuration_set, window, sent=0, events=0, bounce_ratio=None, complaint_ratio=None
+        )
+    return RateRow(
+        target,
+        configuration_set,
+        window,
+        sent=totals[SENT],
+        events=totals[EVENTS],
+        bounce_ratio=totals.rate("bounce_rate")[0],
+        complaint_ratio=totals.rate("complaint_rate")[0],
+        denominator=totals.denominator,
     )
 
 

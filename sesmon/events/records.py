@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Final
 
 from sesmon.events import reasons
@@ -43,6 +44,12 @@ SUPPRESSION_LIST_SUBTYPE: Final = "OnAccountSuppressionList"
 NOT_SPAM_FEEDBACK: Final = "not-spam"
 CONFIGURATION_SET_TAG: Final = "ses:configuration-set"
 CONFIGURATION_SET_HEADER: Final = "x-ses-configuration-set"
+# SES's own rule for configuration-set names; anything else did not come from SES and would become
+# an unbounded label and stored key.
+CONFIGURATION_SET_NAME: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# SES stamps events when they happen; clocks drift by seconds, not minutes. A later date would sit in
+# every window (and keep its dedup key) until that time comes.
+MAX_FUTURE_SECONDS: Final = 900.0
 
 
 class _InvalidError(Exception):
@@ -58,6 +65,7 @@ def parse_record(
     dedup_key: str | None = None,
     fallback_configuration_set: str | None = None,
     fallback_type_name: str | None = None,
+    now: float | None = None,
 ) -> SesEvent | Rejection:
     """Reduce one SES record to a ``SesEvent``.
 
@@ -66,9 +74,10 @@ def parse_record(
     event reaching the queue by two routes counts once. ``fallback_configuration_set`` is the
     EventBridge ``resources`` ARN's set, and ``fallback_type_name`` an EventBridge detail-type's
     event name, used when the record lacks its own.
+    ``now`` (processing time) bounds how far ahead the event's own time may lie (None: unchecked).
     """
     try:
-        return _parse(record, dedup_key, fallback_configuration_set, fallback_type_name)
+        return _parse(record, dedup_key, fallback_configuration_set, fallback_type_name, now)
     except _InvalidError as exc:
         return reasons.invalid(exc.reason, dedup_key)
 
@@ -78,6 +87,7 @@ def _parse(  # noqa: PLR0915 - the per-event hot path, kept in one function to s
     dedup_key: str | None,
     fallback_configuration_set: str | None,
     fallback_type_name: str | None,
+    now: float | None,
 ) -> SesEvent | Rejection:
     # Runs once per event: the common shapes take the shortest path (one lookup per field, no
     # intermediate objects); anything unusual is classified by the slower helpers.
@@ -122,6 +132,8 @@ def _parse(  # noqa: PLR0915 - the per-event hot path, kept in one function to s
             timestamp = parse_timestamp(raw_time)
     if timestamp is None:
         raise _InvalidError(reasons.BAD_TIMESTAMP)
+    if now is not None and timestamp > now + MAX_FUTURE_SECONDS:
+        raise _InvalidError(reasons.FUTURE_TIMESTAMP)
 
     bounce_type = bounce_subtype = feedback_type = complaint_subtype = delay_type = None
     rate_recipients = 0
@@ -157,6 +169,8 @@ def _parse(  # noqa: PLR0915 - the per-event hot path, kept in one function to s
                 configuration_set = first
     if configuration_set is None:
         configuration_set = _header_configuration_set(mail) or fallback_configuration_set
+    if configuration_set is not None and not CONFIGURATION_SET_NAME.fullmatch(configuration_set):
+        raise _InvalidError(reasons.BAD_CONFIGURATION_SET)
 
     return SesEvent(
         event_type,

@@ -18,6 +18,9 @@ EXTRA = FIXTURES / "ses-events-extra"
 # The shared expected.json allows "ack-and-count (control text) or parse-error" for the SES
 # validation text; sesmon counts it as a control message (see sesmon/events/envelopes.py).
 SES_SETUP_TEXT_FILE = "malformed-non-json-body.txt"
+# Processing time for every fixture: after the newest real one (2026-10-06), so only the one dated
+# in the year 9999 is in the future.
+PROCESSED_AT = 1_791_331_200.0  # 2026-10-07T00:00:00Z
 
 
 def _entries(directory: Path) -> list[Any]:
@@ -28,7 +31,7 @@ def _entries(directory: Path) -> list[Any]:
 def _parse(directory: Path, entry: dict[str, Any]) -> SesEvent | Rejection:
     body = (directory / entry["file"]).read_bytes()
     assert len(body) == entry["bytes"], "fixture file differs from the one expected.json describes"
-    return parse_message(body)
+    return parse_message(body, PROCESSED_AT)
 
 
 def _record_dedup_key(body: bytes, entry: dict[str, Any], recipients: tuple[str, ...]) -> str:

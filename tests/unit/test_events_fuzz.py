@@ -16,6 +16,7 @@ import pytest
 
 from sesmon.events import CONTROL_REASONS, INVALID_REASONS, parse_message
 from sesmon.events.envelopes import parse_body
+from sesmon.events.records import CONFIGURATION_SET_NAME
 from sesmon.model import Outcome, Rejection, SesEvent
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
@@ -174,7 +175,8 @@ def _check(body: bytes | str) -> SesEvent | Rejection:
         assert 0 <= result.rate_recipients <= len(result.recipients)
         assert isinstance(result.timestamp, float)
         assert result.dedup_key.startswith(f"ses:{result.message_id}:{result.event_type.value}:")
-        assert result.configuration_set is None or isinstance(result.configuration_set, str)
+        name = result.configuration_set
+        assert name is None or CONFIGURATION_SET_NAME.fullmatch(name), name  # as SES allows, or invalid
         for detail in (
             result.bounce_type,
             result.bounce_subtype,

@@ -255,6 +255,48 @@ def test_malformed_tags_and_headers_are_skipped_not_fatal() -> None:
     assert _event(_sns(record)).configuration_set is None
 
 
+@pytest.mark.parametrize(
+    "name", ["a", "A-b_9", "x" * 64, "transactional", "Marketing-2026_Q4"], ids=lambda n: n[:12]
+)
+def test_configuration_set_names_ses_allows_are_kept(name: str) -> None:
+    record = _record("ep-send.sns.json")
+    record["mail"]["tags"]["ses:configuration-set"] = [name]
+    assert _event(_sns(record)).configuration_set == name
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "evil\u001fname",
+        "x" * 65,
+        "x" * 60_000,
+        "with space",
+        "dot.ted",
+        'quote"d',
+        "new\nline",
+        "caf\u00e9",
+        "a/b",
+    ],
+    ids=lambda n: repr(n[:12]),
+)
+def test_configuration_set_names_ses_would_refuse_make_the_message_invalid(name: str) -> None:
+    record = _record("ep-send.sns.json")
+    record["mail"]["tags"]["ses:configuration-set"] = [name]
+    rejection = _rejected(_sns(record))
+    assert rejection.reason == "bad_configuration_set"
+    assert rejection.outcome is Outcome.INVALID
+    assert rejection.dedup_key == "sns:11111111-2222-3333-4444-555555555555"  # counted once if redelivered
+
+
+def test_configuration_set_from_the_header_or_the_arn_is_checked_too() -> None:
+    event = json.loads((SHARED / "eb-bounce.json").read_text())
+    event["detail"]["mail"]["tags"]["ses:configuration-set"] = []
+    event["resources"] = ["arn:aws:ses:us-east-1:123456789012:configuration-set/" + "y" * 65]
+    assert _rejected(json.dumps(event)).reason == "bad_configuration_set"
+    event["detail"]["mail"]["headers"].append({"name": "X-SES-CONFIGURATION-SET", "value": "bad\x1fset"})
+    assert _rejected(json.dumps(event)).reason == "bad_configuration_set"
+
+
 # --- timestamps and dedup keys -----------------------------------------------------------------
 
 
@@ -281,6 +323,31 @@ def test_timestamps_with_offsets_and_without_zone() -> None:
     assert _event(_sns(record)).timestamp == pytest.approx(1791208801.117)
     record["mail"]["timestamp"] = "2026-10-05T14:00:01.117"  # naive: taken as UTC
     assert _event(_sns(record)).timestamp == pytest.approx(1791208801.117)
+
+
+def test_an_event_dated_more_than_fifteen_minutes_ahead_of_processing_is_invalid() -> None:
+    record = _record("ep-send.sns.json")  # mail.timestamp 2026-10-05T14:00:01.117Z
+    sent = 1791208801.117
+    body = _sns(record)
+    assert isinstance(parse_message(body, now=sent - 900), SesEvent)  # exactly 15 minutes ahead: clock skew
+    late = parse_message(body, now=sent - 900.01)
+    assert isinstance(late, Rejection)
+    assert late.reason == "future_timestamp"
+    assert late.dedup_key == "sns:11111111-2222-3333-4444-555555555555"
+    assert isinstance(parse_message(body, now=sent + 86400), SesEvent)  # the past is fine
+    assert isinstance(parse_message(body), SesEvent)  # no processing time: not checked (offline reads)
+
+
+def test_year_9999_is_in_the_future_over_every_envelope() -> None:
+    now = 1791208801.0
+    record = _record("ep-send.sns.json")
+    record["mail"]["timestamp"] = "9999-12-31T23:59:59.999Z"
+    eventbridge = json.loads((SHARED / "eb-bounce.json").read_text())
+    eventbridge["detail"]["bounce"]["timestamp"] = "9999-12-31T23:59:59.999Z"
+    for body in (_sns(record), json.dumps(record), json.dumps(eventbridge)):
+        result = parse_message(body, now)
+        assert isinstance(result, Rejection), body[:80]
+        assert result.reason == "future_timestamp"
 
 
 def test_raw_keys_repeat_for_a_redelivered_record_and_differ_between_engagements() -> None:
