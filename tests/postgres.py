@@ -29,7 +29,7 @@ def _free_port() -> int:
 class PostgresServer:
     """One running server; :meth:`database` creates an empty database and returns its DSN."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, durable: bool = False) -> None:
         initdb = require_tool("initdb")
         pg_ctl = require_tool("pg_ctl")
         self._as: list[str] = []
@@ -48,9 +48,12 @@ class PostgresServer:
         self._run([initdb, "-D", str(self.data), "-U", "sesmon", "--auth=trust", "-E", "UTF8", "--no-sync"])
         options = (
             f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories={self.root} "
-            # A test server: durability is not under test here, speed on a busy machine is.
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+            "-c max_connections=200"
         )
+        if not durable:
+            # A test server: durability is not under test, speed on a busy machine is (benchmarks
+            # keep PostgreSQL's defaults: fsync and synchronous commits).
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         try:
             log = str(self.root / "log")
             self._run([pg_ctl, "-D", str(self.data), "-o", options, "-l", log, "-w", "start"])
