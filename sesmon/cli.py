@@ -187,6 +187,7 @@ def cmd_run(_args: argparse.Namespace, config: Config) -> int:
     """Run the daemon until SIGTERM/SIGINT."""
     from sesmon import logs  # noqa: PLC0415 - keep `sesmon --version` and check-config fast
     from sesmon.daemon import Daemon  # noqa: PLC0415
+    from sesmon.state.ports import StateError  # noqa: PLC0415
 
     logs.configure(config.logging.level, config.logging.format)
     try:
@@ -194,7 +195,7 @@ def cmd_run(_args: argparse.Namespace, config: Config) -> int:
         daemon.install_signal_handlers()
         daemon.start()
         runtime.tune_gc()
-    except OSError as exc:
+    except (OSError, StateError) as exc:
         print(f"sesmon: cannot start: {redact.redact(str(exc))}", file=sys.stderr)
         return EXIT_RUNTIME
     return daemon.run_until_signal()

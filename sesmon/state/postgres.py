@@ -197,6 +197,12 @@ class PostgresState:
             ) from None
         try:
             self._version = self._migrate()
+        except psycopg.Error as exc:
+            self._pool.close()
+            raise StateError(
+                f"cannot set up the sesmon schema in PostgreSQL at {self.location}: {_clean(exc, dsn)} "
+                "(the user needs to create tables in its database)"
+            ) from None
         except BaseException:
             self._pool.close()
             raise
