@@ -277,7 +277,7 @@ class StateConfig(Strict):
     dedup_ttl: Seconds = 4 * 86400.0
     # Fleet leadership: a leader that stops renewing is replaced within two of these.
     lease_ttl: Annotated[float, BeforeValidator(parse_duration), Field(ge=2.0, le=600.0)] = 15.0
-    # How often the leader reloads windows and counters that other replicas committed.
+    # How often each replica reloads the windows and counters the other replicas committed.
     refresh_interval: Annotated[float, BeforeValidator(parse_duration), Field(gt=0.0, le=300.0)] = 5.0
     # This process's name in a fleet (the ``replica`` label); defaults to the host name.
     replica: (

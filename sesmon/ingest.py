@@ -312,8 +312,10 @@ class IngestComponent(BaseComponent):
             return ()
         jobs = [Job("ingest-prune", PRUNE_INTERVAL, self.prune, run_at_start=False, every_replica=True)]
         if self.store.shared:
-            # The leader's windows and counters include what other replicas committed.
-            jobs.append(Job("ingest-refresh", self.config.state.refresh_interval, self.refresh))
+            # Every replica's windows and counters include what the others committed: the leader's
+            # for its metrics and rules, a follower's for its status page and for when it takes over.
+            refresh = self.config.state.refresh_interval
+            jobs.append(Job("ingest-refresh", refresh, self.refresh, run_at_start=False, every_replica=True))
         return jobs
 
     def collectors(self) -> Sequence[Collector]:
