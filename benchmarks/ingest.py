@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import logging
 import os
 import resource
 import subprocess
@@ -38,6 +37,8 @@ from typing import Any
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from moto_endpoint import start_moto
 
 from sesmon import native, runtime
 from sesmon.batch import Message
@@ -172,15 +173,8 @@ def throughput(events: int, batch: int, rounds: int) -> None:
 def sqs_requests(events: int) -> None:
     """(b) requests per 1,000 events while draining a steady stream from moto."""
     import boto3  # noqa: PLC0415
-    from moto.server import ThreadedMotoServer  # noqa: PLC0415 - only this part needs moto
 
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    for var, value in (("AWS_ACCESS_KEY_ID", "bench"), ("AWS_SECRET_ACCESS_KEY", "bench")):
-        os.environ.setdefault(var, value)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
+    server, endpoint = start_moto()
     feeder_sqs: Any = boto3.client("sqs", region_name="us-east-1", endpoint_url=endpoint)
     queue_url = feeder_sqs.create_queue(QueueName="ses-events")["QueueUrl"]
     now = time.time()

@@ -5,11 +5,12 @@
     (synchronous=FULL) and on PostgreSQL (its defaults: fsync, synchronous commits) in turns over
     several rounds. CPU is this process's own (``time.process_time``): the daemon's cost, not the
     database server's. Printed: CPU µs per event on each backend, their ratio per round, and the
-    statements PostgreSQL received per batch (each a network round trip, BEGIN and COMMIT included).
+    round trips to PostgreSQL per batch (one per statement, BEGIN and COMMIT included).
 (b) Drain rate of a fleet: 1, 2 and 3 real ``sesmon run`` processes on one PostgreSQL database
-    drain a steady stream from a moto SQS endpoint on 127.0.0.1 (the same in-process moto server as
-    benchmarks/ingest.py part (b)), next to one ``sesmon run`` on SQLite and a plain boto3 consumer
-    (receive + delete, no counting) on the same endpoint in the same run: the endpoint's own ceiling.
+    drain a steady stream from a moto SQS endpoint on 127.0.0.1 (the moto server benchmarks/ingest.py
+    part (b) drains, here in a process of its own so it shares no interpreter lock with the feeder),
+    next to one ``sesmon run`` on SQLite and a plain boto3 consumer (receive + delete, no counting)
+    on the same endpoint in the same run: the endpoint's own ceiling.
     Also printed: the daemons' CPU per event, summed over the replicas.
 
 Every figure is the median of its rounds with min and max. Targets: PostgreSQL CPU per event
@@ -24,19 +25,21 @@ Usage: python benchmarks/ingest_postgres.py [--events N] [--rounds N] [--fleet-e
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import signal
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from moto_endpoint import start_moto_process
 
 from sesmon import runtime
 from sesmon.batch import Message
@@ -153,6 +156,16 @@ def _env() -> dict[str, str]:
     return env
 
 
+def _feed(sqs: Any, queue_url: str, bodies: list[str], drained: list[int]) -> None:
+    """Send ``bodies`` ten at a time, at most 200 ahead of what is drained (a shallow queue, as in
+    production; moto scans its whole queue on every call)."""
+    for i in range(0, len(bodies), 10):
+        while i - drained[0] > 200:
+            time.sleep(0.01)
+        entries = [{"Id": str(j), "MessageBody": b} for j, b in enumerate(bodies[i : i + 10])]
+        sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
+
+
 def _drain(
     sqs: Any,
     queue_url: str,
@@ -171,13 +184,14 @@ def _drain(
         time.sleep(3.0)
         started = time.perf_counter()
         cpu_before = sum(_cpu_seconds(p.pid) for p in procs)
-        sent = 0
-        while done() < len(bodies):
-            while sent < len(bodies) and sent - done() < 100:
-                entries = [{"Id": str(j), "MessageBody": b} for j, b in enumerate(bodies[sent : sent + 10])]
-                sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
-                sent += len(entries)
-            time.sleep(0.005)
+        drained = [0]
+        feeder = threading.Thread(target=_feed, args=(sqs, queue_url, bodies, drained), daemon=True)
+        feeder.start()
+        # Polled every 0.1 s: reading the count costs the measuring process, not the consumers.
+        while drained[0] < len(bodies):
+            time.sleep(0.1)
+            drained[0] = done()
+        feeder.join(10)
         elapsed = time.perf_counter() - started
         cpu_seconds = sum(_cpu_seconds(p.pid) for p in procs) - cpu_before
     finally:
@@ -233,15 +247,9 @@ def _drain_with(
 
 def fleet(events: int, rounds: int, server: PostgresServer) -> None:
     import boto3  # noqa: PLC0415
-    from moto.server import ThreadedMotoServer  # noqa: PLC0415 - only this part needs moto
 
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    for var, value in (("AWS_ACCESS_KEY_ID", "bench"), ("AWS_SECRET_ACCESS_KEY", "bench")):
-        os.environ.setdefault(var, value)
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    moto.start()
-    host, port = moto.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
+    # The endpoint benchmarks/ingest.py (b) drains, here in a process of its own.
+    moto, endpoint = start_moto_process()
     sqs: Any = boto3.client("sqs", region_name="us-east-1", endpoint_url=endpoint)
     rates: dict[str, list[float]] = {}
     cpu_us: dict[str, list[float]] = {}
@@ -259,7 +267,8 @@ def fleet(events: int, rounds: int, server: PostgresServer) -> None:
                 cpu_us.setdefault(label, []).append(cpu_seconds * 1e6 / events)
                 sqs.delete_queue(QueueUrl=queue_url)
     finally:
-        moto.stop()
+        moto.terminate()
+        moto.wait(30)
     print(
         f"(b) drain rate of {events} events from moto SQS on 127.0.0.1, {rounds} rounds "
         "(events/s; daemons' CPU µs/event)"
