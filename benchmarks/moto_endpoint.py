@@ -16,8 +16,7 @@ def start_moto() -> tuple[Any, str]:
     from moto.server import ThreadedMotoServer  # noqa: PLC0415 - only the SQS parts need moto
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    for var, value in (("AWS_ACCESS_KEY_ID", "bench"), ("AWS_SECRET_ACCESS_KEY", "bench")):
-        os.environ.setdefault(var, value)
+    _dummy_credentials()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -27,6 +26,7 @@ def start_moto() -> tuple[Any, str]:
 def start_moto_process() -> tuple[subprocess.Popen[bytes], str]:
     """moto's server in a process of its own (so the endpoint does not share an interpreter lock
     with the measuring process), on a free loopback port, once it answers; stop it when done."""
+    _dummy_credentials()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
@@ -46,3 +46,9 @@ def start_moto_process() -> tuple[subprocess.Popen[bytes], str]:
                 server.kill()
                 raise RuntimeError("moto's server did not start") from None
             time.sleep(0.1)
+
+
+def _dummy_credentials() -> None:
+    # boto3 signs every request, moto accepts any key: this process never reaches AWS.
+    for var, value in (("AWS_ACCESS_KEY_ID", "bench"), ("AWS_SECRET_ACCESS_KEY", "bench")):
+        os.environ.setdefault(var, value)
