@@ -195,7 +195,9 @@ class Daemon:
         sections = [
             (comp.name, section) for comp in self.components if (section := comp.status()) is not None
         ]
-        return StatusReport(__version__, tuple(self.pending()), sources, tuple(sections))
+        return StatusReport(
+            __version__, tuple(self.pending()), sources, tuple(sections), taken_at=self.clock()
+        )
 
     def _runner(self, job: Job) -> Callable[[], None]:
         def run() -> None:

@@ -39,8 +39,10 @@ PURE_CORE = (
     "sesmon.redact",
     "sesmon.rules",
     "sesmon.signals",
+    "sesmon.sparkline",
     "sesmon.status",
     "sesmon.statuspage",
+    "sesmon.thresholds",
     "sesmon.windows",
 )
 # Libraries that do I/O or run machinery of their own (by top-level package); the pure core reaches
