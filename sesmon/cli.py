@@ -138,7 +138,21 @@ def cmd_rules(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_resume(args: argparse.Namespace) -> int:
+    """Re-enable a configuration set's sending and re-arm its actions."""
+    config = _load(args.config)
+    if config is None:
+        return EXIT_CONFIG
+    from sesmon.actions.resume import resume  # noqa: PLC0415 - keep other commands fast
+    from sesmon.actions.ses import SesActuator  # noqa: PLC0415
+    from sesmon.sources.aws import ApiCallCounter, AwsClients  # noqa: PLC0415
+
+    clients = {t.name: AwsClients(t, ApiCallCounter()).lazy("sesv2") for t in config.targets}
+    return resume(config, args.configuration_set, args.target, SesActuator(clients))
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "resume": cmd_resume,
     "rules": cmd_rules,
     "iam-policy": cmd_iam_policy,
     "demo": cmd_demo,
@@ -161,6 +175,10 @@ def build_parser() -> argparse.ArgumentParser:
     rules.add_argument("--config", required=True, help="config file")
     iam = sub.add_parser("iam-policy", help="print the least-privilege IAM policy JSON for a config")
     iam.add_argument("--config", required=True, help="config file")
+    resume = sub.add_parser("resume", help="re-enable a configuration set's sending after a pause")
+    resume.add_argument("--config", required=True, help="config file")
+    resume.add_argument("--configuration-set", required=True, metavar="NAME", help="the set to resume")
+    resume.add_argument("--target", metavar="NAME", help="the target it is in (needed with several)")
     from sesmon.demo.scenarios import DEFAULT_SCENARIO, SCENARIOS  # noqa: PLC0415 - pure and light
 
     demo = sub.add_parser("demo", help="see sesmon work end to end: embedded AWS, simulated SES traffic")

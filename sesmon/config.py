@@ -275,6 +275,8 @@ BOOLEAN_SIGNALS = (
 ALL_SIGNALS = (*RATE_SIGNALS, *BOOLEAN_SIGNALS)
 SEVERITIES = ("info", "warning", "critical")
 Severity = Literal["info", "warning", "critical"]
+ACTIONS = ("pause_configuration_set", "pause_account")
+Action = Literal["pause_configuration_set", "pause_account"]
 
 
 def _for_duration(value: object) -> float:
@@ -305,6 +307,8 @@ class RuleConfig(Strict):
     summary: str | None = None
     description: str | None = None
     runbook_url: str | None = None
+    # What to do in AWS when the alert fires, under the guards of alerts.actions.
+    actions: tuple[Action, ...] = ()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -370,9 +374,31 @@ class SinkConfig(Strict):
         return self
 
 
+class ActionsConfig(Strict):
+    """The guards every action of a rule passes before sesmon changes anything in AWS."""
+
+    # dry_run notifies what it would do and changes nothing; only enforce calls AWS.
+    mode: Literal["dry_run", "enforce"] = "dry_run"
+    min_severity: Severity = "critical"
+    # Sent recipients behind the rate (the alert's volume) below which nothing is paused.
+    min_recipients: int = Field(default=1000, ge=0)
+    # Configuration-set globs that may be paused; empty: none may.
+    configuration_sets: tuple[str, ...] = ()
+    # Pauses per target in any 24 hours, and the least time between two pauses of one set.
+    max_per_day: int = Field(default=1, ge=1)
+    cooldown: Seconds = 6 * 3600.0
+    # Pausing the whole account stops every sender in it: refused unless allowed here.
+    allow_account_pause: bool = False
+
+    def allows_configuration_set(self, name: str) -> bool:
+        """True when ``name`` matches one of the allow-list globs."""
+        return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.configuration_sets)
+
+
 class AlertsConfig(Strict):
     """Alert rules, notification sinks and delivery policy."""
 
+    actions: ActionsConfig = ActionsConfig()
     rules: tuple[RuleConfig, ...] = ()
     sinks: tuple[SinkConfig, ...] = ()
     repeat_interval: Seconds = 4 * 3600.0
@@ -387,6 +413,11 @@ class AlertsConfig(Strict):
     def _unique(self) -> AlertsConfig:
         _reject_duplicates([r.name for r in self.rules], "rule")
         _reject_duplicates([s.name for s in self.sinks], "sink")
+        for index, rule in enumerate(self.rules):
+            if "pause_account" in rule.actions and not self.actions.allow_account_pause:
+                raise ValueError(
+                    f"rules[{index}].actions: pause_account needs alerts.actions.allow_account_pause: true"
+                )
         return self
 
 

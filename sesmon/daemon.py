@@ -16,6 +16,8 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from sesmon import redact
+from sesmon.actions.runner import ActionRunner
+from sesmon.actions.ses import SesActuator
 from sesmon.alerts.component import build_alerts_component
 from sesmon.aws_health import build_aws_component
 from sesmon.component import Component, Job
@@ -64,8 +66,14 @@ def build_components(ctx: Context) -> list[Component]:
     identity = build_identity_component(ctx.config, ctx.aws, ctx.targets)
     if identity is not None:
         components.append(identity)
+    actuator = SesActuator({name: clients.lazy("sesv2") for name, clients in ctx.aws.items()})
+    actions = ActionRunner(ctx.config.alerts, ctx.store, actuator)
     # Alerts stay last: they read every component that is a SignalProvider.
-    components.append(build_alerts_component(ctx.config.alerts, ctx.store, ctx.health, ctx.clock, components))
+    components.append(
+        build_alerts_component(
+            ctx.config.alerts, ctx.store, ctx.health, ctx.clock, components, actions=actions
+        )
+    )
     return components
 
 

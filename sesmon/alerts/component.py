@@ -5,12 +5,15 @@ from __future__ import annotations
 import html
 import logging
 import random
+import sqlite3
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from prometheus_client.registry import Collector
 
+from sesmon.actions.policy import ActionRecord
+from sesmon.actions.runner import ActionRunner
 from sesmon.alerts.dispatcher import Backoff, DeliveryStats, Dispatcher
 from sesmon.alerts.routing import routes
 from sesmon.alerts.sinks import AlertmanagerSink, Sink, build_sinks
@@ -19,6 +22,7 @@ from sesmon.component import BaseComponent, Job
 from sesmon.config import AlertsConfig
 from sesmon.health import SourceHealth
 from sesmon.logs import get_logger, log_event
+from sesmon.metrics.actions import ActionsCollector
 from sesmon.metrics.alerts import AlertsCollector
 from sesmon.rules import Evaluator, FiringAlert, Notification
 from sesmon.signals import Observation, SignalProvider
@@ -49,8 +53,10 @@ class AlertsComponent(BaseComponent):
         *,
         sinks: Mapping[str, Sink] | None = None,
         rng: random.Random | None = None,
+        actions: ActionRunner | None = None,
     ) -> None:
         self.config = config
+        self.actions = actions if actions is not None and actions.enabled else None
         self.store = store
         self.providers = list(providers)
         self.clock = clock
@@ -94,7 +100,12 @@ class AlertsComponent(BaseComponent):
         self.dispatch(now)
 
     def collectors(self) -> Sequence[Collector]:
-        return [AlertsCollector(self.config, self.firing, self.stats, self.store.outbox_counts)]
+        collectors: list[Collector] = [
+            AlertsCollector(self.config, self.firing, self.stats, self.store.outbox_counts)
+        ]
+        if self.actions is not None:
+            collectors.append(ActionsCollector(self.actions.counts.snapshot))
+        return collectors
 
     def firing(self) -> list[FiringAlert]:
         """Firing alerts, read under the lock evaluation holds (scrapes run on other threads)."""
@@ -142,18 +153,22 @@ class AlertsComponent(BaseComponent):
             observations = self.observe(now)
             before = self.evaluator.to_dict()
             notifications = self.evaluator.evaluate(observations, now)
+            records: list[ActionRecord] = []
             try:
+                if self.actions is not None:
+                    # An action is decided and written with the transition causing it, atomically.
+                    records, notifications = self.actions.plan(notifications, now)
                 with self.store.transaction() as cur:
                     self.store.kv_put_in(cur, NAMESPACE, STATE_KEY, self.evaluator.to_dict(), now)
                     for n in notifications:
-                        for sink in self.sinks.values():
-                            if routes(sink.config, n):
-                                self.store.outbox_add_in(
-                                    cur, sink.config.name, n.id, n.fingerprint, n.to_dict(), now=now
-                                )
+                        self._enqueue_in(cur, n, now)
+                    if self.actions is not None:
+                        self.actions.write_in(cur, records, now)
             except Exception:
                 self.evaluator.load(before)  # nothing was persisted, so nothing happened
                 raise
+            if self.actions is not None:
+                self.actions.committed(records)
         for n in notifications:
             log_event(
                 log,
@@ -166,8 +181,17 @@ class AlertsComponent(BaseComponent):
                 value=n.value,
                 notification=n.id,
             )
+        if self.actions is not None:
+            # Also picks up a record a crash left pending: the SES calls are idempotent.
+            self.actions.run_pending(now, self._enqueue_in)
         self.dispatch(now)
         return notifications
+
+    def _enqueue_in(self, cur: sqlite3.Cursor, n: Notification, now: float) -> None:
+        """Queue ``n`` for every sink it routes to, inside the caller's transaction."""
+        for sink in self.sinks.values():
+            if routes(sink.config, n):
+                self.store.outbox_add_in(cur, sink.config.name, n.id, n.fingerprint, n.to_dict(), now=now)
 
     def dispatch(self, now: float) -> int:
         """Send due outbox rows; prune old finished rows hourly."""
@@ -228,7 +252,8 @@ class AlertsComponent(BaseComponent):
             if sink_rows
             else ""
         )
-        return f"<h3>Firing alerts</h3>{table}{sinks}"
+        actions = self.actions.status_html() if self.actions is not None else ""
+        return f"<h3>Firing alerts</h3>{table}{sinks}{actions}"
 
 
 def _iso(timestamp: float) -> str:
@@ -246,6 +271,9 @@ def build_alerts_component(
     health: SourceHealth,
     clock: Callable[[], float],
     components: Sequence[object],
+    *,
+    actions: ActionRunner | None = None,
 ) -> AlertsComponent:
     """The alerts component over every signal-providing component plus ``source_down``."""
-    return AlertsComponent(config, store, [*providers_of(components), SourceDownProvider(health)], clock)
+    providers = [*providers_of(components), SourceDownProvider(health)]
+    return AlertsComponent(config, store, providers, clock, actions=actions)

@@ -1,7 +1,8 @@
 """WSGI middleware around moto's server: the SES v2 calls moto lacks or gets wrong, and simulated outages.
 
 SES v2 is a REST-JSON API. moto (5.x) has no GetAccount, no configuration-set event destinations
-(Create/Get/Update/Delete) and no PutEmailIdentityMailFromAttributes; it reports every SES v2 identity
+(Create/Get/Update/Delete), no PutEmailIdentityMailFromAttributes and none of the sending switches
+(PutConfigurationSetSendingOptions, PutAccountSendingAttributes); it reports every SES v2 identity
 as not verified for sending, omits Easy DKIM tokens, and garbles a configuration set's SendingOptions.
 This middleware answers those calls the way SES does, from the demo's provisioned state (configuration
 sets and identities are looked up in moto itself, so the two never disagree), and passes every other
@@ -35,9 +36,11 @@ _DESTINATIONS = re.compile(r"^/v2/email/configuration-sets/(?P<name>[^/]+)/event
 _DESTINATION = re.compile(
     r"^/v2/email/configuration-sets/(?P<name>[^/]+)/event-destinations/(?P<dest>[^/]+)$"
 )
+_SENDING = re.compile(r"^/v2/email/configuration-sets/(?P<name>[^/]+)/sending$")
+_ACCOUNT_SENDING = re.compile(r"^/v2/email/account/sending$")
 _IDENTITY = re.compile(r"^/v2/email/identities/(?P<name>[^/]+)$")
 _MAIL_FROM = re.compile(r"^/v2/email/identities/(?P<name>[^/]+)/mail-from$")
-_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/(?P<region>[a-z0-9-]+)/")
+_SCOPE = re.compile(r"Credential=(?P<key>[^/]+)/\d{8}/(?P<region>[a-z0-9-]+)/")
 
 _OUTAGE_PAGE = b"<html><body><h1>503 Service Unavailable</h1></body></html>"
 
@@ -142,6 +145,11 @@ class DemoAwsMiddleware:
     def _sesv2(self, environ: WSGIEnvironment, method: str, path: str, region: str) -> _Reply | None:
         if _ACCOUNT.match(path) and method == "GET":
             return _json(200, self.account.get_account())
+        if _ACCOUNT_SENDING.match(path) and method == "PUT":
+            self.account.sending_enabled = bool(_read_json(environ).get("SendingEnabled", False))
+            return _json(200, {})
+        if (match := _SENDING.match(path)) and method == "PUT":
+            return self._put_sending(environ, region, unquote(match["name"]))
         if match := _DESTINATIONS.match(path):
             name = unquote(match["name"])
             if method == "GET":
@@ -236,6 +244,30 @@ class DemoAwsMiddleware:
             if not data.get(key):
                 data.pop(key, None)  # SES omits unset option groups rather than returning {}
         return _json(200, data)
+
+    def _put_sending(self, environ: WSGIEnvironment, region: str, name: str) -> _Reply:
+        enabled = bool(_read_json(environ).get("SendingEnabled", False))
+        if not self._configuration_set_exists(environ, name):
+            return _not_found(f"Configuration set <{name}> does not exist.")
+        # The flag is moto's own (the model GetConfigurationSet reads), so it flips in moto itself.
+        from moto.iam.models import get_account_id_from  # noqa: PLC0415 - moto is the demo's AWS
+        from moto.ses.models import ses_backends  # noqa: PLC0415
+
+        scope = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+        account = get_account_id_from(scope["key"] if scope else "")
+        ses_backends[account][region].config_sets[name].enabled = {"SendingEnabled": enabled}
+        return _json(200, {})
+
+    def sending_enabled(self, name: str, region: str = "us-east-1") -> bool:
+        """Whether configuration set ``name`` may send (the simulator asks before each message)."""
+        from moto.core.models import DEFAULT_ACCOUNT_ID  # noqa: PLC0415
+        from moto.ses.models import ses_backends  # noqa: PLC0415
+
+        found = ses_backends[DEFAULT_ACCOUNT_ID][region].config_sets.get(name)
+        sending = found.enabled if found is not None else True
+        while isinstance(sending, dict):
+            sending = sending.get("SendingEnabled", True)
+        return bool(sending)
 
     def _put_mail_from(self, environ: WSGIEnvironment, region: str, identity: str) -> _Reply:
         body = _read_json(environ)

@@ -1,0 +1,189 @@
+"""Carries out the policy's decisions: records them with their transition, calls SES, reports the outcome.
+
+Exactly once: a decision is written in the transaction that writes the alert transition causing it
+(:meth:`ActionRunner.write_in`), keyed by that transition, before any call is made. Pending records
+are then executed and their outcome written with its follow-up notification; a crash in between
+leaves the record pending, so the next start makes the call again — the SES calls only set a flag,
+so repeating one changes nothing. Records live in the store's key/value documents, next to the
+alert state, and go wherever the alert state goes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import logging
+import sqlite3
+import threading
+from collections import Counter
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Protocol
+
+from sesmon import redact
+from sesmon.actions.policy import (
+    RESULTS,
+    ActionRecord,
+    announce,
+    describe,
+    outcome,
+    paused,
+    plan,
+    records_from,
+)
+from sesmon.config import ACTIONS, AlertsConfig
+from sesmon.logs import get_logger, log_event
+from sesmon.rules import Notification
+from sesmon.store import Store
+
+log = get_logger("sesmon.actions")
+
+NAMESPACE = "actions"
+STATUS_ROWS = 10
+
+
+class Actuator(Protocol):
+    """Makes the AWS call an action stands for; raises when it fails."""
+
+    def apply(self, action: str, target: str, configuration_set: str) -> None: ...
+
+
+Enqueue = Callable[[sqlite3.Cursor, Notification, float], None]
+
+
+class ActionCounts:
+    """``sesmon_actions_total`` as plain counters: (action, result) → count, every pair from zero."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: Counter[tuple[str, str]] = Counter({(a, r): 0 for a in ACTIONS for r in RESULTS})
+
+    def add(self, action: str, result: str) -> None:
+        with self._lock:
+            self._counts[(action, result)] += 1
+
+    def snapshot(self) -> dict[tuple[str, str], int]:
+        with self._lock:
+            return dict(self._counts)
+
+
+class ActionRunner:
+    """Plans actions for transitions, records them atomically with the alert state, executes them."""
+
+    def __init__(self, config: AlertsConfig, store: Store, actuator: Actuator) -> None:
+        self.config = config
+        self.store = store
+        self.actuator = actuator
+        self.rules = {r.name: r for r in config.rules if r.actions}
+        self.counts = ActionCounts()
+        self._lock = threading.Lock()
+
+    @property
+    def enabled(self) -> bool:
+        """True when some rule has an action."""
+        return bool(self.rules)
+
+    def history(self) -> list[ActionRecord]:
+        """Every record, oldest first."""
+        return records_from(self.store.kv_items(NAMESPACE))
+
+    def plan(
+        self, notifications: Sequence[Notification], now: float
+    ) -> tuple[list[ActionRecord], list[Notification]]:
+        """The records the transitions call for, and the notifications announcing them."""
+        if not self.rules or not any(n.rule in self.rules for n in notifications):
+            return [], list(notifications)
+        records = plan(notifications, self.rules, self.config.actions, self.history(), now)
+        return records, [announce(n, records) for n in notifications]
+
+    def write_in(self, cur: sqlite3.Cursor, records: Sequence[ActionRecord], now: float) -> None:
+        """Store ``records`` inside the caller's transaction (the one holding their transition)."""
+        for record in records:
+            Store.kv_put_in(cur, NAMESPACE, record.id, record.to_dict(), now)
+
+    def committed(self, records: Sequence[ActionRecord]) -> None:
+        """Log and count decisions once their transaction has committed."""
+        for record in records:
+            if record.result != "pending":
+                self._report(record)
+
+    def run_pending(self, now: float, enqueue: Enqueue) -> list[ActionRecord]:
+        """Make the call of every pending record; write each outcome with its follow-up notification."""
+        with self._lock:
+            done = []
+            for record in [r for r in self.history() if r.result == "pending"]:
+                try:
+                    self.actuator.apply(record.action, record.target, record.configuration_set)
+                except Exception as exc:  # noqa: BLE001 - any failure is recorded and notified
+                    error = redact.redact(f"{type(exc).__name__}: {exc}")[:300]
+                    finished = dataclasses.replace(record, result="failed", error=error, finished=now)
+                else:
+                    finished = dataclasses.replace(record, result="done", finished=now)
+                with self.store.transaction() as cur:
+                    Store.kv_put_in(cur, NAMESPACE, finished.id, finished.to_dict(), now)
+                    follow_up = outcome(finished)
+                    if follow_up is not None:
+                        enqueue(cur, follow_up, now)
+                self._report(finished)
+                done.append(finished)
+            return done
+
+    def _report(self, record: ActionRecord) -> None:
+        self.counts.add(record.action, record.result)
+        log_event(
+            log,
+            logging.WARNING if record.result in ("done", "failed") else logging.INFO,
+            "action_" + record.result,
+            action=record.action,
+            target=record.target,
+            configuration_set=record.configuration_set,
+            rule=record.rule,
+            reason=record.reason or None,
+            error=record.error or None,
+            record=record.id,
+        )
+
+    def status_html(self) -> str:
+        """The status page's actions section: what is paused, then the latest decisions."""
+        history = self.history()
+        held = paused(history)
+        lines = "".join(
+            f"<tr><td>{html.escape(r.target)}</td><td class='bad'>{html.escape(r.subject)}</td>"
+            f"<td>{_iso(r.finished or r.at)}</td><td>{html.escape(r.rule)}</td></tr>"
+            for r in held
+        )
+        paused_table = (
+            "<table><tr><th>target</th><th>paused</th><th>since</th><th>rule</th></tr>"
+            f"{lines}</table><p>Resume with <code>sesmon resume --config FILE --configuration-set NAME"
+            "</code>.</p>"
+            if held
+            else "<p>Nothing paused by sesmon.</p>"
+        )
+        recent = "".join(
+            f"<tr><td>{_iso(r.at)}</td><td>{html.escape(r.result)}</td><td>{html.escape(describe(r))}</td></tr>"
+            for r in reversed(history[-STATUS_ROWS:])
+        )
+        recent_table = (
+            f"<table><tr><th>at</th><th>result</th><th>action</th></tr>{recent}</table>" if recent else ""
+        )
+        mode = html.escape(self.config.actions.mode)
+        return f"<h3>Actions (mode {mode})</h3>{paused_table}{recent_table}"
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, tz=UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def resume_record(target: str, configuration_set: str, now: float, error: str = "") -> ActionRecord:
+    """The record of an operator's resume (``sesmon resume``): it re-arms the set's cooldown."""
+    return ActionRecord(
+        id=f"resume/{target}/{configuration_set}/{int(now * 1000)}",
+        action="resume_configuration_set",
+        target=target,
+        configuration_set=configuration_set,
+        rule="",
+        result="failed" if error else "done",
+        at=now,
+        error=error,
+        finished=now,
+    )
