@@ -230,7 +230,7 @@ def test_a_restart_in_between_does_not_act_twice(
     def crash(*_args: object) -> None:
         raise Crash  # the process dies after the decision committed, before the SES call
 
-    first.actuator.apply = crash  # type: ignore[method-assign]
+    first.actuator.apply = crash  # type: ignore[method-assign,assignment]
     with pytest.raises(Crash):
         first.alerts.evaluate(100.0)
     assert sending(aws, "marketing") is True
