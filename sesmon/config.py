@@ -128,6 +128,50 @@ class IdentitiesConfig(Strict):
     interval: Seconds = 900.0
 
 
+SIMULATOR_SUCCESS = "success@simulator.amazonses.com"
+
+
+class CanaryConfig(Strict):
+    """The pipeline canary: a message to the SES mailbox simulator per set, its events awaited."""
+
+    configuration_sets: tuple[str, ...]
+    from_address: str  # a verified identity of the account (an address or one at a verified domain)
+    interval: Seconds = 300.0
+    deadline: Seconds = 120.0
+    to_address: str = SIMULATOR_SUCCESS
+
+    @field_validator("configuration_sets")
+    @classmethod
+    def _sets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("name at least one configuration set to probe")
+        for name in value:
+            if not re.match(r"^[A-Za-z0-9_-]{1,64}$", name):
+                raise ValueError(f"{name!r} is not a configuration set name (1-64 of A-Z a-z 0-9 _ -)")
+        return value
+
+    @field_validator("from_address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        if not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", value):
+            raise ValueError(f"{value!r} is not an email address")
+        return value
+
+    @field_validator("to_address")
+    @classmethod
+    def _simulator(cls, value: str) -> str:
+        # Only simulator traffic stays out of the AWS-comparable rates (and costs no reputation).
+        if not value.endswith("@simulator.amazonses.com"):
+            raise ValueError("must be an SES mailbox simulator address (…@simulator.amazonses.com)")
+        return value
+
+    @model_validator(mode="after")
+    def _deadline(self) -> CanaryConfig:
+        if self.deadline >= self.interval:
+            raise ValueError("deadline must be shorter than interval (one probe at a time per set)")
+        return self
+
+
 class TargetConfig(Strict):
     """One AWS account and region to monitor."""
 
@@ -142,6 +186,7 @@ class TargetConfig(Strict):
     identities: IdentitiesConfig = IdentitiesConfig()
     configuration_sets: tuple[str, ...] = ("*",)
     max_configuration_sets: int = Field(default=100, ge=1, le=10000)
+    canary: CanaryConfig | None = None
 
     @field_validator("name")
     @classmethod
@@ -167,6 +212,12 @@ class TargetConfig(Strict):
     def allows_configuration_set(self, name: str) -> bool:
         """True when ``name`` matches one of the configured globs."""
         return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.configuration_sets)
+
+    @model_validator(mode="after")
+    def _canary_needs_queue(self) -> TargetConfig:
+        if self.canary is not None and self.sqs is None:
+            raise ValueError("canary: the probes' events come back through sqs: configure sqs too")
+        return self
 
 
 class VolumeWindowConfig(Strict):
@@ -271,6 +322,7 @@ BOOLEAN_SIGNALS = (
     "event_type_not_routed",
     "no_events",
     "source_down",
+    "canary_failed",
 )
 ALL_SIGNALS = (*RATE_SIGNALS, *BOOLEAN_SIGNALS)
 SEVERITIES = ("info", "warning", "critical")

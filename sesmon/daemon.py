@@ -20,6 +20,8 @@ from sesmon.actions.runner import ActionRunner
 from sesmon.actions.ses import SesActuator
 from sesmon.alerts.component import build_alerts_component
 from sesmon.aws_health import build_aws_component
+from sesmon.canary import build_canary
+from sesmon.canary_probes import CanaryProbes
 from sesmon.component import Component, Job
 from sesmon.config import Config
 from sesmon.health import SourceHealth
@@ -63,10 +65,17 @@ def build_components(ctx: Context) -> list[Component]:
     )
     if ingest is not None:
         components.append(ingest)
+    probes = CanaryProbes()
+    sesv2 = {name: clients.lazy("sesv2") for name, clients in ctx.aws.items()}
+    canary = build_canary(ctx.config, sesv2, ctx.targets, probes)
+    if canary is not None and ingest is not None:
+        for name in canary.canaries:
+            ingest.ingests[name].canary = probes  # ingestion reports the probes' events
+        components.append(canary)
     identity = build_identity_component(ctx.config, ctx.aws, ctx.targets)
     if identity is not None:
         components.append(identity)
-    actuator = SesActuator({name: clients.lazy("sesv2") for name, clients in ctx.aws.items()})
+    actuator = SesActuator(sesv2)
     actions = ActionRunner(ctx.config.alerts, ctx.store, actuator)
     # Alerts stay last: they read every component that is a SignalProvider.
     components.append(

@@ -20,6 +20,7 @@ from sesmon.batch import (
     outcomes,
     parse_batch,
 )
+from sesmon.canary_probes import CanaryProbes
 from sesmon.component import BaseComponent, Job
 from sesmon.config import WINDOWED_SIGNALS, Config, TargetConfig
 from sesmon.counting import (
@@ -34,6 +35,7 @@ from sesmon.events import INVALID_REASONS, invert_providers
 from sesmon.health import SourceHealth
 from sesmon.logs import get_logger, log_event
 from sesmon.metrics.events import EventsCollector, TargetReadout
+from sesmon.model import SesEvent
 from sesmon.signals import Observation
 from sesmon.store import Store
 from sesmon.targets import TargetDirectory
@@ -68,6 +70,7 @@ class TargetIngest:
         self._lag_counts = [0] * (len(LAG_BUCKETS) + 1)
         self._lag_sum = 0.0
         self._deleted_pending = 0
+        self.canary: CanaryProbes | None = None  # set when the target runs a pipeline canary
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -137,6 +140,10 @@ class TargetIngest:
             for i, count in enumerate(built.lag_counts):
                 totals[i] += count
             self._lag_sum += built.lag_sum
+        canary = self.canary
+        if canary is not None and canary.outstanding:
+            # Only while a probe is out: one emptiness test per batch otherwise.
+            canary.seen(((e.message_id, e.event_type) for e in parsed if isinstance(e, SesEvent)), now)
         return outcomes(parsed, fresh)
 
     def record_deleted(self, count: int) -> None:

@@ -2,7 +2,8 @@
 
 SES v2 is a REST-JSON API. moto (5.x) has no GetAccount, no configuration-set event destinations
 (Create/Get/Update/Delete), no PutEmailIdentityMailFromAttributes and none of the sending switches
-(PutConfigurationSetSendingOptions, PutAccountSendingAttributes); it reports every SES v2 identity
+(PutConfigurationSetSendingOptions, PutAccountSendingAttributes), and it publishes no
+configuration-set events for what SendEmail sends; it reports every SES v2 identity
 as not verified for sending, omits Easy DKIM tokens, and garbles a configuration set's SendingOptions.
 This middleware answers those calls the way SES does, from the demo's provisioned state (configuration
 sets and identities are looked up in moto itself, so the two never disagree), and passes every other
@@ -16,6 +17,7 @@ import io
 import json
 import re
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -36,6 +38,7 @@ _DESTINATIONS = re.compile(r"^/v2/email/configuration-sets/(?P<name>[^/]+)/event
 _DESTINATION = re.compile(
     r"^/v2/email/configuration-sets/(?P<name>[^/]+)/event-destinations/(?P<dest>[^/]+)$"
 )
+_OUTBOUND = re.compile(r"^/v2/email/outbound-emails$")
 _SENDING = re.compile(r"^/v2/email/configuration-sets/(?P<name>[^/]+)/sending$")
 _ACCOUNT_SENDING = re.compile(r"^/v2/email/account/sending$")
 _IDENTITY = re.compile(r"^/v2/email/identities/(?P<name>[^/]+)$")
@@ -150,6 +153,8 @@ class DemoAwsMiddleware:
             return _json(200, {})
         if (match := _SENDING.match(path)) and method == "PUT":
             return self._put_sending(environ, region, unquote(match["name"]))
+        if _OUTBOUND.match(path) and method == "POST":
+            return self._send_email(environ, region)
         if match := _DESTINATIONS.match(path):
             name = unquote(match["name"])
             if method == "GET":
@@ -257,6 +262,47 @@ class DemoAwsMiddleware:
         account = get_account_id_from(scope["key"] if scope else "")
         ses_backends[account][region].config_sets[name].enabled = {"SendingEnabled": enabled}
         return _json(200, {})
+
+    def _send_email(self, environ: WSGIEnvironment, region: str) -> _Reply | None:
+        body = _read_json(environ)
+        cs = body.get("ConfigurationSetName")
+        to = list((body.get("Destination") or {}).get("ToAddresses") or [])
+        if not isinstance(cs, str) or not to or not all(a.endswith("@simulator.amazonses.com") for a in to):
+            return None  # moto's own SendEmail; only mailbox-simulator messages get events here
+        if not self.sending_enabled(cs, region):
+            return _error(400, "SendingPausedException", f"Sending is paused for configuration set {cs}.")
+        environ["wsgi.input"] = io.BytesIO(json.dumps(body).encode())  # read above: hand moto a fresh copy
+        reply = self._forward(environ)
+        if reply.code != 200:
+            return reply
+        message_id = str(json.loads(reply.body)["MessageId"])
+        source = str(body.get("FromEmailAddress", ""))
+        self._publish_events(region, cs, message_id, source, to)
+        return reply
+
+    def _publish_events(self, region: str, cs: str, message_id: str, source: str, to: list[str]) -> None:
+        # What SES does for a message through a set: publish its events to the set's destinations.
+        from moto.core.models import DEFAULT_ACCOUNT_ID  # noqa: PLC0415 - moto is the demo's AWS
+        from moto.sns.models import sns_backends  # noqa: PLC0415
+
+        from sesmon.demo.ses_outbound import send_and_delivery  # noqa: PLC0415
+        from sesmon.demo.traffic import SNS_SUBJECT  # noqa: PLC0415
+
+        with self._store.lock:
+            destinations = [dict(d) for d in self._store.destinations.get((region, cs), [])]
+        records = send_and_delivery(
+            message_id, cs, source, to, time.time(), account_id=DEFAULT_ACCOUNT_ID, region=region
+        )
+        for destination in destinations:
+            topic = (destination.get("SnsDestination") or {}).get("TopicArn")
+            if not destination.get("Enabled") or not topic:
+                continue
+            wanted = {str(t).upper() for t in destination.get("MatchingEventTypes", [])}
+            for record in records:
+                if str(record["eventType"]).upper() in wanted:
+                    sns_backends[DEFAULT_ACCOUNT_ID][region].publish(
+                        json.dumps(record), arn=topic, subject=SNS_SUBJECT
+                    )
 
     def sending_enabled(self, name: str, region: str = "us-east-1") -> bool:
         """Whether configuration set ``name`` may send (the simulator asks before each message)."""
