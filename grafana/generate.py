@@ -34,8 +34,9 @@ DATASOURCE = model.DataSourceRef(type_val="prometheus", uid="${datasource}")
 # Filters every AWS-derived series by the dashboard's variables.
 ACCOUNT = 'account_id=~"$account_id", region=~"$region"'
 CONFIG_SET = f'{ACCOUNT}, configuration_set=~"$configuration_set"'
-# sesmon's own alerts are not AWS series: account-level ones carry an empty configuration_set.
-ALERT_SET = 'configuration_set=~"$configuration_set|"'
+# sesmon's alerts carry their target's account and region (empty for alerts about no target);
+# account-level ones carry an empty configuration_set.
+ALERT_SET = 'account_id=~"$account_id|", region=~"$region|", configuration_set=~"$configuration_set|"'
 
 # AWS's published review and pause levels for account-level reputation.
 BOUNCE_REVIEW, BOUNCE_PAUSE = 0.05, 0.10
@@ -496,7 +497,8 @@ def overview() -> builders.Dashboard:
         .datasource(DATASOURCE)
         .with_target(
             query(
-                f"max by (rule, severity, configuration_set) (sesmon_alerts_firing{{{ALERT_SET}}}) > 0",
+                f"max by (rule, severity, target, account_id, configuration_set) "
+                f"(sesmon_alerts_firing{{{ALERT_SET}}}) > 0",
                 "{{rule}}",
                 instant=True,
             ).format(_table_format())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fnmatch
 import ipaddress
 import re
 from typing import Annotated, Literal
@@ -19,7 +18,9 @@ from pydantic import (
     model_validator,
 )
 
+from sesmon import globs
 from sesmon.durations import parse_duration
+from sesmon.signals import ALL_SIGNALS, RATE_SIGNALS, WINDOWED_SIGNALS
 
 Seconds = Annotated[float, BeforeValidator(parse_duration)]
 """A duration written as ``30s``/``5m``/``24h``/``14d``, held as seconds."""
@@ -211,7 +212,7 @@ class TargetConfig(Strict):
 
     def allows_configuration_set(self, name: str) -> bool:
         """True when ``name`` matches one of the configured globs."""
-        return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.configuration_sets)
+        return globs.matches_any(name, self.configuration_sets)
 
     @model_validator(mode="after")
     def _canary_needs_queue(self) -> TargetConfig:
@@ -230,6 +231,8 @@ class VolumeWindowConfig(Strict):
 class StateConfig(Strict):
     """Where state survives restarts."""
 
+    # sqlite: the embedded file at ``path``; memory: nothing survives the process (tests).
+    backend: Literal["sqlite", "memory"] = "sqlite"
     path: str = "sesmon-state.db"
     # SQS keeps messages up to 4 days by default, so a redelivery can arrive that late.
     dedup_ttl: Seconds = 4 * 86400.0
@@ -302,29 +305,6 @@ DEFAULT_PROVIDERS: dict[str, tuple[str, ...]] = {
     "apple": ("icloud.com", "me.com", "mac.com"),
 }
 
-WINDOWED_SIGNALS = (
-    "bounce_rate",
-    "complaint_rate",
-    "transient_bounce_rate",
-    "delivery_delay_rate",
-    "reject_rate",
-    "rendering_failure_rate",
-)
-RATE_SIGNALS = (*WINDOWED_SIGNALS, "cloudwatch_bounce_rate", "cloudwatch_complaint_rate", "quota_usage")
-BOOLEAN_SIGNALS = (
-    "enforcement_status",
-    "account_sending_disabled",
-    "configuration_set_sending_disabled",
-    "sandbox",
-    "identity_unverified",
-    "dkim_not_successful",
-    "dns_check_failed",
-    "event_type_not_routed",
-    "no_events",
-    "source_down",
-    "canary_failed",
-)
-ALL_SIGNALS = (*RATE_SIGNALS, *BOOLEAN_SIGNALS)
 SEVERITIES = ("info", "warning", "critical")
 Severity = Literal["info", "warning", "critical"]
 ACTIONS = ("pause_configuration_set", "pause_account")
@@ -444,7 +424,7 @@ class ActionsConfig(Strict):
 
     def allows_configuration_set(self, name: str) -> bool:
         """True when ``name`` matches one of the allow-list globs."""
-        return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.configuration_sets)
+        return globs.matches_any(name, self.configuration_sets)
 
 
 class AlertsConfig(Strict):

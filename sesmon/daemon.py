@@ -31,7 +31,8 @@ from sesmon.logs import get_logger, log_event
 from sesmon.metrics import build_registry
 from sesmon.metrics.self_metrics import BuildInfoCollector, SourceHealthCollector
 from sesmon.sources.aws import ApiCallCounter, AwsClients
-from sesmon.store import Store
+from sesmon.state.factory import open_state
+from sesmon.state.ports import StateBackend
 from sesmon.targets import TargetDirectory
 from sesmon.web import Probes, ServerHandle, make_app, start_server
 
@@ -48,7 +49,7 @@ class Context:
 
     config: Config
     clock: Clock
-    store: Store
+    store: StateBackend
     health: SourceHealth
     targets: TargetDirectory
     # Target name → that target's boto3 clients; one counter of AWS requests shared by every target.
@@ -78,11 +79,16 @@ def build_components(ctx: Context) -> list[Component]:
     actuator = SesActuator(sesv2)
     actions = ActionRunner(ctx.config.alerts, ctx.store, actuator)
     # Alerts stay last: they read every component that is a SignalProvider.
-    components.append(
-        build_alerts_component(
-            ctx.config.alerts, ctx.store, ctx.health, ctx.clock, components, actions=actions
-        )
+    alerts = build_alerts_component(
+        ctx.config.alerts,
+        ctx.store,
+        ctx.health,
+        ctx.clock,
+        components,
+        targets=ctx.targets,
+        actions=actions,
     )
+    components.append(alerts)
     return components
 
 
@@ -101,7 +107,7 @@ class Daemon:
         self.drain_seconds = drain_seconds
         self.health = SourceHealth()
         self.targets = TargetDirectory(config.targets)
-        self.store = Store(config.state.path)
+        self.store = open_state(config.state)
         self.api_calls = ApiCallCounter()
         self.context = Context(
             config,
@@ -118,7 +124,8 @@ class Daemon:
                 BuildInfoCollector(),
                 SourceHealthCollector(self.health, self.targets),
                 *(c for comp in self.components for c in comp.collectors()),
-            ]
+            ],
+            runtime=True,
         )
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(max_workers=8)},

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
+from sesmon import globs
 from sesmon.config import Config, TargetConfig
 
 Operation = tuple[str, str]
@@ -108,15 +108,10 @@ def queue_arn(target: TargetConfig) -> str:
     return f"arn:{partition(target.region)}:sqs:{target.region}:{sqs.account_id}:{sqs.queue_name}"
 
 
-def _iam_glob(pattern: str) -> str:
-    # IAM resource ARNs understand * and ?, not fnmatch's [...] classes: widen those to *.
-    return "*" if re.search(r"[\[\]]", pattern) else pattern
-
-
 def configuration_set_arns(target: TargetConfig) -> list[str]:
     """ARNs of the configuration sets the config allows sesmon to read."""
     prefix = f"arn:{partition(target.region)}:ses:{target.region}:{account_of(target)}:configuration-set"
-    return sorted({f"{prefix}/{_iam_glob(p)}" for p in target.configuration_sets})
+    return sorted({f"{prefix}/{globs.as_iam(p)}" for p in target.configuration_sets})
 
 
 def _identity_arns(target: TargetConfig) -> list[str]:
@@ -162,7 +157,7 @@ def action_operations(config: Config) -> set[Operation]:
 def _pausable_arns(config: Config, target: TargetConfig) -> list[str]:
     # Only the sets the actions' allow-list names may ever be paused (or resumed).
     prefix = f"arn:{partition(target.region)}:ses:{target.region}:{account_of(target)}:configuration-set"
-    return sorted({f"{prefix}/{_iam_glob(p)}" for p in config.alerts.actions.configuration_sets})
+    return sorted({f"{prefix}/{globs.as_iam(p)}" for p in config.alerts.actions.configuration_sets})
 
 
 def _action_grants(config: Config, target: TargetConfig) -> list[tuple[tuple[str, ...], str]]:

@@ -6,10 +6,11 @@ import html
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from prometheus_client.registry import Collector
 
+from sesmon import globs
 from sesmon.batch import (
     LAG_BUCKETS,
     Built,
@@ -22,13 +23,12 @@ from sesmon.batch import (
 )
 from sesmon.canary_probes import CanaryProbes
 from sesmon.component import BaseComponent, Job
-from sesmon.config import WINDOWED_SIGNALS, Config, TargetConfig
+from sesmon.config import Config, TargetConfig
 from sesmon.counting import (
     SQS_DELETED,
     ConfigurationSets,
     CounterKey,
     CountLayout,
-    literal_names,
     providers_with_other,
 )
 from sesmon.events import INVALID_REASONS, invert_providers
@@ -36,10 +36,16 @@ from sesmon.health import SourceHealth
 from sesmon.logs import get_logger, log_event
 from sesmon.metrics.events import EventsCollector, TargetReadout
 from sesmon.model import SesEvent
-from sesmon.signals import Observation
-from sesmon.store import Store
+from sesmon.signals import WINDOWED_SIGNALS, Observation
+from sesmon.sources.sqs import SqsSource
+from sesmon.state.ports import IngestPort
 from sesmon.targets import TargetDirectory
 from sesmon.windows import EVENTS, HOUR, MINUTE, SENT, VOLUME, Totals, WindowSet
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
+    from sesmon.sources.aws import AwsClients
 
 log = get_logger("sesmon.ingest")
 
@@ -51,7 +57,7 @@ PRUNE_INTERVAL = 300.0
 class TargetIngest:
     """Ingestion state of one target; every method is thread-safe (one lock per target)."""
 
-    def __init__(self, target: TargetConfig, config: Config, store: Store) -> None:
+    def __init__(self, target: TargetConfig, config: Config, store: IngestPort) -> None:
         self.target = target
         self.name = target.name
         self.store = store
@@ -60,7 +66,7 @@ class TargetIngest:
         self.providers = invert_providers(config.providers)
         self._layout = CountLayout(self.providers)
         self.provider_labels = providers_with_other(config.providers)
-        self.literals = literal_names(target.configuration_sets)
+        self.literals = globs.literals(target.configuration_sets)
         self._volume = (config.volume_window.recipients, config.volume_window.max_age)
         self._lock = threading.Lock()
         self._sets = ConfigurationSets(target)
@@ -123,7 +129,7 @@ class TargetIngest:
 
             fresh = self.store.ingest_apply_batch(self.name, rows, build, now + self.dedup_ttl)
             # Committed: mirror the effect in memory.
-            built = holder[0]
+            built = holder[-1]  # the last build is the one that committed (a backend may retry)
             delta = built.delta
             self._deleted_pending -= deleted
             self._sets.commit(delta.admitted)
@@ -219,16 +225,14 @@ class IngestComponent(BaseComponent):
     def __init__(
         self,
         config: Config,
-        store: Store,
+        store: IngestPort,
         *,
         health: SourceHealth,
         targets: TargetDirectory,
         clock: Clock,
-        sqs_clients: Mapping[str, Callable[[], Any]],
+        sqs_clients: Mapping[str, Callable[[], SQSClient]],
         backoff: Callable[[int], float] | None = None,
     ) -> None:
-        from sesmon.sources.sqs import SqsSource  # noqa: PLC0415 - keeps the pure parts importable alone
-
         self.config = config
         self.store = store
         self.clock = clock
@@ -366,20 +370,16 @@ def _status_cells(totals: Totals | None) -> str:
 
 def build_ingest(
     config: Config,
-    store: Store,
+    store: IngestPort,
     *,
     health: SourceHealth,
     targets: TargetDirectory,
     clock: Clock,
-    aws: Mapping[str, Any],
+    aws: Mapping[str, AwsClients],
 ) -> IngestComponent | None:
-    """The ingestion component when any target has an ``sqs`` section (``aws``: target → AwsClients)."""
+    """The ingestion component when any target has an ``sqs`` section (``aws``: target → its clients)."""
     names: Iterable[str] = [t.name for t in config.targets if t.sqs is not None]
-    clients = {name: _client_factory(aws[name]) for name in names}
+    clients = {name: aws[name].lazy("sqs") for name in names}
     if not clients:
         return None
     return IngestComponent(config, store, health=health, targets=targets, clock=clock, sqs_clients=clients)
-
-
-def _client_factory(clients: Any) -> Callable[[], Any]:
-    return lambda: clients.client("sqs")

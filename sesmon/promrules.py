@@ -23,9 +23,10 @@ from typing import Any
 import yaml
 
 from sesmon.alerts.templates import default_templates, percent
-from sesmon.config import RATE_SIGNALS, Config, RuleConfig
+from sesmon.config import Config, RuleConfig
 from sesmon.durations import format_duration
 from sesmon.rules import hold_line
+from sesmon.signals import RATE_SIGNALS
 
 TARGET = ("target", "account_id", "region")
 SET = (*TARGET, "configuration_set")

@@ -22,15 +22,15 @@ resolved. The state machine is defined level by level, exactly as the generated 
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from sesmon import globs
 from sesmon.alerts.templates import default_templates, percent, render_template
-from sesmon.config import RATE_SIGNALS, RuleConfig
-from sesmon.signals import Observation
+from sesmon.config import RuleConfig
+from sesmon.signals import RATE_SIGNALS, Observation
 
 Labels = tuple[tuple[str, str], ...]
 Status = Literal["firing", "resolved"]
@@ -153,12 +153,12 @@ def matches_scope(rule: RuleConfig, labels: Labels) -> bool:
     """
     values = dict(labels)
     target = values.get("target")
-    if target is not None and not any(fnmatch.fnmatchcase(target, g) for g in rule.targets):
+    if target is not None and not globs.matches_any(target, rule.targets):
         return False
     cs = values.get("configuration_set")
     if cs is None:
         return "*" in rule.configuration_sets
-    return any(fnmatch.fnmatchcase(cs, g) for g in rule.configuration_sets)
+    return globs.matches_any(cs, rule.configuration_sets)
 
 
 def hold_line(threshold: float, ratio: float) -> float:

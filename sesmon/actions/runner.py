@@ -1,11 +1,12 @@
 """Carries out the policy's decisions: records them with their transition, calls SES, reports the outcome.
 
-Exactly once: a decision is written in the transaction that writes the alert transition causing it
-(:meth:`ActionRunner.write_in`), keyed by that transition, before any call is made. Pending records
+Exactly once: a decision is written in the atomic write that stores the alert transition causing
+it (:meth:`ActionRunner.documents` go into ``alert_commit``), keyed by that transition, before any
+call is made, through the same state port as the alert state (so wherever it lives, a fleet's
+shared database included, the two never disagree). Pending records
 are then executed and their outcome written with its follow-up notification; a crash in between
 leaves the record pending, so the next start makes the call again — the SES calls only set a flag,
-so repeating one changes nothing. Records live in the store's key/value documents, next to the
-alert state, and go wherever the alert state goes.
+so repeating one changes nothing.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import html
 import logging
-import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -34,7 +34,7 @@ from sesmon.actions.policy import (
 from sesmon.config import ACTIONS, AlertsConfig
 from sesmon.logs import get_logger, log_event
 from sesmon.rules import Notification
-from sesmon.store import Store
+from sesmon.state.ports import AlertStore, Document, OutboxEntry
 
 log = get_logger("sesmon.actions")
 
@@ -48,7 +48,7 @@ class Actuator(Protocol):
     def apply(self, action: str, target: str, configuration_set: str) -> None: ...
 
 
-Enqueue = Callable[[sqlite3.Cursor, Notification, float], None]
+Entries = Callable[[Sequence[Notification]], list[OutboxEntry]]
 
 
 class ActionCounts:
@@ -70,7 +70,7 @@ class ActionCounts:
 class ActionRunner:
     """Plans actions for transitions, records them atomically with the alert state, executes them."""
 
-    def __init__(self, config: AlertsConfig, store: Store, actuator: Actuator) -> None:
+    def __init__(self, config: AlertsConfig, store: AlertStore, actuator: Actuator) -> None:
         self.config = config
         self.store = store
         self.actuator = actuator
@@ -96,10 +96,9 @@ class ActionRunner:
         records = plan(notifications, self.rules, self.config.actions, self.history(), now)
         return records, [announce(n, records) for n in notifications]
 
-    def write_in(self, cur: sqlite3.Cursor, records: Sequence[ActionRecord], now: float) -> None:
-        """Store ``records`` inside the caller's transaction (the one holding their transition)."""
-        for record in records:
-            Store.kv_put_in(cur, NAMESPACE, record.id, record.to_dict(), now)
+    def documents(self, records: Sequence[ActionRecord]) -> list[Document]:
+        """``records`` as documents of the alert commit holding their transition."""
+        return [Document(NAMESPACE, r.id, r.to_dict()) for r in records]
 
     def committed(self, records: Sequence[ActionRecord]) -> None:
         """Log and count decisions once their transaction has committed."""
@@ -107,7 +106,7 @@ class ActionRunner:
             if record.result != "pending":
                 self._report(record)
 
-    def run_pending(self, now: float, enqueue: Enqueue) -> list[ActionRecord]:
+    def run_pending(self, now: float, entries: Entries) -> list[ActionRecord]:
         """Make the call of every pending record; write each outcome with its follow-up notification."""
         with self._lock:
             done = []
@@ -119,11 +118,10 @@ class ActionRunner:
                     finished = dataclasses.replace(record, result="failed", error=error, finished=now)
                 else:
                     finished = dataclasses.replace(record, result="done", finished=now)
-                with self.store.transaction() as cur:
-                    Store.kv_put_in(cur, NAMESPACE, finished.id, finished.to_dict(), now)
-                    follow_up = outcome(finished)
-                    if follow_up is not None:
-                        enqueue(cur, follow_up, now)
+                follow_up = outcome(finished)
+                queued = entries([follow_up]) if follow_up is not None else []
+                # The outcome and its notification, all or nothing.
+                self.store.alert_commit(NAMESPACE, finished.id, finished.to_dict(), queued, now=now)
                 self._report(finished)
                 done.append(finished)
             return done

@@ -5,7 +5,6 @@ from __future__ import annotations
 import html
 import logging
 import random
-import sqlite3
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -26,7 +25,8 @@ from sesmon.metrics.actions import ActionsCollector
 from sesmon.metrics.alerts import AlertsCollector
 from sesmon.rules import Evaluator, FiringAlert, Notification
 from sesmon.signals import Observation, SignalProvider
-from sesmon.store import Store
+from sesmon.state.ports import AlertStore, OutboxEntry
+from sesmon.targets import TargetDirectory
 
 log = get_logger("sesmon.alerts")
 
@@ -47,15 +47,18 @@ class AlertsComponent(BaseComponent):
     def __init__(
         self,
         config: AlertsConfig,
-        store: Store,
+        store: AlertStore,
         providers: Sequence[SignalProvider],
         clock: Callable[[], float],
         *,
         sinks: Mapping[str, Sink] | None = None,
         rng: random.Random | None = None,
+        targets: TargetDirectory | None = None,
         actions: ActionRunner | None = None,
     ) -> None:
         self.config = config
+        # Resolves an alert's target to the account_id and region its series carry.
+        self.targets = targets if targets is not None else TargetDirectory(())
         self.actions = actions if actions is not None and actions.enabled else None
         self.store = store
         self.providers = list(providers)
@@ -101,7 +104,7 @@ class AlertsComponent(BaseComponent):
 
     def collectors(self) -> Sequence[Collector]:
         collectors: list[Collector] = [
-            AlertsCollector(self.config, self.firing, self.stats, self.store.outbox_counts)
+            AlertsCollector(self.config, self.firing, self.stats, self.store.outbox_counts, self.targets)
         ]
         if self.actions is not None:
             collectors.append(ActionsCollector(self.actions.counts.snapshot))
@@ -158,12 +161,14 @@ class AlertsComponent(BaseComponent):
                 if self.actions is not None:
                     # An action is decided and written with the transition causing it, atomically.
                     records, notifications = self.actions.plan(notifications, now)
-                with self.store.transaction() as cur:
-                    self.store.kv_put_in(cur, NAMESPACE, STATE_KEY, self.evaluator.to_dict(), now)
-                    for n in notifications:
-                        self._enqueue_in(cur, n, now)
-                    if self.actions is not None:
-                        self.actions.write_in(cur, records, now)
+                self.store.alert_commit(
+                    NAMESPACE,
+                    STATE_KEY,
+                    self.evaluator.to_dict(),
+                    self.entries(notifications),
+                    now=now,
+                    documents=self.actions.documents(records) if self.actions is not None else (),
+                )
             except Exception:
                 self.evaluator.load(before)  # nothing was persisted, so nothing happened
                 raise
@@ -183,15 +188,18 @@ class AlertsComponent(BaseComponent):
             )
         if self.actions is not None:
             # Also picks up a record a crash left pending: the SES calls are idempotent.
-            self.actions.run_pending(now, self._enqueue_in)
+            self.actions.run_pending(now, self.entries)
         self.dispatch(now)
         return notifications
 
-    def _enqueue_in(self, cur: sqlite3.Cursor, n: Notification, now: float) -> None:
-        """Queue ``n`` for every sink it routes to, inside the caller's transaction."""
-        for sink in self.sinks.values():
-            if routes(sink.config, n):
-                self.store.outbox_add_in(cur, sink.config.name, n.id, n.fingerprint, n.to_dict(), now=now)
+    def entries(self, notifications: Sequence[Notification]) -> list[OutboxEntry]:
+        """An outbox row for each notification and each sink it routes to."""
+        return [
+            OutboxEntry(sink.config.name, n.id, n.fingerprint, n.to_dict())
+            for n in notifications
+            for sink in self.sinks.values()
+            if routes(sink.config, n)
+        ]
 
     def dispatch(self, now: float) -> int:
         """Send due outbox rows; prune old finished rows hourly."""
@@ -267,13 +275,14 @@ def providers_of(components: Sequence[object]) -> list[SignalProvider]:
 
 def build_alerts_component(
     config: AlertsConfig,
-    store: Store,
+    store: AlertStore,
     health: SourceHealth,
     clock: Callable[[], float],
     components: Sequence[object],
     *,
+    targets: TargetDirectory | None = None,
     actions: ActionRunner | None = None,
 ) -> AlertsComponent:
     """The alerts component over every signal-providing component plus ``source_down``."""
     providers = [*providers_of(components), SourceDownProvider(health)]
-    return AlertsComponent(config, store, providers, clock, actions=actions)
+    return AlertsComponent(config, store, providers, clock, targets=targets, actions=actions)

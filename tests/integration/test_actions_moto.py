@@ -28,7 +28,7 @@ from sesmon.demo.moto_server import REGION, EmbeddedAws
 from sesmon.rules import Notification
 from sesmon.signals import Observation
 from sesmon.sources.aws import ApiCallCounter, AwsClients
-from sesmon.store import Store
+from sesmon.state.factory import open_state
 
 SETS = ("marketing", "transactional")
 
@@ -128,7 +128,7 @@ class World:
         self.calls = ApiCallCounter()
         target = config.targets[0]
         self.actuator = SesActuator({target.name: AwsClients(target, self.calls).lazy("sesv2")})
-        self.store = Store(config.state.path)
+        self.store = open_state(config.state)
         self.closed = False
         self.sink = Recorder()
         self.runner = ActionRunner(config.alerts, self.store, self.actuator)

@@ -13,39 +13,26 @@ and its critical alert (the documented difference, resolved by inhibition in Ale
 from __future__ import annotations
 
 import itertools
-import os
 import random
-import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import pytest
 import yaml
 
-from sesmon.config import RATE_SIGNALS, Config, RuleConfig
+from sesmon.config import Config, RuleConfig
 from sesmon.config_loader import load_config
 from sesmon.promrules import rule_file
 from sesmon.rules import SEVERITY_RANK, Evaluator, hold_line, levels
-from sesmon.signals import Observation
+from sesmon.signals import RATE_SIGNALS, Observation
 
 ROOT = Path(__file__).resolve().parents[2]
 STEP = 60  # seconds: promtool evaluates every minute, and so does the built-in evaluator here
 BASE = {"target": "prod", "account_id": "123456789012", "region": "us-east-1"}
 SENT = 100_000  # recipients behind a judged rate: every line of the default rules is a whole count
 QUOTA = 100_000
-
-
-@pytest.fixture(scope="module")
-def promtool() -> str:
-    found = shutil.which("promtool")
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail("promtool is not installed (Debian package prometheus; scripts/ensure-test-tools)")
-        pytest.skip("promtool is not installed")
-    return found
 
 
 @dataclass(frozen=True)

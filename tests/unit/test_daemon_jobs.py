@@ -103,3 +103,19 @@ def test_jobs_do_not_run_after_stop_is_requested(tmp_path: Path) -> None:
     daemon._runner(probe.jobs()[0])()
     assert probe.calls == []
     daemon.shutdown()
+
+
+def test_registry_serves_the_standard_process_and_python_families(tmp_path: Path) -> None:
+    daemon = _daemon(tmp_path, _Probe(), _Clock())
+    daemon.start()
+    try:
+        names = {metric.name for metric in daemon.registry.collect()}
+        assert {
+            "process_resident_memory_bytes",
+            "process_cpu_seconds",
+            "python_info",
+            "python_gc_objects_collected",
+        } <= names
+        assert (daemon.registry.get_sample_value("process_resident_memory_bytes") or 0) > 0
+    finally:
+        daemon.shutdown()
