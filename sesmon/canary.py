@@ -71,6 +71,7 @@ class CanaryComponent(BaseComponent):
         canary = self.canaries[target]
         client = self.sesv2[target]()
         for cs in canary.configuration_sets:
+            self.probes.sending()
             try:
                 reply = client.send_email(
                     FromEmailAddress=canary.from_address,
