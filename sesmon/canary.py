@@ -9,10 +9,8 @@ are left out of the AWS-comparable rates, so the canary never moves them.
 
 from __future__ import annotations
 
-import html
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -24,6 +22,7 @@ from sesmon.component import BaseComponent, Job
 from sesmon.config import CanaryConfig, Config
 from sesmon.logs import get_logger, log_event
 from sesmon.signals import Observation
+from sesmon.status import CanaryRow, CanaryStatus
 from sesmon.targets import TargetDirectory
 
 log = get_logger("sesmon.canary")
@@ -129,23 +128,23 @@ class CanaryComponent(BaseComponent):
     def collectors(self) -> Sequence[Collector]:
         return [CanaryCollector(self.probes, self.targets)] if self.canaries else []
 
-    def status_html(self) -> str:
+    def status(self) -> CanaryStatus | None:
         results = self.probes.results()
         if not results:
-            return ""
-        rows = "".join(
-            f"<tr><td>{html.escape(target)}</td><td>{html.escape(cs)}</td>"
-            f"<td class='{'bad' if r.failed else 'ok'}'>"
-            f"{'failed' if r.failed else ('ok' if r.concluded_at is not None else 'waiting')}</td>"
-            f"<td>{_seconds(r.last_roundtrip)}</td><td>{_iso(r.last_success)}</td><td>{r.sent}</td>"
-            f"<td>{html.escape(r.detail)}</td></tr>"
-            for (target, cs), r in sorted(results.items())
-        )
-        return (
-            "<h3>Pipeline canary</h3><p>Probe messages to the SES mailbox simulator, apart from the "
-            "rates (simulator recipients never count in them).</p>"
-            "<table><tr><th>target</th><th>configuration set</th><th>state</th><th>round trip</th>"
-            f"<th>last success</th><th>probes sent</th><th>detail</th></tr>{rows}</table>"
+            return None
+        return CanaryStatus(
+            tuple(
+                CanaryRow(
+                    target,
+                    cs,
+                    None if r.concluded_at is None else not r.failed,
+                    r.last_roundtrip,
+                    r.last_success,
+                    r.sent,
+                    r.detail,
+                )
+                for (target, cs), r in sorted(results.items())
+            )
         )
 
 
@@ -196,16 +195,6 @@ def _buckets(result: SetResult) -> list[tuple[str, float]]:
         total += count
         out.append(("+Inf" if bound == float("inf") else repr(bound), float(total)))
     return out
-
-
-def _seconds(value: float | None) -> str:
-    return f"{value:.1f} s" if value is not None else "-"
-
-
-def _iso(timestamp: float | None) -> str:
-    if timestamp is None:
-        return "-"
-    return datetime.fromtimestamp(timestamp, tz=UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def build_canary(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import logging
 import os
 import signal
@@ -15,7 +14,7 @@ from types import FrameType
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from sesmon import redact
+from sesmon import __version__, redact
 from sesmon.actions.runner import ActionRunner
 from sesmon.actions.ses import SesActuator
 from sesmon.alerts.component import build_alerts_component
@@ -24,6 +23,7 @@ from sesmon.canary import build_canary
 from sesmon.canary_probes import CanaryProbes
 from sesmon.component import Component, Job
 from sesmon.config import Config
+from sesmon.denominators import SendBoard
 from sesmon.health import SourceHealth
 from sesmon.identity_health import build_identity_component
 from sesmon.ingest import build_ingest
@@ -33,6 +33,7 @@ from sesmon.metrics.self_metrics import BuildInfoCollector, SourceHealthCollecto
 from sesmon.sources.aws import ApiCallCounter, AwsClients
 from sesmon.state.factory import open_state
 from sesmon.state.ports import StateBackend
+from sesmon.status import SourceRow, StatusReport
 from sesmon.targets import TargetDirectory
 from sesmon.web import Probes, ServerHandle, make_app, start_server
 
@@ -55,14 +56,24 @@ class Context:
     # Target name → that target's boto3 clients; one counter of AWS requests shared by every target.
     aws: dict[str, AwsClients] = field(default_factory=dict)
     api_calls: ApiCallCounter = field(default_factory=ApiCallCounter)
+    # Where the CloudWatch poller hands ingestion the Send denominators of sets without Send events.
+    sends: SendBoard = field(default_factory=SendBoard)
 
 
 def build_components(ctx: Context) -> list[Component]:
     """Every capability the config enables, in start order."""
     components: list[Component] = []
-    components.append(build_aws_component(ctx.config, ctx.aws, ctx.targets, ctx.api_calls, ctx.clock))
+    components.append(
+        build_aws_component(ctx.config, ctx.aws, ctx.targets, ctx.api_calls, ctx.clock, sends=ctx.sends)
+    )
     ingest = build_ingest(
-        ctx.config, ctx.store, health=ctx.health, targets=ctx.targets, clock=ctx.clock, aws=ctx.aws
+        ctx.config,
+        ctx.store,
+        health=ctx.health,
+        targets=ctx.targets,
+        clock=ctx.clock,
+        aws=ctx.aws,
+        sends=ctx.sends,
     )
     if ingest is not None:
         components.append(ingest)
@@ -161,7 +172,7 @@ class Daemon:
                     next_run_time=_utc(now) if job.run_at_start else None,
                     misfire_grace_time=max(1, int(job.interval)),
                 )
-        probes = Probes(alive=self.alive, pending=self.pending, status_sections=self.status_sections)
+        probes = Probes(alive=self.alive, pending=self.pending, status=self.status)
         server = self.config.server
         self._server = start_server(server.host, server.port, make_app(self.registry, probes))
         log_event(
@@ -187,26 +198,23 @@ class Daemon:
         waiting = [] if self._state_loaded else ["state"]
         return waiting + self.health.pending()
 
-    def status_sections(self) -> list[tuple[str, str]]:
-        """Sections of the status page: sources, then each component's own."""
-        rows = "".join(
-            f"<tr><td>{html.escape(s.source)}</td><td>{html.escape(s.target)}</td>"
-            f"<td class='{'ok' if s.up else 'bad'}'>{'up' if s.up else 'down'}</td>"
-            f"<td>{html.escape(s.last_error or '')}</td></tr>"
+    def status(self) -> StatusReport:
+        """The status page as data: readiness, every source, then each component's section."""
+        sources = tuple(
+            SourceRow(
+                source=s.source,
+                target=s.target,
+                up=s.up,
+                last_error=s.last_error,
+                last_success=s.last_success,
+                consecutive_failures=s.consecutive_failures,
+            )
             for s in self.health.all()
         )
         sections = [
-            (
-                "Sources",
-                "<table><tr><th>source</th><th>target</th><th>state</th><th>last error</th></tr>"
-                f"{rows}</table>",
-            )
+            (comp.name, section) for comp in self.components if (section := comp.status()) is not None
         ]
-        for comp in self.components:
-            fragment = comp.status_html()
-            if fragment:
-                sections.append((comp.name, fragment))
-        return sections
+        return StatusReport(__version__, tuple(self.pending()), sources, tuple(sections))
 
     def _runner(self, job: Job) -> Callable[[], None]:
         def run() -> None:

@@ -12,12 +12,10 @@ so repeating one changes nothing.
 from __future__ import annotations
 
 import dataclasses
-import html
 import logging
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from typing import Protocol
 
 from sesmon import redact
@@ -35,6 +33,7 @@ from sesmon.config import ACTIONS, AlertsConfig
 from sesmon.logs import get_logger, log_event
 from sesmon.rules import Notification
 from sesmon.state.ports import AlertStore, Document, OutboxEntry
+from sesmon.status import ActionRow, ActionsStatus, PausedRow
 
 log = get_logger("sesmon.actions")
 
@@ -141,35 +140,16 @@ class ActionRunner:
             record=record.id,
         )
 
-    def status_html(self) -> str:
-        """The status page's actions section: what is paused, then the latest decisions."""
+    def status(self) -> ActionsStatus:
+        """The status page's actions rows: what is paused, then the latest decisions."""
         history = self.history()
-        held = paused(history)
-        lines = "".join(
-            f"<tr><td>{html.escape(r.target)}</td><td class='bad'>{html.escape(r.subject)}</td>"
-            f"<td>{_iso(r.finished or r.at)}</td><td>{html.escape(r.rule)}</td></tr>"
-            for r in held
+        return ActionsStatus(
+            mode=self.config.actions.mode,
+            paused=tuple(
+                PausedRow(r.target, r.configuration_set, r.finished or r.at, r.rule) for r in paused(history)
+            ),
+            recent=tuple(ActionRow(r.at, r.result, describe(r)) for r in reversed(history[-STATUS_ROWS:])),
         )
-        paused_table = (
-            "<table><tr><th>target</th><th>paused</th><th>since</th><th>rule</th></tr>"
-            f"{lines}</table><p>Resume with <code>sesmon resume --config FILE --configuration-set NAME"
-            "</code>.</p>"
-            if held
-            else "<p>Nothing paused by sesmon.</p>"
-        )
-        recent = "".join(
-            f"<tr><td>{_iso(r.at)}</td><td>{html.escape(r.result)}</td><td>{html.escape(describe(r))}</td></tr>"
-            for r in reversed(history[-STATUS_ROWS:])
-        )
-        recent_table = (
-            f"<table><tr><th>at</th><th>result</th><th>action</th></tr>{recent}</table>" if recent else ""
-        )
-        mode = html.escape(self.config.actions.mode)
-        return f"<h3>Actions (mode {mode})</h3>{paused_table}{recent_table}"
-
-
-def _iso(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, tz=UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def resume_record(target: str, configuration_set: str, now: float, error: str = "") -> ActionRecord:

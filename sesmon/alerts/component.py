@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import html
 import logging
 import random
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
 
 from prometheus_client.registry import Collector
 
@@ -26,6 +24,7 @@ from sesmon.metrics.alerts import AlertsCollector
 from sesmon.rules import Evaluator, FiringAlert, Notification
 from sesmon.signals import Observation, SignalProvider
 from sesmon.state.ports import AlertStore, OutboxEntry
+from sesmon.status import AlertRow, AlertsStatus, SinkRow
 from sesmon.targets import TargetDirectory
 
 log = get_logger("sesmon.alerts")
@@ -232,40 +231,25 @@ class AlertsComponent(BaseComponent):
 
     # -- status page -----------------------------------------------------------------------------
 
-    def status_html(self) -> str:
-        firing = self.firing()
-        rows = "".join(
-            f"<tr><td>{html.escape(a.rule)}</td><td class='bad'>{html.escape(a.severity)}</td>"
-            f"<td>{html.escape(', '.join(f'{k}={v}' for k, v in a.labels))}</td>"
-            f"<td>{a.value:.4g}</td><td>{_iso(a.starts_at)}</td></tr>"
-            for a in firing
-        )
-        table = (
-            "<table><tr><th>rule</th><th>severity</th><th>labels</th><th>value</th><th>since</th></tr>"
-            f"{rows}</table>"
-            if firing
-            else "<p>No alerts firing.</p>"
-        )
+    def status(self) -> AlertsStatus:
+        """Firing alerts and each sink's delivery counts."""
         counts = self.store.outbox_counts()
         delivered, failures, given_up = self.stats.snapshot()
-        sink_rows = "".join(
-            f"<tr><td>{html.escape(s.name)}</td><td>{html.escape(s.type)}</td>"
-            f"<td>{counts.get((s.name, 'pending'), 0)}</td><td>{delivered.get(s.name, 0)}</td>"
-            f"<td>{failures.get(s.name, 0)}</td><td>{given_up.get(s.name, 0)}</td></tr>"
-            for s in self.config.sinks
+        return AlertsStatus(
+            firing=tuple(AlertRow(a.rule, a.severity, a.labels, a.value, a.starts_at) for a in self.firing()),
+            sinks=tuple(
+                SinkRow(
+                    name=s.name,
+                    type=s.type,
+                    pending=counts.get((s.name, "pending"), 0),
+                    delivered=delivered.get(s.name, 0),
+                    failed_attempts=failures.get(s.name, 0),
+                    given_up=given_up.get(s.name, 0),
+                )
+                for s in self.config.sinks
+            ),
+            actions=self.actions.status() if self.actions is not None else None,
         )
-        sinks = (
-            "<table><tr><th>sink</th><th>type</th><th>pending</th><th>delivered</th><th>failed attempts</th>"
-            f"<th>given up</th></tr>{sink_rows}</table>"
-            if sink_rows
-            else ""
-        )
-        actions = self.actions.status_html() if self.actions is not None else ""
-        return f"<h3>Firing alerts</h3>{table}{sinks}{actions}"
-
-
-def _iso(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, tz=UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def providers_of(components: Sequence[object]) -> list[SignalProvider]:

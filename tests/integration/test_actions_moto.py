@@ -29,6 +29,7 @@ from sesmon.rules import Notification
 from sesmon.signals import Observation
 from sesmon.sources.aws import ApiCallCounter, AwsClients
 from sesmon.state.factory import open_state
+from sesmon.statuspage import render_section
 
 SETS = ("marketing", "transactional")
 
@@ -199,7 +200,9 @@ def test_a_spike_pauses_exactly_the_allowed_set_once(
     assert any("pausing configuration set marketing now" in d for d in texts["marketing"])
     assert any("paused configuration set marketing" in d for d in texts["marketing"])  # the follow-up
     assert any("not in alerts.actions.configuration_sets" in d for d in texts["transactional"])
-    assert "configuration set marketing" in w.alerts.status_html()
+    page = render_section(w.alerts.status())
+    assert "Actions (mode enforce)" in page
+    assert "configuration set marketing" in page
 
 
 @pytest.mark.usefixtures("sets")
