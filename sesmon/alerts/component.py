@@ -23,7 +23,7 @@ from sesmon.metrics.actions import ActionsCollector
 from sesmon.metrics.alerts import AlertsCollector
 from sesmon.rules import Evaluator, FiringAlert, Notification
 from sesmon.signals import Observation, SignalProvider
-from sesmon.state.ports import AlertStore, OutboxEntry
+from sesmon.state.ports import AlertStore, Lease, OutboxEntry
 from sesmon.status import AlertRow, AlertsStatus, SinkRow
 from sesmon.targets import TargetDirectory
 
@@ -53,9 +53,12 @@ class AlertsComponent(BaseComponent):
         sinks: Mapping[str, Sink] | None = None,
         rng: random.Random | None = None,
         targets: TargetDirectory | None = None,
+        fence: Callable[[], Lease | None] = lambda: None,
         actions: ActionRunner | None = None,
     ) -> None:
         self.config = config
+        # In a fleet, the leader's lease: a deposed leader's state write is refused, not applied.
+        self._fence = fence
         # Resolves an alert's target to the account_id and region its series carry.
         self.targets = targets if targets is not None else TargetDirectory(())
         self.actions = actions if actions is not None and actions.enabled else None
@@ -85,6 +88,10 @@ class AlertsComponent(BaseComponent):
         with self._lock:
             saved = self.store.kv_items(NAMESPACE).get(STATE_KEY)
             self.evaluator.load(saved if isinstance(saved, dict) else None)
+
+    def became_leader(self, now: float) -> None:  # noqa: ARG002 - part of the interface
+        # The previous leader may have moved alerts on since this replica last read them.
+        self.load()
 
     def jobs(self) -> Sequence[Job]:
         jobs = [
@@ -166,6 +173,7 @@ class AlertsComponent(BaseComponent):
                     self.evaluator.to_dict(),
                     self.entries(notifications),
                     now=now,
+                    fence=self._fence(),
                     documents=self.actions.documents(records) if self.actions is not None else (),
                 )
             except Exception:
@@ -265,8 +273,9 @@ def build_alerts_component(
     components: Sequence[object],
     *,
     targets: TargetDirectory | None = None,
+    fence: Callable[[], Lease | None] = lambda: None,
     actions: ActionRunner | None = None,
 ) -> AlertsComponent:
     """The alerts component over every signal-providing component plus ``source_down``."""
     providers = [*providers_of(components), SourceDownProvider(health)]
-    return AlertsComponent(config, store, providers, clock, targets=targets, actions=actions)
+    return AlertsComponent(config, store, providers, clock, targets=targets, fence=fence, actions=actions)
