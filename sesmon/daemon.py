@@ -20,7 +20,7 @@ from sesmon.alerts.component import build_alerts_component
 from sesmon.aws_health import build_aws_component
 from sesmon.component import Component, Job
 from sesmon.config import Config
-from sesmon.health import SourceHealth
+from sesmon.health import Heartbeats, SourceHealth
 from sesmon.identity_health import build_identity_component
 from sesmon.ingest import build_ingest
 from sesmon.logs import get_logger, log_event
@@ -34,6 +34,11 @@ from sesmon.web import Probes, ServerHandle, make_app, start_server
 log = get_logger("sesmon.daemon")
 # How often the main thread looks for a signal another thread received (see run_until_signal).
 SIGNAL_POLL_SECONDS = 0.2
+# The scheduler's heartbeat: a job on an executor of its own, so that slow AWS polls filling the
+# job pool never delay it; it stops beating only when the scheduler itself stopped dispatching.
+SCHEDULER_BEAT_SECONDS = 5.0
+SCHEDULER_STALL_SECONDS = 60.0
+SCHEDULER = "scheduler"
 
 Clock = Callable[[], float]
 
@@ -50,6 +55,7 @@ class Context:
     # Target name → that target's boto3 clients; one counter of AWS requests shared by every target.
     aws: dict[str, AwsClients] = field(default_factory=dict)
     api_calls: ApiCallCounter = field(default_factory=ApiCallCounter)
+    heartbeats: Heartbeats = field(default_factory=Heartbeats)
 
 
 def build_components(ctx: Context) -> list[Component]:
@@ -57,7 +63,13 @@ def build_components(ctx: Context) -> list[Component]:
     components: list[Component] = []
     components.append(build_aws_component(ctx.config, ctx.aws, ctx.targets, ctx.api_calls, ctx.clock))
     ingest = build_ingest(
-        ctx.config, ctx.store, health=ctx.health, targets=ctx.targets, clock=ctx.clock, aws=ctx.aws
+        ctx.config,
+        ctx.store,
+        health=ctx.health,
+        targets=ctx.targets,
+        clock=ctx.clock,
+        aws=ctx.aws,
+        heartbeats=ctx.heartbeats,
     )
     if ingest is not None:
         components.append(ingest)
@@ -78,11 +90,13 @@ class Daemon:
         clock: Clock = time.time,
         components: Sequence[Component] | None = None,
         drain_seconds: float = 20.0,
+        heartbeats: Heartbeats | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
         self.drain_seconds = drain_seconds
         self.health = SourceHealth()
+        self.heartbeats = heartbeats or Heartbeats()
         self.targets = TargetDirectory(config.targets)
         self.store = Store(config.state.path)
         self.api_calls = ApiCallCounter()
@@ -94,6 +108,7 @@ class Daemon:
             self.targets,
             aws={t.name: AwsClients(t, self.api_calls) for t in config.targets},
             api_calls=self.api_calls,
+            heartbeats=self.heartbeats,
         )
         self.components = list(components) if components is not None else build_components(self.context)
         self.registry = build_registry(
@@ -104,7 +119,7 @@ class Daemon:
             ]
         )
         self.scheduler = BackgroundScheduler(
-            executors={"default": ThreadPoolExecutor(max_workers=8)},
+            executors={"default": ThreadPoolExecutor(max_workers=8), SCHEDULER: ThreadPoolExecutor(1)},
             job_defaults={"max_instances": 1, "coalesce": True},
             timezone="UTC",
         )
@@ -116,7 +131,15 @@ class Daemon:
     # -- lifecycle -------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start components, the scheduler and the HTTP server."""
+        """Bind the HTTP port, then start components, the scheduler and the jobs.
+
+        The port comes first: a busy port fails the start before any source has made an AWS call.
+        """
+        probes = Probes(
+            alive=self.alive, pending=self.pending, status_sections=self.status_sections, wedged=self.wedged
+        )
+        server = self.config.server
+        self._server = start_server(server.host, server.port, make_app(self.registry, probes))
         for comp in self.components:
             for job in comp.jobs():
                 if job.source and job.target:
@@ -124,7 +147,18 @@ class Daemon:
         for comp in self.components:
             comp.start()
         self._state_loaded = True
+        self.heartbeats.register(SCHEDULER, SCHEDULER_STALL_SECONDS)
         self.scheduler.start()
+        self.scheduler.add_job(
+            self.heartbeats.beat,
+            "interval",
+            args=(SCHEDULER,),
+            seconds=SCHEDULER_BEAT_SECONDS,
+            id=SCHEDULER,
+            name=SCHEDULER,
+            executor=SCHEDULER,
+            misfire_grace_time=int(SCHEDULER_STALL_SECONDS),
+        )
         now = time.time()
         for comp in self.components:
             for job in comp.jobs():
@@ -137,9 +171,6 @@ class Daemon:
                     next_run_time=_utc(now) if job.run_at_start else None,
                     misfire_grace_time=max(1, int(job.interval)),
                 )
-        probes = Probes(alive=self.alive, pending=self.pending, status_sections=self.status_sections)
-        server = self.config.server
-        self._server = start_server(server.host, server.port, make_app(self.registry, probes))
         log_event(
             log,
             logging.INFO,
@@ -155,12 +186,16 @@ class Daemon:
         return self._server.port if self._server else 0
 
     def alive(self) -> bool:
-        """Liveness: the scheduler runs; never depends on AWS."""
-        return bool(self.scheduler.running) and not self._stopping.is_set()
+        """Liveness: the scheduler runs and no loop of sesmon's own is stalled; never depends on AWS."""
+        return bool(self.scheduler.running) and not self._stopping.is_set() and not self.wedged()
+
+    def wedged(self) -> list[str]:
+        """sesmon's own loops (receivers, the scheduler) that made no progress for too long."""
+        return self.heartbeats.stalled()
 
     def pending(self) -> list[str]:
-        """What readiness still waits for."""
-        waiting = [] if self._state_loaded else ["state"]
+        """What readiness still waits for: state, and each source that has not succeeded once."""
+        waiting = [] if self._state_loaded else ["state (not loaded yet)"]
         return waiting + self.health.pending()
 
     def status_sections(self) -> list[tuple[str, str]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -274,6 +275,8 @@ class Store:
         increments = {_KEY_SEP.join(k): v for k, v in delta.counters.items() if v}
         buckets = [[cs, width, start, counts] for (cs, width, start), counts in delta.buckets.items()]
         names = delta.admitted | delta.last_events.keys()
+        if delta.documents:
+            self._ingest_documents_write(cur, target, delta.documents)
         if not (increments or buckets or names):
             return
         cur.execute(
@@ -288,6 +291,18 @@ class Store:
         self._write_log_rows += 1
         if self._write_log_rows >= _WRITE_LOG_FOLD:
             self._fold_write_log(cur)
+
+    def _ingest_documents_write(self, cur: sqlite3.Cursor, target: str, documents: dict[str, object]) -> None:
+        namespace = _INGEST_DOCUMENTS + target
+        for key, value in documents.items():
+            if value is None:
+                cur.execute("DELETE FROM kv WHERE namespace = ? AND key = ?", (namespace, key))
+            else:
+                self.kv_put_in(cur, namespace, key, value, time.time())
+
+    def ingest_documents(self, target: str) -> dict[str, object]:
+        """The documents ingestion stored for ``target`` with its batches (``IngestDelta.documents``)."""
+        return self.kv_items(_INGEST_DOCUMENTS + target)
 
     def _fold_write_log(self, cur: sqlite3.Cursor) -> None:
         """Apply every logged write to the tables and empty the log (inside a transaction)."""
@@ -463,6 +478,8 @@ class OutboxRow:
 # -- ingestion schema and types (see the ingestion section of Store) ---------------------------------
 
 _KEY_SEP = "\x1f"
+# kv namespace prefix of IngestDelta.documents, followed by the target's name.
+_INGEST_DOCUMENTS = "ingest:"
 _SQL_CHUNK = 499  # rows of 2 parameters, plus one: SQLite's historical limit of 999 bound parameters
 _DEDUP_INSERT_HEAD = "INSERT INTO ingest_dedup(prefix, key, expires) VALUES "
 _DEDUP_INSERT_TAIL = " ON CONFLICT DO NOTHING"

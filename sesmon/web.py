@@ -26,6 +26,7 @@ class Probes:
     alive: Callable[[], bool]
     pending: Callable[[], list[str]]  # empty when ready
     status_sections: Callable[[], list[tuple[str, str]]]  # (title, escaped HTML fragment)
+    wedged: Callable[[], list[str]] = list  # loops that stopped making progress (why not alive)
 
 
 def make_app(registry: CollectorRegistry, probes: Probes) -> Callable[..., Iterable[bytes]]:
@@ -39,13 +40,19 @@ def make_app(registry: CollectorRegistry, probes: Probes) -> Callable[..., Itera
             result: Iterable[bytes] = metrics_app(environ, start_response)
             return result
         if path == "/healthz":
-            ok = probes.alive()
-            return _text(start_response, 200 if ok else 503, "ok\n" if ok else "scheduler stopped\n")
+            if probes.alive():
+                return _text(start_response, 200, "ok\n")
+            stalled = probes.wedged()
+            reason = "no progress: " + ", ".join(stalled) if stalled else "stopped"
+            return _text(start_response, 503, f"not alive: {reason}\n")
         if path == "/readyz":
             waiting = probes.pending()
             if not waiting:
                 return _text(start_response, 200, "ready\n")
-            return _text(start_response, 503, "not ready; waiting for: " + ", ".join(waiting) + "\n")
+            # One line per source: its name and its last (already redacted) error.
+            return _text(
+                start_response, 503, "not ready; waiting for:\n" + "".join(f"{w}\n" for w in waiting)
+            )
         if path == "/":
             page = _status_page(probes).encode()
             start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Iterator
+import sqlite3
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from moto.server import ThreadedMotoServer
 
 from sesmon import native, redact
+from sesmon.store import Store
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -82,3 +85,19 @@ def environment_without_aws() -> dict[str, str]:
         AWS_EC2_METADATA_DISABLED="true",
     )
     return env
+
+
+@pytest.fixture
+def open_store() -> Iterator[Callable[[str | Path], Store]]:
+    """Opens state stores that are closed (with their checkpoint thread) when the test ends, pass or fail."""
+    opened: list[Store] = []
+
+    def factory(path: str | Path) -> Store:
+        store = Store(path)
+        opened.append(store)
+        return store
+
+    yield factory
+    for store in opened:
+        with contextlib.suppress(sqlite3.ProgrammingError):  # the test closed it already
+            store.close()
