@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fnmatch
 import ipaddress
 import re
 from typing import Annotated, Literal
@@ -19,7 +18,9 @@ from pydantic import (
     model_validator,
 )
 
+from sesmon import globs
 from sesmon.durations import parse_duration
+from sesmon.signals import ALL_SIGNALS, RATE_SIGNALS, WINDOWED_SIGNALS
 
 Seconds = Annotated[float, BeforeValidator(parse_duration)]
 """A duration written as ``30s``/``5m``/``24h``/``14d``, held as seconds."""
@@ -166,7 +167,7 @@ class TargetConfig(Strict):
 
     def allows_configuration_set(self, name: str) -> bool:
         """True when ``name`` matches one of the configured globs."""
-        return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.configuration_sets)
+        return globs.matches_any(name, self.configuration_sets)
 
 
 class VolumeWindowConfig(Strict):
@@ -251,28 +252,6 @@ DEFAULT_PROVIDERS: dict[str, tuple[str, ...]] = {
     "apple": ("icloud.com", "me.com", "mac.com"),
 }
 
-WINDOWED_SIGNALS = (
-    "bounce_rate",
-    "complaint_rate",
-    "transient_bounce_rate",
-    "delivery_delay_rate",
-    "reject_rate",
-    "rendering_failure_rate",
-)
-RATE_SIGNALS = (*WINDOWED_SIGNALS, "cloudwatch_bounce_rate", "cloudwatch_complaint_rate", "quota_usage")
-BOOLEAN_SIGNALS = (
-    "enforcement_status",
-    "account_sending_disabled",
-    "configuration_set_sending_disabled",
-    "sandbox",
-    "identity_unverified",
-    "dkim_not_successful",
-    "dns_check_failed",
-    "event_type_not_routed",
-    "no_events",
-    "source_down",
-)
-ALL_SIGNALS = (*RATE_SIGNALS, *BOOLEAN_SIGNALS)
 SEVERITIES = ("info", "warning", "critical")
 Severity = Literal["info", "warning", "critical"]
 
@@ -333,6 +312,9 @@ class RuleConfig(Strict):
             raise ValueError(f"signal {self.signal} is a condition, not a rate: use severity, not thresholds")
         if self.signal in WINDOWED_SIGNALS and self.window is None:
             raise ValueError(f"signal {self.signal} needs a window (one of 'windows' or 'volume')")
+        if self.signal not in WINDOWED_SIGNALS and (self.min_recipients or self.min_events):
+            # Only sesmon's own counts carry a volume: elsewhere a guard would silence the rule.
+            raise ValueError(f"signal {self.signal} has no volume: min_recipients/min_events do not apply")
         return self
 
 

@@ -6,10 +6,11 @@ import html
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from prometheus_client.registry import Collector
 
+from sesmon import globs
 from sesmon.batch import (
     LAG_BUCKETS,
     Built,
@@ -22,23 +23,28 @@ from sesmon.batch import (
     should_delete,
 )
 from sesmon.component import BaseComponent, Job
-from sesmon.config import WINDOWED_SIGNALS, Config, TargetConfig
+from sesmon.config import Config, TargetConfig
 from sesmon.counting import (
     SQS_DELETED,
     ConfigurationSets,
     CounterKey,
     CountLayout,
-    literal_names,
     providers_with_other,
 )
 from sesmon.events import INVALID_REASONS, invert_providers
 from sesmon.health import Heartbeats, SourceHealth
 from sesmon.logs import get_logger, log_event
 from sesmon.metrics.events import EventsCollector, TargetReadout
-from sesmon.signals import Observation
+from sesmon.signals import WINDOWED_SIGNALS, Observation
+from sesmon.sources.sqs import SqsSource
 from sesmon.store import Store
 from sesmon.targets import TargetDirectory
 from sesmon.windows import EVENTS, HOUR, MINUTE, SENT, VOLUME, Totals, WindowSet
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
+    from sesmon.sources.aws import AwsClients
 
 log = get_logger("sesmon.ingest")
 
@@ -66,7 +72,7 @@ class TargetIngest:
         self.providers = invert_providers(config.providers)
         self._layout = CountLayout(self.providers)
         self.provider_labels = providers_with_other(config.providers)
-        self.literals = literal_names(target.configuration_sets)
+        self.literals = globs.literals(target.configuration_sets)
         self._volume = (config.volume_window.recipients, config.volume_window.max_age)
         self._lock = threading.Lock()
         self._sets = ConfigurationSets(target)
@@ -287,12 +293,10 @@ class IngestComponent(BaseComponent):
         health: SourceHealth,
         targets: TargetDirectory,
         clock: Clock,
-        sqs_clients: Mapping[str, Callable[[], Any]],
+        sqs_clients: Mapping[str, Callable[[], SQSClient]],
         backoff: Callable[[int], float] | None = None,
         heartbeats: Heartbeats | None = None,
     ) -> None:
-        from sesmon.sources.sqs import SqsSource  # noqa: PLC0415 - keeps the pure parts importable alone
-
         self.config = config
         self.store = store
         self.clock = clock
@@ -436,12 +440,12 @@ def build_ingest(
     health: SourceHealth,
     targets: TargetDirectory,
     clock: Clock,
-    aws: Mapping[str, Any],
+    aws: Mapping[str, AwsClients],
     heartbeats: Heartbeats | None = None,
 ) -> IngestComponent | None:
-    """The ingestion component when any target has an ``sqs`` section (``aws``: target → AwsClients)."""
+    """The ingestion component when any target has an ``sqs`` section (``aws``: target → its clients)."""
     names: Iterable[str] = [t.name for t in config.targets if t.sqs is not None]
-    clients = {name: _client_factory(aws[name]) for name in names}
+    clients = {name: aws[name].lazy("sqs") for name in names}
     if not clients:
         return None
     return IngestComponent(
@@ -453,7 +457,3 @@ def build_ingest(
         sqs_clients=clients,
         heartbeats=heartbeats,
     )
-
-
-def _client_factory(clients: Any) -> Callable[[], Any]:
-    return lambda: clients.client("sqs")

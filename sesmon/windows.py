@@ -62,7 +62,8 @@ DELIVERED: Final = 11
 WIDTH: Final = len(FIELDS)
 VOLUME: Final = "volume"
 
-# Rate name → (numerator field, denominator field), per DESIGN.md §3 for the AWS-comparable pair.
+# Rate name → (numerator field, denominator field); the AWS-comparable pair as
+# docs/ARCHITECTURE.md#counting-rules defines it.
 RATES: Final[dict[str, tuple[int, int]]] = {
     "bounce_rate": (BOUNCED_RATE, SENT),
     "complaint_rate": (COMPLAINED_RATE, SENT),

@@ -8,8 +8,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from sesmon.alerts.dispatcher import DeliveryStats
-from sesmon.config import RATE_SIGNALS, AlertsConfig
+from sesmon.config import AlertsConfig
 from sesmon.rules import FiringAlert
+from sesmon.signals import RATE_SIGNALS
 
 
 class AlertsCollector(Collector):

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sesmon.config import TargetConfig
 from sesmon.sources.discovery import ConfigurationSetDiscovery
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_cloudwatch.type_defs import MetricDataResultTypeDef
 
 NAMESPACE = "AWS/SES"
 BOUNCE = "Reputation.BounceRate"
@@ -115,7 +119,7 @@ def time_range(
     return TimeRange(float(end - lookback), float(end))
 
 
-def newest_points(results: Iterable[dict[str, Any]]) -> dict[str, tuple[float, float]]:
+def newest_points(results: Iterable[Mapping[str, Any]]) -> dict[str, tuple[float, float]]:
     """Query id → (timestamp, value) of its newest datapoint, merged over result pages."""
     newest: dict[str, tuple[float, float]] = {}
     for result in results:
@@ -154,7 +158,7 @@ class CloudWatchPoller:
     """Polls one target's reputation metrics; every call goes through the target's CloudWatch client."""
 
     target: TargetConfig
-    cloudwatch: Callable[[], Any]
+    cloudwatch: Callable[[], CloudWatchClient]
     discovery: ConfigurationSetDiscovery
     on_metrics_requested: Callable[[int], None] = field(default=lambda _n: None)
 
@@ -164,7 +168,7 @@ class CloudWatchPoller:
         queries = build_queries(sets)
         span = time_range(now, self.target.cloudwatch.delay)
         client = self.cloudwatch()
-        results: list[dict[str, Any]] = []
+        results: list[MetricDataResultTypeDef] = []
         calls = requested = 0
         for batch in chunk(queries):
             api_queries = [to_api(q) for q in batch]

@@ -5,14 +5,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from sesmon.config import TargetConfig
 from sesmon.logs import get_logger, log_event
+
+if TYPE_CHECKING:
+    from mypy_boto3_sesv2 import SESV2Client
 
 log = get_logger("sesmon.sources.discovery")
 
@@ -45,7 +48,7 @@ class Catalog:
         return tuple(s.name for s in self.sets if s.reputation_metrics_enabled)
 
 
-def info_from_response(name: str, response: dict[str, Any]) -> ConfigurationSetInfo:
+def info_from_response(name: str, response: Mapping[str, Any]) -> ConfigurationSetInfo:
     """A GetConfigurationSet (SES v2) response reduced to the fields we export."""
     # Absent options mean the SES defaults: sending on, reputation metrics off.
     sending = (response.get("SendingOptions") or {}).get("SendingEnabled", True)
@@ -54,7 +57,7 @@ def info_from_response(name: str, response: dict[str, Any]) -> ConfigurationSetI
 
 
 def list_configuration_sets(
-    client: Any, target: TargetConfig, pace: Callable[[], None], page_size: int | None = None
+    client: SESV2Client, target: TargetConfig, pace: Callable[[], None], page_size: int | None = None
 ) -> tuple[list[str], int]:
     """The target's configuration sets (SES v2, paged), filtered by its globs and capped at its limit.
 
@@ -126,7 +129,7 @@ class ConfigurationSetDiscovery:
     def __init__(
         self,
         target: TargetConfig,
-        sesv2: Callable[[], Any],
+        sesv2: Callable[[], SESV2Client],
         limiter: RateLimiter | None = None,
         refresh_seconds: float = REFRESH_SECONDS,
         stopping: threading.Event | None = None,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -13,6 +13,9 @@ from sesmon.logs import get_logger
 from sesmon.model import EventType
 from sesmon.sources.discovery import list_configuration_sets
 from sesmon.sources.identities import OperationPacer
+
+if TYPE_CHECKING:
+    from mypy_boto3_sesv2 import SESV2Client
 
 log = get_logger("sesmon.sources.routing")
 
@@ -58,7 +61,7 @@ class RoutingSnapshot:
     dropped: int = 0
 
 
-def routing_from_destinations(name: str, destinations: Iterable[dict[str, Any]]) -> RoutingInfo:
+def routing_from_destinations(name: str, destinations: Iterable[Mapping[str, Any]]) -> RoutingInfo:
     """A GetConfigurationSetEventDestinations response's destinations reduced to routing per type."""
     routed: set[EventType] = set()
     elsewhere: set[EventType] = set()
@@ -85,7 +88,7 @@ class RoutingSource:
     def __init__(
         self,
         target: TargetConfig,
-        sesv2: Callable[[], Any],
+        sesv2: Callable[[], SESV2Client],
         pacer: OperationPacer,
         page_size: int | None = None,
     ) -> None:

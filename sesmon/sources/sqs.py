@@ -7,22 +7,24 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Protocol
 
 from sesmon import redact
-from sesmon.batch import Message, should_delete
+from sesmon.batch import Message, Processed, should_delete
 from sesmon.config import TargetConfig
 from sesmon.health import Heartbeats, SourceHealth
 from sesmon.logs import get_logger, log_event
 
 if TYPE_CHECKING:
-    from sesmon.ingest import TargetIngest
+    from mypy_boto3_sqs.client import SQSClient
+    from mypy_boto3_sqs.literals import MessageSystemAttributeNameType
+    from mypy_boto3_sqs.type_defs import DeleteMessageBatchRequestEntryTypeDef, MessageTypeDef
 
 log = get_logger("sesmon.sources.sqs")
 
 SOURCE = "sqs"
 MAX_MESSAGES = 10  # SQS's per-call maximum: the fewest requests per event
-SYSTEM_ATTRIBUTES = ["ApproximateReceiveCount", "SentTimestamp"]
+SYSTEM_ATTRIBUTES: list[MessageSystemAttributeNameType] = ["ApproximateReceiveCount", "SentTimestamp"]
 MAX_BACKOFF = 60.0
 # A failing DeleteMessageBatch is retried only briefly: each call already carries botocore's own
 # retries, and a receiver stuck in delete() receives nothing. What is not deleted comes back after
@@ -43,6 +45,22 @@ class DeleteIncomplete(Exception):  # noqa: N818 - reads as the condition it rep
         self.undeleted = undeleted
 
 
+class BatchHandler(Protocol):
+    """What a receiver hands its batches to (``ingest.TargetIngest``); the seam keeps ``sources/``
+    free of any import of ``ingest``."""
+
+    def process(
+        self, messages: Sequence[Message], now: float, *, keep_invalid: bool | None = None, slot: int = 0
+    ) -> Sequence[Processed]:
+        """Durably store one batch's effect, counting the messages the receiver in ``slot`` is about
+        to delete under the ``on_invalid`` policy (``keep_invalid``); one outcome per message."""
+        ...
+
+    def record_undeleted(self, count: int, slot: int = 0) -> None:
+        """Take back ``count`` messages of that slot's last batch whose delete failed."""
+        ...
+
+
 def default_backoff(failures: int) -> float:
     """Seconds to wait after ``failures`` consecutive failures: exponential, capped, full jitter.
 
@@ -52,7 +70,7 @@ def default_backoff(failures: int) -> float:
     return random.uniform(0.5, min(MAX_BACKOFF, 2.0 ** min(failures, 10)))  # noqa: S311 - jitter only
 
 
-def _sent_timestamp(message: dict[str, Any]) -> float | None:
+def _sent_timestamp(message: MessageTypeDef) -> float | None:
     raw = (message.get("Attributes") or {}).get("SentTimestamp")
     try:
         return int(raw) / 1000 if raw is not None else None
@@ -79,8 +97,8 @@ class SqsSource:
         self,
         *,
         target: TargetConfig,
-        ingest: TargetIngest,
-        client: Callable[[], Any],
+        ingest: BatchHandler,
+        client: Callable[[], SQSClient],
         health: SourceHealth,
         clock: Callable[[], float],
         backoff: Callable[[int], float] | None = None,
@@ -93,7 +111,7 @@ class SqsSource:
         self.queue_url = target.sqs.queue_url
         self.ingest = ingest
         self._client_factory = client
-        self._client: Any = None
+        self._client: SQSClient | None = None
         self._client_lock = threading.Lock()
         self.health = health
         self.clock = clock
@@ -106,7 +124,7 @@ class SqsSource:
         self._warned_redrive = False
 
     @property
-    def client(self) -> Any:
+    def client(self) -> SQSClient:
         """The SQS client, created on first use (it may contact STS)."""
         with self._client_lock:
             if self._client is None:
@@ -195,7 +213,7 @@ class SqsSource:
                 VisibilityTimeout=self.settings.visibility_timeout_seconds,
                 MessageSystemAttributeNames=SYSTEM_ATTRIBUTES,
             )
-            messages: list[dict[str, Any]] = response.get("Messages") or []
+            messages = response.get("Messages") or []
             if messages:
                 self.handle(messages, slot)
         except Exception as exc:
@@ -207,7 +225,7 @@ class SqsSource:
     def _failed(self, started: float, exc: BaseException) -> None:
         self.health.failure(SOURCE, self.target, self.clock(), time.monotonic() - started, _describe(exc))
 
-    def handle(self, messages: Sequence[dict[str, Any]], slot: int = 0) -> None:
+    def handle(self, messages: Sequence[MessageTypeDef], slot: int = 0) -> None:
         """Store a received batch in one transaction, then delete what may go.
 
         The transaction also counts the messages about to be deleted (sesmon_sqs_messages_deleted_total),
@@ -224,7 +242,7 @@ class SqsSource:
         if deletable:
             self.delete(deletable, slot)
 
-    def delete(self, messages: Sequence[dict[str, Any]], slot: int = 0) -> int:
+    def delete(self, messages: Sequence[MessageTypeDef], slot: int = 0) -> int:
         """DeleteMessageBatch with per-entry checks; return how many were deleted.
 
         Entries that failed on AWS's side are retried a few times with a short, capped backoff (the
@@ -233,7 +251,9 @@ class SqsSource:
         ingestion to take them back out of the deleted count.
         """
         started = time.monotonic()
-        pending = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]
+        pending: list[DeleteMessageBatchRequestEntryTypeDef] = [
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)
+        ]
         deleted = 0
         reason = ""
         for attempt in range(1, DELETE_ATTEMPTS + 1):

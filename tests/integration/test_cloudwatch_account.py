@@ -6,7 +6,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from botocore.awsrequest import AWSResponse
@@ -20,6 +20,9 @@ from sesmon.signals import SignalProvider
 from sesmon.sources.aws import ApiCallCounter, AwsClients
 from sesmon.sources.discovery import RateLimiter
 from sesmon.targets import TargetDirectory
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch.type_defs import DimensionTypeDef
 
 OTHER_ACCOUNT = "111111111111"
 DEFAULT_ACCOUNT = "123456789012"  # moto's account for plain credentials
@@ -77,7 +80,11 @@ def stub_get_account(
     events = clients.client("sesv2").meta.events
     # One stub per client: a later stub replaces an earlier one.
     events.unregister("before-send.sesv2.GetAccount", unique_id="test-get-account")
-    events.register("before-send.sesv2.GetAccount", answer, unique_id="test-get-account")
+    events.register(
+        "before-send.sesv2.GetAccount",
+        answer,  # type: ignore[arg-type]  # the stubs say None; a before-send hook may answer
+        unique_id="test-get-account",
+    )
 
 
 def make_config(endpoint: str, state_path: str = ":memory:", **cloudwatch: Any) -> Config:
@@ -100,7 +107,9 @@ def make_config(endpoint: str, state_path: str = ":memory:", **cloudwatch: Any) 
 
 def put_reputation(clients: AwsClients, value: float, when: float, configuration_set: str | None) -> None:
     """Publish a Reputation.* pair into AWS/SES as SES does (set-level ones with the set dimension)."""
-    dims = [{"Name": "ses:configuration-set", "Value": configuration_set}] if configuration_set else []
+    dims: list[DimensionTypeDef] = (
+        [{"Name": "ses:configuration-set", "Value": configuration_set}] if configuration_set else []
+    )
     stamp = datetime.fromtimestamp(when, tz=UTC)
     clients.client("cloudwatch").put_metric_data(
         Namespace="AWS/SES",

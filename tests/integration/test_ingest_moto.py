@@ -82,7 +82,7 @@ def _wait_for(condition: Any, timeout: float, what: str) -> None:
 
 
 def _queue_empty(sqs: Any, queue_url: str) -> bool:
-    attributes = sqs.get_queue_attributes(
+    attributes: dict[str, str] = sqs.get_queue_attributes(
         QueueUrl=queue_url,
         AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
     )["Attributes"]

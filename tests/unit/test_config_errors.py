@@ -151,6 +151,13 @@ CASES: list[tuple[str, str, str]] = [
         "alerts.rules[0]: warning threshold must not be above the critical threshold",
     ),
     (
+        "rule-guard-without-volume",
+        TARGET
+        + "alerts:\n  rules:\n    - {name: RepHigh, signal: quota_usage, warning: 0.05, "
+        + "min_recipients: 500}\n",
+        "alerts.rules[0]: signal quota_usage has no volume: min_recipients/min_events do not apply",
+    ),
+    (
         "sink-unknown-type",
         TARGET + "alerts:\n  sinks:\n    - {name: hook, type: email, url: 'https://x.example'}\n",
         "alerts.sinks[0].type: input should be 'webhook', 'slack', 'pagerduty' or 'alertmanager'",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sesmon.batch import Message
 from sesmon.config import Config
@@ -14,6 +14,9 @@ from sesmon.signals import SignalProvider
 from sesmon.store import Store
 from sesmon.targets import TargetDirectory
 from tests.sesgen import SesEventGenerator
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
 
 NOW = 1_790_000_000.0
 LABELS = {"target": "prod", "account_id": "123456789012", "region": "us-east-1"}
@@ -40,7 +43,7 @@ def component(tmp_path: Path, clock: list[float]) -> IngestComponent:
         health=SourceHealth(),
         targets=TargetDirectory(config.targets),
         clock=lambda: clock[0],
-        sqs_clients={"prod": _NoClient},
+        sqs_clients={"prod": lambda: cast("SQSClient", _NoClient())},
     )
     for ingest in comp.ingests.values():
         ingest.restore(clock[0])

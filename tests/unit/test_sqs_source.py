@@ -7,7 +7,7 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
@@ -18,6 +18,9 @@ from sesmon.ingest import TargetIngest
 from sesmon.sources.sqs import DELETE_ATTEMPTS, DeleteIncomplete, SqsSource
 from sesmon.store import Store
 from tests.sesgen import SesEventGenerator
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
 
 NOW = 1_790_000_000.0
 QUEUE = "https://sqs.us-east-1.amazonaws.com/123456789012/ses-events"
@@ -112,7 +115,7 @@ def make(
     source = SqsSource(
         target=config.targets[0],
         ingest=ingest,
-        client=lambda: client,
+        client=lambda: cast("SQSClient", client),  # scripted stand-in with the calls the source makes
         health=health,
         clock=lambda: NOW,
         backoff=lambda failures: 0.0,
