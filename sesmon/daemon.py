@@ -26,10 +26,11 @@ from sesmon.ingest import build_ingest
 from sesmon.logs import get_logger, log_event
 from sesmon.metrics import build_registry
 from sesmon.metrics.self_metrics import BuildInfoCollector, SourceHealthCollector
+from sesmon.servers import ServerHandle
 from sesmon.sources.aws import ApiCallCounter, AwsClients
 from sesmon.store import Store
 from sesmon.targets import TargetDirectory
-from sesmon.web import Probes, ServerHandle, make_app, start_server
+from sesmon.web import Probes, make_app, start_server
 
 log = get_logger("sesmon.daemon")
 # How often the main thread looks for a signal another thread received (see run_until_signal).
@@ -124,6 +125,7 @@ class Daemon:
             timezone="UTC",
         )
         self._stopping = threading.Event()
+        self._shut_down = False
         self._state_loaded = False
         self._server: ServerHandle | None = None
         self._signals = 0
@@ -139,7 +141,11 @@ class Daemon:
             alive=self.alive, pending=self.pending, status_sections=self.status_sections, wedged=self.wedged
         )
         server = self.config.server
-        self._server = start_server(server.host, server.port, make_app(self.registry, probes))
+        try:
+            self._server = start_server(server.host, server.port, make_app(self.registry, probes), server)
+        except OSError:
+            self.store.close()
+            raise
         for comp in self.components:
             for job in comp.jobs():
                 if job.source and job.target:
@@ -266,7 +272,13 @@ class Daemon:
         self._stopping.set()
 
     def shutdown(self) -> int:
-        """Stop new work, drain in-flight jobs before the deadline, flush state; return the exit code."""
+        """Stop new work, drain in-flight jobs before the deadline, flush state; return the exit code.
+
+        Idempotent: a second call returns at once.
+        """
+        if self._shut_down:
+            return 0
+        self._shut_down = True
         self._stopping.set()
         deadline = time.monotonic() + self.drain_seconds
         if self.scheduler.running:

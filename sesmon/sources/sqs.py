@@ -122,6 +122,8 @@ class SqsSource:
         self._abort = threading.Event()
         self._threads: list[threading.Thread] = []
         self._warned_redrive = False
+        # Set while a received batch failed to commit or delete and has not gone through since.
+        self._unsettled = threading.Event()
 
     @property
     def client(self) -> SQSClient:
@@ -205,6 +207,7 @@ class SqsSource:
         of each); the source is then down with that reason until a cycle succeeds.
         """
         started = time.monotonic()
+        messages: Sequence[MessageTypeDef] = ()
         try:
             response = self.client.receive_message(
                 QueueUrl=self.queue_url,
@@ -217,8 +220,17 @@ class SqsSource:
             if messages:
                 self.handle(messages, slot)
         except Exception as exc:
+            if messages:
+                self._unsettled.set()
             self._failed(started, exc)
             raise
+        if messages:
+            self._unsettled.clear()
+        elif self._unsettled.is_set():
+            # Messages whose commit or delete failed come back after their visibility timeout; an
+            # empty receive meanwhile proves nothing, so the source stays down until a batch goes
+            # through whole.
+            return 0
         self.health.success(SOURCE, self.target, self.clock(), time.monotonic() - started)
         return len(messages)
 
