@@ -13,6 +13,7 @@ from moto.server import ThreadedMotoServer
 
 from sesmon import native, redact
 from sesmon.store import Store
+from tests.leaks import Leaks
 from tests.tools import require_tool
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -35,6 +36,18 @@ def _fake_aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+@pytest.fixture(autouse=True)
+def _no_leaks(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    # Stops whatever the test left running, even when it failed (see tests/leaks.py).
+    leaks = Leaks()
+    leaks.install(monkeypatch)
+    yield
+    leaks.stop_all()
+    left = leaks.leaked()
+    if left:
+        pytest.fail(f"threads still running after the test and its clean-up: {', '.join(left)}")
 
 
 @pytest.fixture(autouse=True)
