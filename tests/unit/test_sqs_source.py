@@ -232,7 +232,7 @@ def test_the_loop_backs_off_and_recovers(tmp_path: Path, gen: SesEventGenerator)
     client.receives += [throttled(), throttled(), [sqs_message("m", gen.event().body)]]
     source.start()
     try:
-        assert client.deleted_some.wait(10)
+        assert client.deleted_some.wait(60)
     finally:
         source.stop(time.monotonic() + 5)
     assert delays[:2] == [1, 2]
@@ -247,7 +247,7 @@ def test_stop_finishes_the_in_flight_batch(tmp_path: Path, gen: SesEventGenerato
     client.gate = threading.Event()  # the receive is "in flight" until the gate opens
     client.receives.append([sqs_message(f"m{i}", gen.event().body) for i in range(3)])
     source.start()
-    assert client.receiving.wait(5)
+    assert client.receiving.wait(60)
     source.request_stop()
     client.gate.set()
     source.join(time.monotonic() + 5)
