@@ -219,14 +219,14 @@ def _seed_state(config_path: Path) -> None:
     from sesmon.batch import Message  # noqa: PLC0415
     from sesmon.config_loader import load_config  # noqa: PLC0415
     from sesmon.ingest import TargetIngest  # noqa: PLC0415
-    from sesmon.store import Store  # noqa: PLC0415
+    from sesmon.state.sqlite import SqliteState  # noqa: PLC0415
     from tests.sesgen import SesEventGenerator  # noqa: PLC0415
 
     config = load_config(str(config_path))
     now = time.time()
     names = tuple(f"set-{i:03d}" for i in range(SETS))
     gen = SesEventGenerator(seed=3, configuration_sets=names, start=now - 1800, spread=1700)
-    store = Store(config.state.path)
+    store = SqliteState(config.state.path)
     ingest = TargetIngest(config.targets[0], config, store)
     ingest.restore(now)
     messages = [

@@ -46,7 +46,7 @@ from sesmon.events import parse_message
 from sesmon.health import SourceHealth
 from sesmon.ingest import IngestComponent, TargetIngest
 from sesmon.sources.aws import ApiCallCounter, AwsClients
-from sesmon.store import Store
+from sesmon.state.sqlite import SqliteState
 from sesmon.targets import TargetDirectory
 from tests.sesgen import SesEventGenerator
 
@@ -108,7 +108,7 @@ def _pipeline(messages: list[Message], batch: int, now: float) -> float:
     every message a duplicate): events per second."""
     with tempfile.TemporaryDirectory() as tmp:
         config = _config(str(Path(tmp) / "state.db"))
-        store = Store(config.state.path)
+        store = SqliteState(config.state.path)
         ingest = TargetIngest(config.targets[0], config, store)
         ingest.restore(now)
         gc.collect()
@@ -158,7 +158,7 @@ def throughput(events: int, batch: int, rounds: int) -> None:
     # The daemon's own commit size: one SQS receive.
     with tempfile.TemporaryDirectory() as tmp:
         config = _config(str(Path(tmp) / "state.db"))
-        store = Store(config.state.path)
+        store = SqliteState(config.state.path)
         ingest = TargetIngest(config.targets[0], config, store)
         sample = messages[: min(events, 20_000)]
         started = time.perf_counter()
@@ -187,7 +187,7 @@ def sqs_requests(events: int) -> None:
     bodies = _bodies(events, 20, seed=12, now=now)
     with tempfile.TemporaryDirectory() as tmp:
         config = _config(str(Path(tmp) / "state.db"), endpoint=endpoint, queue_url=queue_url)
-        store = Store(config.state.path)
+        store = SqliteState(config.state.path)
         counter = ApiCallCounter()
         clients = AwsClients(config.targets[0], counter)
         component = IngestComponent(
@@ -235,7 +235,7 @@ def memory(events: int, sets: int, batch: int) -> None:
     checkpoints = {200_000, events}
     with tempfile.TemporaryDirectory() as tmp:
         config = _config(str(Path(tmp) / "state.db"), sets=sets)
-        store = Store(config.state.path)
+        store = SqliteState(config.state.path)
         ingest = TargetIngest(config.targets[0], config, store)
         ingest.restore(now)
         # Events anywhere in the last hour, so every set's ~60 minute buckets exist by the first

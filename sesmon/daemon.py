@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import logging
 import os
 import signal
@@ -14,12 +13,15 @@ from types import FrameType
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
+from prometheus_client.registry import Collector
 
-from sesmon import redact
+from sesmon import __version__, redact
 from sesmon.alerts.component import build_alerts_component
 from sesmon.aws_health import build_aws_component
 from sesmon.component import Component, Job
 from sesmon.config import Config
+from sesmon.denominators import SendBoard
+from sesmon.fleet import LeaderCollector, LeaderOnly, Leadership, ReplicaLabelled, replica_name
 from sesmon.health import Heartbeats, SourceHealth
 from sesmon.identity_health import build_identity_component
 from sesmon.ingest import build_ingest
@@ -28,7 +30,9 @@ from sesmon.metrics import build_registry
 from sesmon.metrics.self_metrics import BuildInfoCollector, SourceHealthCollector
 from sesmon.servers import ServerHandle
 from sesmon.sources.aws import ApiCallCounter, AwsClients
-from sesmon.store import Store
+from sesmon.state.factory import open_state
+from sesmon.state.ports import StateBackend
+from sesmon.status import SourceRow, StatusReport
 from sesmon.targets import TargetDirectory
 from sesmon.web import Probes, make_app, start_server
 
@@ -50,19 +54,25 @@ class Context:
 
     config: Config
     clock: Clock
-    store: Store
+    store: StateBackend
     health: SourceHealth
     targets: TargetDirectory
     # Target name → that target's boto3 clients; one counter of AWS requests shared by every target.
     aws: dict[str, AwsClients] = field(default_factory=dict)
     api_calls: ApiCallCounter = field(default_factory=ApiCallCounter)
+    # Where the CloudWatch poller hands ingestion the Send denominators of sets without Send events.
+    sends: SendBoard = field(default_factory=SendBoard)
+    # Who leads the fleet; None outside the daemon (tests building components alone).
+    leadership: Leadership | None = None
     heartbeats: Heartbeats = field(default_factory=Heartbeats)
 
 
 def build_components(ctx: Context) -> list[Component]:
     """Every capability the config enables, in start order."""
     components: list[Component] = []
-    components.append(build_aws_component(ctx.config, ctx.aws, ctx.targets, ctx.api_calls, ctx.clock))
+    components.append(
+        build_aws_component(ctx.config, ctx.aws, ctx.targets, ctx.api_calls, ctx.clock, sends=ctx.sends)
+    )
     ingest = build_ingest(
         ctx.config,
         ctx.store,
@@ -70,6 +80,7 @@ def build_components(ctx: Context) -> list[Component]:
         targets=ctx.targets,
         clock=ctx.clock,
         aws=ctx.aws,
+        sends=ctx.sends,
         heartbeats=ctx.heartbeats,
     )
     if ingest is not None:
@@ -78,7 +89,11 @@ def build_components(ctx: Context) -> list[Component]:
     if identity is not None:
         components.append(identity)
     # Alerts stay last: they read every component that is a SignalProvider.
-    components.append(build_alerts_component(ctx.config.alerts, ctx.store, ctx.health, ctx.clock, components))
+    fence = ctx.leadership.fence if ctx.leadership is not None else (lambda: None)
+    alerts = build_alerts_component(
+        ctx.config.alerts, ctx.store, ctx.health, ctx.clock, components, targets=ctx.targets, fence=fence
+    )
+    components.append(alerts)
     return components
 
 
@@ -99,7 +114,11 @@ class Daemon:
         self.health = SourceHealth()
         self.heartbeats = heartbeats or Heartbeats()
         self.targets = TargetDirectory(config.targets)
-        self.store = Store(config.state.path)
+        self.store = open_state(config.state)
+        self.replica = replica_name(config.state.replica)
+        self.leadership = Leadership(
+            self.store, self.replica, config.state.lease_ttl, clock, shared=self.store.shared
+        )
         self.api_calls = ApiCallCounter()
         self.context = Context(
             config,
@@ -109,16 +128,18 @@ class Daemon:
             self.targets,
             aws={t.name: AwsClients(t, self.api_calls) for t in config.targets},
             api_calls=self.api_calls,
+            leadership=self.leadership,
             heartbeats=self.heartbeats,
         )
         self.components = list(components) if components is not None else build_components(self.context)
-        self.registry = build_registry(
-            [
-                BuildInfoCollector(),
-                SourceHealthCollector(self.health, self.targets),
-                *(c for comp in self.components for c in comp.collectors()),
-            ]
-        )
+        own: list[Collector] = [BuildInfoCollector(), SourceHealthCollector(self.health, self.targets)]
+        derived = [c for comp in self.components for c in comp.collectors()]
+        if self.store.shared:
+            # A fleet: sesmon's own series per replica; the SES-derived ones (shared totals) from the
+            # leader alone, so sum() over replicas counts them once (docs/ARCHITECTURE.md#fleet).
+            own = [*(ReplicaLabelled(c, self.replica) for c in own), LeaderCollector(self.leadership)]
+            derived = [LeaderOnly(c, self.leadership) for c in derived]
+        self.registry = build_registry([*own, *derived], runtime=True)
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(max_workers=8), SCHEDULER: ThreadPoolExecutor(1)},
             job_defaults={"max_instances": 1, "coalesce": True},
@@ -137,21 +158,30 @@ class Daemon:
 
         The port comes first: a busy port fails the start before any source has made an AWS call.
         """
-        probes = Probes(
-            alive=self.alive, pending=self.pending, status_sections=self.status_sections, wedged=self.wedged
-        )
+        probes = Probes(alive=self.alive, pending=self.pending, status=self.status, wedged=self.wedged)
         server = self.config.server
         try:
             self._server = start_server(server.host, server.port, make_app(self.registry, probes), server)
         except OSError:
             self.store.close()
             raise
+        shared = self.store.shared
         for comp in self.components:
             for job in comp.jobs():
-                if job.source and job.target:
+                # In a fleet a follower never runs the leader's polls: readiness must not wait on them.
+                if job.source and job.target and (job.every_replica or not shared):
                     self.health.expect(job.source, job.target)
         for comp in self.components:
             comp.start()
+        if shared:
+            for comp in self.components:
+                self.leadership.on_gain(comp.became_leader)
+            self.leadership.on_gain(self._expect_leader_sources)
+        try:
+            self.leadership.renew(self.clock())
+        except Exception as exc:  # noqa: BLE001 - the lease job retries; ingestion goes on meanwhile
+            error = redact.redact(f"{type(exc).__name__}: {exc}")[:500]
+            log_event(log, logging.WARNING, "lease_failed", error=error)
         self._state_loaded = True
         self.heartbeats.register(SCHEDULER, SCHEDULER_STALL_SECONDS)
         self.scheduler.start()
@@ -166,17 +196,20 @@ class Daemon:
             misfire_grace_time=int(SCHEDULER_STALL_SECONDS),
         )
         now = time.time()
-        for comp in self.components:
-            for job in comp.jobs():
-                self.scheduler.add_job(
-                    self._runner(job),
-                    "interval",
-                    seconds=job.interval,
-                    id=job.name,
-                    name=job.name,
-                    next_run_time=_utc(now) if job.run_at_start else None,
-                    misfire_grace_time=max(1, int(job.interval)),
-                )
+        jobs = [job for comp in self.components for job in comp.jobs()]
+        if shared:
+            renew = self.leadership.renew
+            jobs.append(Job("fleet-lease", self.leadership.renew_interval, renew, every_replica=True))
+        for job in jobs:
+            self.scheduler.add_job(
+                self._runner(job),
+                "interval",
+                seconds=job.interval,
+                id=job.name,
+                name=job.name,
+                next_run_time=_utc(now) if job.run_at_start else None,
+                misfire_grace_time=max(1, int(job.interval)),
+            )
         log_event(
             log,
             logging.INFO,
@@ -204,31 +237,36 @@ class Daemon:
         waiting = [] if self._state_loaded else ["state (not loaded yet)"]
         return waiting + self.health.pending()
 
-    def status_sections(self) -> list[tuple[str, str]]:
-        """Sections of the status page: sources, then each component's own."""
-        rows = "".join(
-            f"<tr><td>{html.escape(s.source)}</td><td>{html.escape(s.target)}</td>"
-            f"<td class='{'ok' if s.up else 'bad'}'>{'up' if s.up else 'down'}</td>"
-            f"<td>{html.escape(s.last_error or '')}</td></tr>"
+    def status(self) -> StatusReport:
+        """The status page as data: readiness, every source, then each component's section."""
+        sources = tuple(
+            SourceRow(
+                source=s.source,
+                target=s.target,
+                up=s.up,
+                last_error=s.last_error,
+                last_success=s.last_success,
+                consecutive_failures=s.consecutive_failures,
+            )
             for s in self.health.all()
         )
         sections = [
-            (
-                "Sources",
-                "<table><tr><th>source</th><th>target</th><th>state</th><th>last error</th></tr>"
-                f"{rows}</table>",
-            )
+            (comp.name, section) for comp in self.components if (section := comp.status()) is not None
         ]
+        return StatusReport(__version__, tuple(self.pending()), sources, tuple(sections))
+
+    def _expect_leader_sources(self, now: float) -> None:  # noqa: ARG002 - an on_gain callback
         for comp in self.components:
-            fragment = comp.status_html()
-            if fragment:
-                sections.append((comp.name, fragment))
-        return sections
+            for job in comp.jobs():
+                if job.source and job.target and not job.every_replica:
+                    self.health.expect(job.source, job.target)
 
     def _runner(self, job: Job) -> Callable[[], None]:
         def run() -> None:
             if self._stopping.is_set():
                 return
+            if not job.every_replica and not self.leadership.is_leader():
+                return  # the leader's work; this replica follows
             started = time.monotonic()
             try:
                 job.func(self.clock())
@@ -293,6 +331,10 @@ class Daemon:
                 log_event(log, logging.ERROR, "stop_failed", component=comp.name, error=str(exc))
         if self._server is not None:
             self._server.close()
+        try:
+            self.leadership.release()
+        except Exception as exc:  # noqa: BLE001 - the lease then simply expires
+            log_event(log, logging.WARNING, "lease_release_failed", error=redact.redact(str(exc)))
         self.store.close()
         log_event(log, logging.INFO, "stopped")
         return 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -31,13 +30,16 @@ from sesmon.counting import (
     CountLayout,
     providers_with_other,
 )
+from sesmon.denominators import CLOUDWATCH, SendBoard, needs_cloudwatch, with_cloudwatch
 from sesmon.events import INVALID_REASONS, invert_providers
+from sesmon.fleet import replica_name
 from sesmon.health import Heartbeats, SourceHealth
 from sesmon.logs import get_logger, log_event
 from sesmon.metrics.events import EventsCollector, TargetReadout
 from sesmon.signals import WINDOWED_SIGNALS, Observation
 from sesmon.sources.sqs import SqsSource
-from sesmon.store import Store
+from sesmon.state.ports import IngestPort, IngestState
+from sesmon.status import RateRow, RatesStatus
 from sesmon.targets import TargetDirectory
 from sesmon.windows import EVENTS, HOUR, MINUTE, SENT, VOLUME, Totals, WindowSet
 
@@ -51,8 +53,9 @@ log = get_logger("sesmon.ingest")
 Clock = Callable[[], float]
 NO_EVENTS = "no_events"
 PRUNE_INTERVAL = 300.0
-# Keys of the documents ingestion stores with its batches (see TargetIngest.process).
-_INFLIGHT = "deleting/"
+# Keys of the documents ingestion stores with its batches (see TargetIngest.process), under the
+# replica's name: each replica of a fleet restores only its own after a restart.
+_DELETING = "deleting/"
 _CARRIED = "carried"
 
 
@@ -63,8 +66,11 @@ def _carried_document(carried: Mapping[str, float]) -> object:
 class TargetIngest:
     """Ingestion state of one target; every method is thread-safe (one lock per target)."""
 
-    def __init__(self, target: TargetConfig, config: Config, store: Store) -> None:
+    def __init__(
+        self, target: TargetConfig, config: Config, store: IngestPort, sends: SendBoard | None = None
+    ) -> None:
         self.target = target
+        self._sends = sends
         self.name = target.name
         self.store = store
         self.window_lengths = config.window_seconds
@@ -89,6 +95,8 @@ class TargetIngest:
         # Message id → when counted: counted as deleted by a batch whose delete a crash may have cut
         # short. When one comes back it is deleted without being counted again.
         self._carried: dict[str, float] = {}
+        self._documents = replica_name(config.state.replica)
+        self._carried_key = f"{self._documents}/{_CARRIED}"
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -96,34 +104,54 @@ class TargetIngest:
         """Load counters, buckets and admitted sets from the store (at start)."""
         state = self.store.ingest_load(self.name)
         with self._lock:
-            self._counters = dict(state.counters)
-            self._sets = ConfigurationSets(self.target, state.sets)
-            self._last_events = {k: v for k, v in state.sets.items() if v is not None}
-            self._windows = WindowSet(self.window_lengths, *self._volume, now=now)
-            for cs, width, start, counts in state.buckets:
-                self._windows.add(cs, width, start, counts)
-            self._windows.prune(now)
+            self._load(state, dict(state.counters), now)
         self._restore_carried(now)
 
+    def _load(self, state: IngestState, counters: dict[CounterKey, int], now: float) -> None:
+        self._counters = counters
+        self._sets = ConfigurationSets(self.target, state.sets)
+        self._last_events = {k: v for k, v in state.sets.items() if v is not None}
+        self._windows = WindowSet(self.window_lengths, *self._volume, now=now)
+        for cs, width, start, counts in state.buckets:
+            self._windows.add(cs, width, start, counts)
+        self._windows.prune(now)
+
     def _restore_carried(self, now: float) -> None:
-        # The slots' records from before the restart: their messages may or may not have been
-        # deleted. Fold them into one record of carried ids, kept as long as dedup keys are.
-        documents = self.store.ingest_documents(self.name)
+        # This replica's slot records from before the restart: their messages may or may not have
+        # been deleted. Fold them into one record of carried ids, kept as long as dedup keys are.
+        own = f"{self._documents}/"
+        documents = {k: v for k, v in self.store.ingest_documents(self.name).items() if k.startswith(own)}
         if not documents:
             return
         carried: dict[str, float] = {}
         for key, value in documents.items():
-            if key == _CARRIED and isinstance(value, list):
+            if key == self._carried_key and isinstance(value, list):
                 carried.update((str(i), float(at)) for i, at in value)
-            elif key.startswith(_INFLIGHT) and isinstance(value, dict):
+            elif isinstance(value, dict):
                 at = float(value.get("at", now))
                 carried.update((str(i), at) for i in value.get("ids", ()))
         carried = {i: at for i, at in carried.items() if at + self.dedup_ttl > now}
         changes: dict[str, object] = dict.fromkeys(documents)
-        changes[_CARRIED] = _carried_document(carried)
+        changes[self._carried_key] = _carried_document(carried)
         self.store.ingest_add(self.name, IngestDelta(documents=changes))
         with self._lock:
             self._carried = carried
+
+    def _slot_key(self, slot: int) -> str:
+        return f"{self._documents}/{_DELETING}{slot}"
+
+    def refresh(self, now: float) -> None:
+        """Replace the in-memory mirror with what shared state holds now (other replicas' commits
+        included), keeping what this process has not persisted yet (taken-back deletes) and its
+        own lag histogram."""
+        with self._lock:
+            # Under the lock: no local commit lands between the snapshot and the swap.
+            state = self.store.ingest_load(self.name)
+            counters = dict(state.counters)
+            correction = sum(self._corrections.values())
+            if correction:
+                counters[SQS_DELETED] = counters.get(SQS_DELETED, 0) + correction
+            self._load(state, counters, now)
 
     def prune(self, now: float) -> None:
         """Compact old buckets in memory and in the store (dedup keys are pruned store-wide)."""
@@ -148,7 +176,7 @@ class TargetIngest:
         records their ids for receiver ``slot``, so the count is exact across a crash. A delete
         that fails is taken back with :meth:`record_undeleted`.
         """
-        parsed, rows = parse_batch(messages, self.name)
+        parsed, rows = parse_batch(messages, self.name, now)
         with self._lock:
             deleted = 0
             documents: dict[str, object] = {}
@@ -162,10 +190,10 @@ class TargetIngest:
                 carried = self._carried
                 repeats = [i for i in ids if i in carried] if carried else []
                 deleted = len(ids) - len(repeats) + self._corrections.get(slot, 0)
-                documents[f"{_INFLIGHT}{slot}"] = {"at": now, "ids": ids}
+                documents[self._slot_key(slot)] = {"at": now, "ids": ids}
                 if repeats:
                     gone = set(repeats)
-                    documents[_CARRIED] = _carried_document(
+                    documents[self._carried_key] = _carried_document(
                         {i: at for i, at in carried.items() if i not in gone}
                     )
             holder: list[Built] = []
@@ -187,7 +215,7 @@ class TargetIngest:
 
             fresh = self.store.ingest_apply_batch(self.name, rows, build, now + self.dedup_ttl)
             # Committed: mirror the effect in memory.
-            built = holder[0]
+            built = holder[-1]  # the last build is the one that committed (a backend may retry)
             delta = built.delta
             if keep_invalid is not None:
                 self._slots.add(slot)
@@ -224,7 +252,7 @@ class TargetIngest:
         and drop the slots' records, whose messages are all either deleted or taken back."""
         with self._lock:
             correction = sum(self._corrections.values())
-            documents: dict[str, object] = {f"{_INFLIGHT}{slot}": None for slot in self._slots}
+            documents: dict[str, object] = {self._slot_key(slot): None for slot in self._slots}
             if not (correction or documents):
                 return
             counters: dict[tuple[str, ...], int] = {SQS_DELETED: correction} if correction else {}
@@ -237,8 +265,7 @@ class TargetIngest:
     def readout(self, now: float) -> TargetReadout:
         """A consistent copy for the metrics collector."""
         with self._lock:
-            self._windows.advance(now)
-            windows = {cs: self._window_totals(cs, now) for cs in self._windows.configuration_sets()}
+            windows = self._all_totals(now)
             counters = dict(self._counters)
             return TargetReadout(
                 target=self.name,
@@ -253,10 +280,50 @@ class TargetIngest:
                 invalid_reasons=INVALID_REASONS,
             )
 
+    def _all_totals(self, now: float) -> dict[str, dict[str, Totals]]:
+        """Every set's windows (the caller holds the lock); tells the Send board which sets have
+        no Send events of their own, so the next CloudWatch poll fetches their denominator."""
+        self._windows.advance(now)
+        out: dict[str, dict[str, Totals]] = {}
+        wanting: list[str] = []
+        for cs in self._windows.configuration_sets():
+            per_window = out[cs] = self._window_totals(cs, now)
+            if any(
+                t.denominator == CLOUDWATCH or (t[EVENTS] and needs_cloudwatch(t))
+                for t in per_window.values()
+            ):
+                wanting.append(cs)
+        if self._sends is not None:
+            self._sends.want(self.name, wanting)
+        return out
+
     def _window_totals(self, cs: str, now: float) -> dict[str, Totals]:
         out = {w: self._windows.totals(cs, w) for w in self.window_lengths}
         out[VOLUME] = self._windows.volume(cs, now)
+        if self._sends is not None and any(needs_cloudwatch(t) for t in out.values()):
+            self._cloudwatch_denominators(cs, out, now)
         return out
+
+    def _cloudwatch_denominators(self, cs: str, out: dict[str, Totals], now: float) -> None:
+        """Windows without sent recipients of their own take CloudWatch's Send, both counted over
+        ``[window start, end of CloudWatch's data)``; without CloudWatch data they keep no ratio."""
+        assert self._sends is not None
+        series = self._sends.series_for(self.name, cs)
+        if series is None:
+            return
+        for window, totals in out.items():
+            if not needs_cloudwatch(totals):
+                continue
+            if window == VOLUME:
+                found = series.volume(self._volume[0], now - self._volume[1])
+                if found is None:
+                    continue
+                sent, start = found
+            else:
+                start = totals.oldest if totals.oldest is not None else now - self.window_lengths[window]
+                sent = series.total_since(start)
+            if sent > 0:
+                out[window] = with_cloudwatch(self._windows.between(cs, start, series.end), sent)
 
     def bucket_count(self) -> int:
         """Window buckets held in memory (for memory checks)."""
@@ -271,8 +338,7 @@ class TargetIngest:
     def totals(self, now: float) -> dict[str, dict[str, Totals]]:
         """Configuration set → window label (and ``volume``) → totals."""
         with self._lock:
-            self._windows.advance(now)
-            return {cs: self._window_totals(cs, now) for cs in self._windows.configuration_sets()}
+            return self._all_totals(now)
 
     def last_events(self) -> dict[str, float]:
         """Configuration set → newest SES event time."""
@@ -288,20 +354,23 @@ class IngestComponent(BaseComponent):
     def __init__(
         self,
         config: Config,
-        store: Store,
+        store: IngestPort,
         *,
         health: SourceHealth,
         targets: TargetDirectory,
         clock: Clock,
         sqs_clients: Mapping[str, Callable[[], SQSClient]],
         backoff: Callable[[int], float] | None = None,
+        sends: SendBoard | None = None,
         heartbeats: Heartbeats | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.clock = clock
         self._targets = targets
-        self.ingests = {t.name: TargetIngest(t, config, store) for t in config.targets if t.sqs is not None}
+        self.ingests = {
+            t.name: TargetIngest(t, config, store, sends) for t in config.targets if t.sqs is not None
+        }
         self.sources = [
             SqsSource(
                 target=t,
@@ -322,7 +391,11 @@ class IngestComponent(BaseComponent):
     def jobs(self) -> Sequence[Job]:
         if not self.ingests:
             return ()
-        return (Job("ingest-prune", PRUNE_INTERVAL, self.prune, run_at_start=False),)
+        jobs = [Job("ingest-prune", PRUNE_INTERVAL, self.prune, run_at_start=False, every_replica=True)]
+        if self.store.shared:
+            # The leader's windows and counters include what other replicas committed.
+            jobs.append(Job("ingest-refresh", self.config.state.refresh_interval, self.refresh))
+        return jobs
 
     def collectors(self) -> Sequence[Collector]:
         return (self._collector,) if self.ingests else ()
@@ -342,6 +415,14 @@ class IngestComponent(BaseComponent):
             source.join(deadline)
         for ingest in self.ingests.values():
             ingest.flush()
+
+    def became_leader(self, now: float) -> None:
+        self.refresh(now)
+
+    def refresh(self, now: float) -> None:
+        """Reload every target's counters, windows and sets from shared state."""
+        for ingest in self.ingests.values():
+            ingest.refresh(now)
 
     def prune(self, now: float) -> None:
         """Drop expired dedup keys and compact old buckets."""
@@ -373,6 +454,8 @@ class IngestComponent(BaseComponent):
                 if totals is None:
                     continue
                 ratio, num, den = totals.rate(signal)
+                if ratio is None:
+                    continue  # no denominator: no rate, which is not a rate of 0
                 out.append(
                     Observation(
                         signal,
@@ -380,7 +463,7 @@ class IngestComponent(BaseComponent):
                         ratio,
                         recipients=den,
                         events=num,
-                        detail=f"window={window}",
+                        detail=f"window={window} denominator={totals.denominator}",
                     )
                 )
         return out
@@ -405,42 +488,45 @@ class IngestComponent(BaseComponent):
 
     # -- status page -----------------------------------------------------------------------------
 
-    def status_html(self) -> str:
+    def status(self) -> RatesStatus | None:
+        """Sent recipients and rates per target, configuration set and window (incl. ``volume``)."""
         if not self.ingests:
-            return ""
+            return None
         now = self.clock()
-        labels = (*self.config.windows, VOLUME)
-        head = "".join(
-            f"<th>sent {html.escape(w)}</th><th>bounce % {html.escape(w)}</th>"
-            f"<th>complaint % {html.escape(w)}</th>"
-            for w in labels
-        )
-        rows: list[str] = []
+        windows = (*self.config.windows, VOLUME)
+        rows: list[RateRow] = []
         for name, ingest in self.ingests.items():
             for cs, per_window in sorted(ingest.totals(now).items()):
-                cells = "".join(_status_cells(per_window.get(w)) for w in labels)
-                rows.append(f"<tr><td>{html.escape(name)}</td><td>{html.escape(cs)}</td>{cells}</tr>")
-        if not rows:
-            return "<p>No SES events counted yet.</p>"
-        return f"<table><tr><th>target</th><th>configuration set</th>{head}</tr>{''.join(rows)}</table>"
+                rows.extend(_rate_row(name, cs, w, per_window.get(w)) for w in windows)
+        return RatesStatus(windows=windows, rows=tuple(rows))
 
 
-def _status_cells(totals: Totals | None) -> str:
+def _rate_row(target: str, configuration_set: str, window: str, totals: Totals | None) -> RateRow:
     if totals is None or not totals[EVENTS]:
-        return "<td>0</td><td>-</td><td>-</td>"
-    bounce = totals.rate("bounce_rate")[0] * 100
-    complaint = totals.rate("complaint_rate")[0] * 100
-    return f"<td>{totals[SENT]}</td><td>{bounce:.2f}</td><td>{complaint:.3f}</td>"
+        return RateRow(
+            target, configuration_set, window, sent=0, events=0, bounce_ratio=None, complaint_ratio=None
+        )
+    return RateRow(
+        target,
+        configuration_set,
+        window,
+        sent=totals[SENT],
+        events=totals[EVENTS],
+        bounce_ratio=totals.rate("bounce_rate")[0],
+        complaint_ratio=totals.rate("complaint_rate")[0],
+        denominator=totals.denominator,
+    )
 
 
 def build_ingest(
     config: Config,
-    store: Store,
+    store: IngestPort,
     *,
     health: SourceHealth,
     targets: TargetDirectory,
     clock: Clock,
     aws: Mapping[str, AwsClients],
+    sends: SendBoard | None = None,
     heartbeats: Heartbeats | None = None,
 ) -> IngestComponent | None:
     """The ingestion component when any target has an ``sqs`` section (``aws``: target → its clients)."""
@@ -455,5 +541,6 @@ def build_ingest(
         targets=targets,
         clock=clock,
         sqs_clients=clients,
+        sends=sends,
         heartbeats=heartbeats,
     )

@@ -114,8 +114,11 @@ def query(rule: RuleConfig, config: Config) -> Query:
     if signal in ("bounce_rate", "complaint_rate"):
         name = "bounce" if signal == "bounce_rate" else "complaint"
         window = f'window="{rule.window}"'
-        ratio = selector(f"sesmon_window_{name}_ratio", window, sets)
-        sent = selector("sesmon_window_sent_recipients", window, sets)
+        # One series per (set, window) carries the ratio, labelled by where its denominator came
+        # from (Send events or CloudWatch Send); dropping that label keeps one alert per set when the
+        # source changes.
+        ratio = f"max without (denominator) ({selector(f'sesmon_window_{name}_ratio', window, sets)})"
+        sent = f"max without (denominator) ({selector('sesmon_window_sent_recipients', window, sets)})"
         return Query(ratio, SET, volume=sent, events=f"{ratio} * {sent}")
     if signal in _COUNTER_RATES:
         window, note = rule.window or "", ""
@@ -171,7 +174,9 @@ def _go_template(text: str, rule: RuleConfig, severity: str, threshold: float | 
     subject = " ".join(
         f"{k}={{{{ $labels.{k} }}}}" for k in q.subject if k not in TARGET[1:] and k != "target"
     )
-    literal["subject"] = subject or "{{ $labels.target }}"
+    # As the built-in evaluator words it (rules.template_values): the target is always named.
+    target = "{{ $labels.target }}"
+    literal["subject"] = f"{subject} on target {target}" if subject else target
     out = []
     try:
         parts = list(string.Formatter().parse(text))
@@ -263,7 +268,8 @@ HEADER = """\
 # level, with the same thresholds, `for`, hysteresis and min-volume guards. Differences: above the
 # critical line both the warning and the critical alert fire (inhibit warning by critical in
 # Alertmanager, equal: [alertname, target, configuration_set]); a series that disappears resolves
-# at once, not after resolve_missing_after; counter-based rates use increase() over a sliding window.
+# at once, not after resolve_missing_after; counter-based rates use increase() over a sliding window,
+# with Send events as their only denominator (the built-in evaluator also uses CloudWatch Send).
 """
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import html
 import logging
 import resource
 import threading
@@ -16,10 +15,11 @@ from prometheus_client import CollectorRegistry, make_wsgi_app
 from waitress.server import TcpWSGIServer
 from waitress.task import ThreadedTaskDispatcher
 
-from sesmon import __version__
+from sesmon import statuspage
 from sesmon.config import ServerConfig
 from sesmon.logs import get_logger, log_event
 from sesmon.servers import JOIN_SECONDS, ServerHandle, serve_in_thread
+from sesmon.status import StatusReport
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIEnvironment
@@ -37,7 +37,7 @@ class Probes:
 
     alive: Callable[[], bool]
     pending: Callable[[], list[str]]  # empty when ready
-    status_sections: Callable[[], list[tuple[str, str]]]  # (title, escaped HTML fragment)
+    status: Callable[[], StatusReport]  # the status page's rows; statuspage renders them
     wedged: Callable[[], list[str]] = list  # loops that stopped making progress (why not alive)
 
 
@@ -69,7 +69,7 @@ def make_app(registry: CollectorRegistry, probes: Probes) -> Callable[..., Itera
                 start_response, 503, "not ready; waiting for:\n" + "".join(f"{w}\n" for w in waiting)
             )
         if path == "/":
-            page = _status_page(probes).encode()
+            page = statuspage.render(probes.status()).encode()
             start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
             return [page]
         return _text(start_response, 404, "not found\n")
@@ -85,25 +85,6 @@ def _text(
 ) -> list[bytes]:
     start_response(f"{code} {_REASONS[code]}", [("Content-Type", "text/plain; charset=utf-8"), *headers])
     return [body.encode()]
-
-
-def _status_page(probes: Probes) -> str:
-    waiting = probes.pending()
-    state = "ready" if not waiting else "starting (waiting for " + ", ".join(waiting) + ")"
-    sections = "".join(
-        f"<section><h2>{html.escape(title)}</h2>{fragment}</section>"
-        for title, fragment in probes.status_sections()
-    )
-    return (
-        "<!doctype html><html><head><meta charset='utf-8'><title>sesmon</title>"
-        "<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:70em}"
-        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .6em;text-align:left}"
-        ".bad{color:#b00}.ok{color:#070}</style></head><body>"
-        f"<h1>sesmon {html.escape(__version__)}</h1><p>State: {html.escape(state)}</p>"
-        "<p><a href='/metrics'>/metrics</a> · <a href='/healthz'>/healthz</a> · "
-        "<a href='/readyz'>/readyz</a></p>"
-        f"{sections}</body></html>"
-    )
 
 
 # Connections that may wait for accept(): far above the stdlib's 5, which overflowed under 50

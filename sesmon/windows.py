@@ -81,19 +81,26 @@ def zero() -> list[int]:
 
 @dataclass(frozen=True, slots=True)
 class Totals:
-    """Counts summed over a window; ``oldest`` is the start of its oldest bucket (None when empty)."""
+    """Counts summed over a window; ``oldest`` is the start of its oldest bucket (None when empty).
+
+    ``denominator`` says where the sent recipients come from: ``events`` (Send events counted here)
+    or ``cloudwatch`` (AWS/SES Send, for sets whose Send events never reach sesmon; see
+    ``sesmon.denominators``).
+    """
 
     counts: tuple[int, ...]
     oldest: float | None = None
+    denominator: str = "events"
 
     def __getitem__(self, field: int) -> int:
         return self.counts[field]
 
-    def rate(self, name: str) -> tuple[float, int, int]:
-        """``(ratio, numerator, denominator)`` of rate ``name``; the ratio is 0 with no denominator."""
+    def rate(self, name: str) -> tuple[float | None, int, int]:
+        """``(ratio, numerator, denominator)`` of rate ``name``; the ratio is None with no denominator
+        (no rate is known, which is not a rate of 0)."""
         num_field, den_field = RATES[name]
         num, den = self.counts[num_field], self.counts[den_field]
-        return (num / den if den else 0.0), num, den
+        return (num / den if den else None), num, den
 
 
 EMPTY: Final = Totals(tuple(zero()))
@@ -260,6 +267,44 @@ class WindowSet:
             oldest = float(start)
             if total[SENT] >= limit:
                 break
+        return Totals(tuple(total), oldest)
+
+    def history(
+        self, configuration_set: str, now: float, span: int = 24 * HOUR, step: int = 15 * MINUTE
+    ) -> list[tuple[int, int, int, int]]:
+        """``(start, sent, bounced_rate, complained_rate)`` per ``step`` over the ``span`` before ``now``.
+
+        Read from the buckets already kept (no extra state): minute buckets fall into the step that
+        contains them, an hour bucket into the step its start falls in, so with a step shorter than an
+        hour older data shows as one hour-wide point. Steps are aligned to multiples of ``step``;
+        the last one holds the current, partial step.
+        """
+        last = int(now // step) * step
+        first = last - span + step
+        bins = {start: [0, 0, 0] for start in range(first, last + step, step)}
+        entry = self._sets.get(configuration_set)
+        if entry is not None:
+            for width, start, counts in self._newest_first(entry):
+                if start + width <= first:
+                    break
+                found = bins.get(max(first, int(start // step) * step))
+                if found is not None:
+                    found[0] += counts[SENT]
+                    found[1] += counts[BOUNCED_RATE]
+                    found[2] += counts[COMPLAINED_RATE]
+        return [(start, c[0], c[1], c[2]) for start, c in bins.items()]
+
+    def between(self, configuration_set: str, start: float, end: float) -> Totals:
+        """Sums over the whole buckets starting in ``[start, end)``."""
+        entry = self._sets.get(configuration_set)
+        if entry is None:
+            return EMPTY
+        total = zero()
+        oldest: float | None = None
+        for keys, buckets in ((entry.hour_keys, entry.hours), (entry.minute_keys, entry.minutes)):
+            for key in keys[bisect.bisect_left(keys, start) : bisect.bisect_left(keys, end)]:
+                _add(total, buckets[key])
+                oldest = key if oldest is None else min(oldest, key)
         return Totals(tuple(total), oldest)
 
     @staticmethod

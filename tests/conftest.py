@@ -12,8 +12,9 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from sesmon import native, redact
-from sesmon.store import Store
+from sesmon.state.sqlite import SqliteState
 from tests.leaks import Leaks
+from tests.postgres import PostgresServer
 from tests.tools import require_tool
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -125,13 +126,29 @@ def environment_without_aws() -> dict[str, str]:
     return env
 
 
-@pytest.fixture
-def open_store() -> Iterator[Callable[[str | Path], Store]]:
-    """Opens state stores that are closed (with their checkpoint thread) when the test ends, pass or fail."""
-    opened: list[Store] = []
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL server on 127.0.0.1 for the whole session, stopped at its end (Debian postgresql)."""
+    server = PostgresServer()
+    try:
+        yield server
+    finally:
+        server.stop()
 
-    def factory(path: str | Path) -> Store:
-        store = Store(path)
+
+@pytest.fixture
+def postgres_dsn(postgres_server: PostgresServer) -> str:
+    """The DSN of an empty database of its own for one test."""
+    return postgres_server.database()
+
+
+@pytest.fixture
+def open_store() -> Iterator[Callable[[str | Path], SqliteState]]:
+    """Opens state stores that are closed (with their checkpoint thread) when the test ends, pass or fail."""
+    opened: list[SqliteState] = []
+
+    def factory(path: str | Path) -> SqliteState:
+        store = SqliteState(path)
         opened.append(store)
         return store
 

@@ -16,7 +16,7 @@ import pytest
 from sesmon.daemon import Daemon
 from sesmon.servers import ServerHandle
 from sesmon.sources.sqs import SqsSource
-from sesmon.store import Store
+from sesmon.state.sqlite import SqliteState
 
 # Threads sesmon and its demo name themselves: receivers, HTTP workers, checkpoints, demo servers.
 OWN_THREADS = ("sesmon-", "demo-")
@@ -27,14 +27,14 @@ class Leaks:
     """Records what a test starts (by wrapping the constructors and start methods) and stops it."""
 
     def __init__(self) -> None:
-        self.stores: list[Store] = []
+        self.stores: list[SqliteState] = []
         self.daemons: list[Daemon] = []
         self.sources: list[SqsSource] = []
         self.servers: list[ServerHandle] = []
         self.before = set(threading.enumerate())
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        _record_after(monkeypatch, Store, "__init__", self.stores)
+        _record_after(monkeypatch, SqliteState, "__init__", self.stores)
         _record_after(monkeypatch, ServerHandle, "__init__", self.servers)
         _record_after(monkeypatch, Daemon, "start", self.daemons)
         _record_after(monkeypatch, SqsSource, "start", self.sources)

@@ -20,6 +20,7 @@ from sesmon.demo import console
 from sesmon.demo.democonfig import (
     BOUNCE_RULE,
     COMPLAINT_RULE,
+    SOURCE_DOWN_RULE,
     DemoSettings,
     build_config,
     clear_state,
@@ -34,6 +35,7 @@ from sesmon.demo.scenarios import SCENARIOS, Scenario
 from sesmon.demo.simulator import TrafficSimulator
 from sesmon.demo.summary import collect, format_summary, summarise
 from sesmon.demo.traffic import Traffic, demo_profiles
+from sesmon.healthcheck import local_address
 
 # The CloudWatch alarm we compare against, stated as assumptions (printed with the result):
 # a standard alarm on Reputation.* with a 5-minute period and 1 evaluation period fires no sooner than
@@ -54,6 +56,8 @@ class DemoOptions:
     scenario: str = "bounce-spike"
     duration: float | None = None
     listen: str = "127.0.0.1:9469"
+    # None keeps the generated config's level (warning: the console is the demo's own output).
+    log_level: str | None = None
     directory: Path = Path("sesmon-demo")
     seed: int = 7
 
@@ -110,7 +114,7 @@ class _Demo:
         # The domain's DNS, so sesmon's SPF/DMARC/DKIM/MAIL FROM checks run against real answers.
         dns = DemoDns(ses_zone(provisioned.domain, MAIL_FROM_DOMAIN, REGION)).start()
         self._undo.append(dns.stop)
-        settings = DemoSettings(listen=options.listen)
+        settings = DemoSettings(listen=options.listen, log_level=options.log_level or DemoSettings.log_level)
         config_data = build_config(
             endpoint_url=aws.endpoint_url,
             provisioned=provisioned,
@@ -210,12 +214,7 @@ def _use_demo_credentials() -> None:
 
 
 def _http_base(listen: str, port: int) -> str:
-    host = listen.rpartition(":")[0].strip("[]")
-    if host in ("0.0.0.0", "::", ""):  # noqa: S104 - only rewriting a wildcard into a browsable address
-        host = "127.0.0.1"
-    if ":" in host:
-        host = f"[{host}]"
-    return f"http://{host}:{port}"
+    return local_address(listen, port)[2]
 
 
 def _banner(
@@ -309,15 +308,53 @@ def _report(
             f"'{scenario.spike_set}' alone was in trouble"
         )
     elif scenario.outage is not None:
-        down = [r for r in received if r.rule == "SesSourceDown" and r.status == "firing"]
-        begin = started + scenario.outage[0]
-        if down:
-            say(
-                f"outage detected {down[0].at - begin:.1f} s after the endpoint began failing (SesSourceDown)"
+        for line in outage_report(scenario, started, received):
+            say(line)
+    say(f"config kept at {config_path}")
+
+
+def outage_report(scenario: Scenario, started: float, received: list[Received]) -> list[str]:
+    """What the outage scenario's notifications really showed: per source, when it fired and resolved."""
+    if scenario.outage is None:
+        return []
+    begin, end = (started + t for t in scenario.outage)
+    lines = [
+        f"outage: the AWS endpoint failed from t+{scenario.outage[0]:.0f}s to t+{scenario.outage[1]:.0f}s"
+    ]
+    about = sorted({(r.target, r.source) for r in received if r.rule == SOURCE_DOWN_RULE})
+    if not about:
+        return [*lines, f"  no {SOURCE_DOWN_RULE} notification arrived before the demo ended"]
+    for target, source in about:
+        mine = [
+            r for r in received if r.rule == SOURCE_DOWN_RULE and (r.target, r.source) == (target, source)
+        ]
+        fired = next((r.at for r in mine if r.status == "firing"), None)
+        resolved = next(
+            (r.at for r in mine if r.status == "resolved" and fired is not None and r.at >= fired), None
+        )
+        parts = [f"  {SOURCE_DOWN_RULE} for source {source or '?'} on target {target or '?'}:"]
+        if fired is None:
+            parts.append("no firing notification arrived")
+        elif fired < begin:
+            parts.append(f"fired at t+{fired - started:.1f}s, before the endpoint began failing")
+        elif fired < end:
+            parts.append(
+                f"fired at t+{fired - started:.1f}s, {fired - begin:.1f} s after the endpoint began failing, "
+                "while it was still down;"
             )
         else:
-            say("no SesSourceDown notification arrived before the demo ended")
-    say(f"config kept at {config_path}")
+            parts.append(
+                f"fired at t+{fired - started:.1f}s, {fired - end:.1f} s after the endpoint had already "
+                "recovered (too late to act on);"
+            )
+        if fired is not None and resolved is not None:
+            parts.append(
+                f"resolved at t+{resolved - started:.1f}s, {resolved - end:.1f} s after it recovered"
+            )
+        elif fired is not None:
+            parts.append("no resolved notification before the demo ended")
+        lines.append(" ".join(parts))
+    return lines
 
 
 class _StopOnSignal:

@@ -24,15 +24,95 @@ DEPLOY = ROOT / "deploy"
 COMPOSE = DEPLOY / "docker-compose.yml"
 CHART = DEPLOY / "helm" / "sesmon"
 RULES = DEPLOY / "prometheus" / "sesmon-rules.yml"
+DEMO_RULES = DEPLOY / "prometheus" / "sesmon-demo-rules.yml"
 KUBERNETES_VERSION = "1.30.0"
 
 
 # --- docker compose --------------------------------------------------------------------------------------
 
 
-def _compose() -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
+class _StrictLoader(yaml.SafeLoader):
+    """YAML as compose reads it, except that a key given twice is an error, not a silent override."""
+
+
+def _no_duplicate_keys(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicate_keys)
+
+
+def _strict(text: str) -> dict[str, Any]:
+    data: dict[str, Any] = yaml.load(text, Loader=_StrictLoader)
     return data
+
+
+def _compose() -> dict[str, Any]:
+    return _strict(COMPOSE.read_text(encoding="utf-8"))
+
+
+def _real_account_compose(tmp_path: Path) -> Path:
+    """The file the compose header's real-account instructions produce, made by its own sed command."""
+    header = [
+        line[1:].strip() for line in COMPOSE.read_text(encoding="utf-8").splitlines() if line.startswith("#")
+    ]
+    first = next(i for i, line in enumerate(header) if line.startswith("sed "))
+    command = f"{header[first].removesuffix(chr(92)).strip()} {header[first + 1]}"
+    assert command.endswith("> deploy/docker-compose.real.yml"), command
+    out = tmp_path / "docker-compose.real.yml"
+    result = subprocess.run(
+        ["bash", "-c", command.replace("> deploy/docker-compose.real.yml", f"> {out}")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def test_duplicate_keys_are_refused_by_the_compose_parser() -> None:
+    with pytest.raises(yaml.constructor.ConstructorError, match="duplicate key 'volumes'"):
+        _strict("services:\n  sesmon:\n    volumes: [a:/a]\n    volumes: [b:/b]\n")
+
+
+def test_real_account_instructions_produce_a_valid_compose_file(tmp_path: Path) -> None:
+    real_path = _real_account_compose(tmp_path)
+    text = real_path.read_text(encoding="utf-8")
+    assert not [line for line in text.splitlines() if line.endswith("# [demo]")]
+    real = _strict(text)
+    demo = _compose()
+    assert set(real["services"]) == set(demo["services"])
+    sesmon = real["services"]["sesmon"]
+    assert sesmon["command"] == ["run"]
+    assert sesmon["build"]["target"] == "production"
+    assert sesmon["environment"]["AWS_REGION"]
+    # The config lands where the production image's SESMON_CONFIG points, state stays on its volume.
+    volumes = [str(v) for v in sesmon["volumes"]]
+    assert "./sesmon.yaml:/etc/sesmon/sesmon.yaml:ro" in volumes
+    assert any(v.endswith(":/var/lib/sesmon") for v in volumes)
+    assert "SESMON_CONFIG=/etc/sesmon/sesmon.yaml" in (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    # Prometheus loads the rules generated from that config, at the path its config names.
+    prometheus = real["services"]["prometheus"]
+    assert "./prometheus/sesmon-rules.yml:/etc/prometheus/sesmon-rules.yml:ro" in prometheus["volumes"]
+    assert (
+        "./prometheus/sesmon-demo-rules.yml:/etc/prometheus/sesmon-rules.yml:ro"
+        in demo["services"]["prometheus"]["volumes"]
+    )
+
+
+def test_compose_build_targets_exist_in_the_dockerfile(tmp_path: Path) -> None:
+    stages = set(re.findall(r"^FROM \S+ AS (\S+)$", (ROOT / "Dockerfile").read_text(), flags=re.MULTILINE))
+    demo = _compose()["services"]["sesmon"]["build"]["target"]
+    real = _strict(_real_account_compose(tmp_path).read_text())["services"]["sesmon"]["build"]["target"]
+    assert (demo, real) == ("demo", "production")
+    assert {demo, real} <= stages
 
 
 def _bind_mounts(service: dict[str, Any]) -> list[tuple[Path, PurePosixPath]]:
@@ -105,7 +185,13 @@ def test_every_file_the_compose_file_references_exists() -> None:
 
 def test_compose_images_are_pinned_and_sesmon_runs_the_demo_read_only() -> None:
     services = _compose()["services"]
-    assert set(services) == {"sesmon", "prometheus", "alertmanager", "grafana"}
+    assert {n for n, s in services.items() if "profiles" not in s} == {
+        "sesmon",
+        "prometheus",
+        "alertmanager",
+        "grafana",
+    }
+    assert {n for n, s in services.items() if s.get("profiles") == ["fleet"]} == {"sesmon-fleet", "postgres"}
     for name, service in services.items():
         image = service["image"]
         assert ":" in image, name
@@ -117,8 +203,12 @@ def test_compose_images_are_pinned_and_sesmon_runs_the_demo_read_only() -> None:
     assert any(str(v).endswith(":/var/lib/sesmon") for v in sesmon["volumes"])
 
 
-def test_prometheus_config_and_rules_inside_the_container_come_from_existing_files() -> None:
-    prometheus = _compose()["services"]["prometheus"]
+@pytest.mark.parametrize("stack", ["demo", "real"])
+def test_prometheus_config_and_rules_inside_the_container_come_from_existing_files(
+    stack: str, tmp_path: Path
+) -> None:
+    compose = _compose() if stack == "demo" else _strict(_real_account_compose(tmp_path).read_text())
+    prometheus = compose["services"]["prometheus"]
     config_in_container = _flag(prometheus, "config.file")
     config = _host_path(prometheus, config_in_container)
     assert config == (DEPLOY / "prometheus" / "prometheus.yml").resolve()
@@ -128,7 +218,7 @@ def test_prometheus_config_and_rules_inside_the_container_come_from_existing_fil
         in_container = PurePosixPath(config_in_container).parent / rule_file
         host = _host_path(prometheus, str(in_container))
         assert host is not None, f"rule file {in_container} is not mounted"
-        assert host == RULES.resolve()
+        assert host == (DEMO_RULES if stack == "demo" else RULES).resolve()
 
 
 def test_scrape_and_alerting_targets_are_compose_services() -> None:
@@ -136,8 +226,10 @@ def test_scrape_and_alerting_targets_are_compose_services() -> None:
     parsed = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text(encoding="utf-8"))
     hosts: set[str] = set()
     for job in parsed["scrape_configs"]:
-        for static in job["static_configs"]:
+        for static in job.get("static_configs", []):
             hosts.update(t.split(":")[0] for t in static["targets"])
+        for dns in job.get("dns_sd_configs", []):
+            hosts.update(dns["names"])
     for manager in parsed["alerting"]["alertmanagers"]:
         for static in manager["static_configs"]:
             hosts.update(t.split(":")[0] for t in static["targets"])
@@ -181,6 +273,12 @@ def test_promtool_accepts_the_prometheus_config_syntax(promtool: str) -> None:
 def test_promtool_accepts_the_prometheus_config_with_its_rule_file(promtool: str) -> None:
     assert RULES.is_file(), f"{RULES} (generated by `sesmon rules --config config.example.yaml`) is missing"
     result = _run(promtool, "check", "config", str(DEPLOY / "prometheus" / "prometheus.yml"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout + result.stderr
+
+
+def test_promtool_accepts_the_demo_stacks_rules(promtool: str) -> None:
+    result = _run(promtool, "check", "rules", str(DEMO_RULES))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout + result.stderr
 
@@ -399,3 +497,93 @@ def test_chart_app_version_is_the_package_version() -> None:
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
     assert chart["appVersion"] == version
+
+
+# --- a fleet on PostgreSQL (values-fleet.yaml) -----------------------------------------------------------
+
+
+def _fleet_values() -> dict[str, Any]:
+    values: dict[str, Any] = yaml.safe_load((CHART / "values-fleet.yaml").read_text(encoding="utf-8"))
+    return values
+
+
+def test_fleet_values_render_three_replicas_a_disruption_budget_and_no_volume_claim() -> None:
+    documents = _render(_fleet_values())
+    for document in documents:
+        if not document["apiVersion"].startswith("monitoring.coreos.com/"):
+            kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
+    kinds = _by_kind(documents)
+    assert "PersistentVolumeClaim" not in kinds
+    deployment = kinds["Deployment"]["spec"]
+    assert deployment["replicas"] == 3
+    assert deployment["strategy"]["type"] == "RollingUpdate"
+    pdb = kinds["PodDisruptionBudget"]["spec"]
+    assert pdb["maxUnavailable"] == 1
+    pod_labels = deployment["template"]["metadata"]["labels"]
+    assert pdb["selector"]["matchLabels"].items() <= pod_labels.items()
+    volumes = {v["name"]: v for v in deployment["template"]["spec"]["volumes"]}
+    assert "persistentVolumeClaim" not in volumes["state"]
+    # The DSN reaches the pod as a mounted Secret, never inline in the ConfigMap.
+    assert volumes["secret-postgres"]["secret"]["secretName"] == "sesmon-postgres"
+    config = yaml.safe_load(kinds["ConfigMap"]["data"]["sesmon.yaml"])
+    assert config["state"] == {
+        "backend": "postgresql",
+        "dsn_file": "/etc/sesmon/secrets/postgres/dsn",
+        "lease_ttl": "15s",
+    }
+    report = helm.lint(CHART, _fleet_values(), strict=True, kube_version=f"v{KUBERNETES_VERSION}")
+    assert [m for m in report["messages"] if m["severity"] >= 2] == []
+
+
+def test_fleet_config_is_accepted_by_sesmon(tmp_path: Path) -> None:
+    kinds = _by_kind(_render(_fleet_values()))
+    text = kinds["ConfigMap"]["data"]["sesmon.yaml"].replace("/etc/sesmon/secrets/postgres/dsn", "dsn")
+    (tmp_path / "dsn").write_text("postgresql://sesmon:hunter22@db.internal:5432/sesmon\n", encoding="utf-8")
+    (tmp_path / "sesmon.yaml").write_text(text, encoding="utf-8")
+    env = {**os.environ, "SESMON_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/ses-events"}
+    result = subprocess.run(
+        [sys.executable, "-m", "sesmon.cli", "check-config", str(tmp_path / "sesmon.yaml")],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "hunter22" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"replicas": 2, "persistence": {"enabled": False}}, "needs config.state.backend: postgresql"),
+        ({"replicas": 3, "config": {"state": {"backend": "postgresql"}}}, "set persistence.enabled=false"),
+    ],
+)
+def test_a_fleet_without_postgresql_or_with_a_volume_is_refused(values: dict[str, Any], message: str) -> None:
+    with pytest.raises(Exception, match=re.escape(message)):
+        _render(values)
+
+
+def test_the_fleet_profile_runs_replicas_on_the_compose_postgresql(tmp_path: Path) -> None:
+    services = _compose()["services"]
+    fleet = services["sesmon-fleet"]
+    assert fleet["deploy"]["replicas"] == 3
+    assert fleet["depends_on"]["postgres"]["condition"] == "service_healthy"
+    config = _host_path(fleet, fleet["command"][-1])
+    assert config is not None
+    text = config.read_text(encoding="utf-8")
+    assert yaml.safe_load(text)["state"]["backend"] == "postgresql"
+    env = {
+        **os.environ,
+        "SESMON_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/ses-events",
+        "SESMON_POSTGRES_PASSWORD": "hunter22",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "sesmon.cli", "check-config", str(config)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "hunter22" not in result.stdout + result.stderr

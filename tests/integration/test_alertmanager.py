@@ -16,7 +16,7 @@ import pytest
 from sesmon.alerts.component import AlertsComponent
 from sesmon.config import AlertsConfig
 from sesmon.signals import Observation
-from sesmon.store import Store
+from sesmon.state.sqlite import SqliteState
 from tests.integration.alert_receivers import Receiver, receiver
 
 LABELS = Observation.make_labels(target="prod", configuration_set="marketing")
@@ -114,7 +114,7 @@ def test_firing_then_resolved_reach_the_receiver(alertmanager: str, hook: Receiv
         }
     )
     provider = Provider()
-    store = Store(tmp_path / "state.db")
+    store = SqliteState(tmp_path / "state.db")
     # Alertmanager judges startsAt/endsAt against its own clock, so this test runs on real time.
     comp = AlertsComponent(config, store, [provider], clock=time.time)
     provider.value = 0.08

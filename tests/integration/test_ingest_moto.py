@@ -18,7 +18,7 @@ from sesmon.health import SourceHealth
 from sesmon.ingest import IngestComponent
 from sesmon.metrics import build_registry
 from sesmon.sources.aws import ApiCallCounter, AwsClients
-from sesmon.store import Store
+from sesmon.state.sqlite import SqliteState
 from sesmon.targets import TargetDirectory
 from tests.conftest import MotoServer
 from tests.sesgen import SesEventGenerator, expected_counters, expected_rates
@@ -93,7 +93,7 @@ def _queue_empty(sqs: Any, queue_url: str) -> bool:
 # moto's SQS is slow and CPU-bound: on a loaded 2-core machine this drain takes minutes.
 @pytest.mark.timeout(1200)
 def test_exact_counts_through_sqs(
-    moto_server: MotoServer, tmp_path: Path, open_store: Callable[[Path], Store]
+    moto_server: MotoServer, tmp_path: Path, open_store: Callable[[Path], SqliteState]
 ) -> None:
     sqs = boto3.client("sqs", region_name="us-east-1", endpoint_url=moto_server.endpoint_url)
     queue_url = sqs.create_queue(QueueName="ses-events")["QueueUrl"]

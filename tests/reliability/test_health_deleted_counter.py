@@ -100,9 +100,9 @@ server: {{listen: "127.0.0.1:0"}}
                 proc.wait(10)
             feeder.join(10)
 
-    from sesmon.store import Store  # noqa: PLC0415
+    from sesmon.state.sqlite import SqliteState  # noqa: PLC0415
 
-    store = Store(tmp_path / "state.db")
+    store = SqliteState(tmp_path / "state.db")
     try:
         counters = store.ingest_load("prod").counters
     finally:

@@ -15,6 +15,7 @@ import pytest
 from sesmon.daemon import Daemon
 from sesmon.health import Heartbeats
 from sesmon.sources.sqs import RECEIVER_STALL_SECONDS
+from sesmon.state.sqlite import SqliteState
 from tests.conftest import MotoServer
 from tests.reliability.conftest import daemon_config
 from tests.reliability.faults import RecordingEndpoint, SqsFaultProxy
@@ -22,6 +23,11 @@ from tests.reliability.faults import RecordingEndpoint, SqsFaultProxy
 pytestmark = pytest.mark.usefixtures("fast_backoff")
 
 QUEUE = "https://sqs.us-east-1.amazonaws.com/123456789012/ses-events"
+
+
+def _sqlite(daemon: Daemon) -> SqliteState:
+    assert isinstance(daemon.store, SqliteState)  # the default backend, whose internals the fault uses
+    return daemon.store
 
 
 def _get(daemon: Daemon, path: str) -> httpx.Response:
@@ -104,7 +110,7 @@ def test_a_wedged_receiver_fails_liveness_until_it_moves_again(
     daemon = start_daemon(daemon_config(tmp_path, proxy.endpoint_url, queue_url), Heartbeats(clock))
     assert wait_until(lambda: all(s.up for s in daemon.health.all() if s.source == "sqs"))
     # A real wedge: the store's lock is held, so the receiver blocks inside its commit for good.
-    store_lock = daemon.store._lock
+    store_lock = _sqlite(daemon)._lock
     store_lock.acquire()
     try:
         client.send_message(QueueUrl=queue_url, MessageBody='{"not": "ses"}')

@@ -14,6 +14,7 @@ import pytest
 
 from sesmon.daemon import Daemon
 from sesmon.ingest import IngestComponent, TargetIngest
+from sesmon.state.sqlite import SqliteState
 from tests.conftest import MotoServer
 from tests.reliability.conftest import daemon_config
 from tests.reliability.faults import SqsFaultProxy
@@ -51,6 +52,11 @@ def _ingest(daemon: Daemon) -> TargetIngest:
 
 def _sqs_status(daemon: Daemon) -> Any:
     return next(s for s in daemon.health.all() if s.source == "sqs")
+
+
+def _sqlite(daemon: Daemon) -> SqliteState:
+    assert isinstance(daemon.store, SqliteState)  # the default backend, whose internals the fault uses
+    return daemon.store
 
 
 def _get(daemon: Daemon, path: str) -> httpx.Response:
@@ -140,8 +146,8 @@ def test_a_failing_commit_marks_sqs_down_deletes_nothing_and_loses_nothing(
     ingest = _ingest(daemon)
     proxy.wait_for(lambda: _sqs_status(daemon).up)
     # SQLite's own "database or disk is full": the file may not grow by a single page.
-    conn = daemon.store._conn  # the store's connection: the fault is injected where a full disk hits
-    with daemon.store._lock:
+    conn = _sqlite(daemon)._conn  # the store's connection: the fault is injected where a full disk hits
+    with _sqlite(daemon)._lock:
         pages = conn.execute("PRAGMA page_count").fetchone()[0]
         conn.execute(f"PRAGMA max_page_count = {pages}")
     bodies, expected = _events(200, seed=43)
@@ -159,7 +165,7 @@ def test_a_failing_commit_marks_sqs_down_deletes_nothing_and_loses_nothing(
     assert deleted_before - deletes < len(bodies) // 10  # some batches never got to a delete
     assert _get(daemon, "/healthz").status_code == 200
 
-    with daemon.store._lock:
+    with _sqlite(daemon)._lock:
         conn.execute("PRAGMA max_page_count = 1073741823")
     proxy.wait_for(lambda: _in_queue(client, queue_url) == 0 and _sqs_status(daemon).up, timeout=120)
     counters = ingest.counters()

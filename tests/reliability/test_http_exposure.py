@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry
 
 from sesmon.config import ServerConfig
 from sesmon.servers import ServerHandle
+from sesmon.status import StatusReport
 from sesmon.web import Probes, make_app, start_server
 from tests.conftest import environment_without_aws
 from tests.reliability.faults import RecordingEndpoint
@@ -24,9 +25,13 @@ from tests.reliability.faults import RecordingEndpoint
 HALF_OPEN = 300
 
 
+def _report() -> StatusReport:
+    return StatusReport(version="0", pending=(), sources=())
+
+
 @pytest.fixture
 def server() -> Iterator[ServerHandle]:
-    probes = Probes(alive=lambda: True, pending=list, status_sections=list)
+    probes = Probes(alive=lambda: True, pending=list, status=_report)
     settings = ServerConfig(threads=4, header_timeout="2s", idle_timeout="30s")
     handle = start_server("127.0.0.1", 0, make_app(CollectorRegistry(), probes), settings)
     yield handle
@@ -74,7 +79,7 @@ def test_half_open_requests_hold_no_thread_and_are_closed(
 
 
 def test_close_joins_every_server_thread() -> None:
-    probes = Probes(alive=lambda: True, pending=list, status_sections=list)
+    probes = Probes(alive=lambda: True, pending=list, status=_report)
     before = {t.name for t in threading.enumerate()}
     handle = start_server("127.0.0.1", 0, make_app(CollectorRegistry(), probes), ServerConfig(threads=3))
     assert httpx.get(f"http://127.0.0.1:{handle.port}/healthz", timeout=10).status_code == 200

@@ -168,9 +168,69 @@ CASES: list[tuple[str, str, str]] = [
         "alerts.sinks[0]: a slack sink needs url (or url_file)",
     ),
     (
+        "events-unknown-route",
+        TARGET + "    events: {via: kafka}\n",
+        "targets[0].events.via: input should be 'sns' or 'eventbridge'",
+    ),
+    (
+        "events-unknown-event-type",
+        TARGET + "    events: {event_types: [SEND, BOUNCED]}\n",
+        "targets[0].events.event_types: unknown event types ['BOUNCED']; known: SEND, REJECT, BOUNCE, "
+        "COMPLAINT, DELIVERY, OPEN, CLICK, RENDERING_FAILURE, DELIVERY_DELAY, SUBSCRIPTION",
+    ),
+    (
+        "events-bad-topic-name",
+        TARGET + "    events: {topic_name: 'ses events'}\n",
+        "targets[0].events.topic_name: 'ses events' must be 1-64 letters, digits, '_' or '-'",
+    ),
+    (
         "volume-too-small",
         TARGET + "volume_window:\n  recipients: 10\n",
         "volume_window.recipients: input should be greater than or equal to 100",
+    ),
+    (
+        "duplicate-key",
+        TARGET + "    region: eu-west-1\n",
+        "invalid YAML at line 4: duplicate key 'region' (first given at line 3)",
+    ),
+    (
+        "duplicate-top-level-key",
+        TARGET + "windows: [1h]\nwindows: [24h]\n",
+        "invalid YAML at line 5: duplicate key 'windows' (first given at line 4)",
+    ),
+    (
+        "alias-bomb",
+        "a: &a [x, x, x, x, x, x, x, x, x]\n"
+        + "".join(
+            f"{n}: &{n} [{', '.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi", strict=True)
+        ),
+        "invalid YAML at line 6: aliases expand to more than 100,000 values (an alias bomb?)",
+    ),
+    (
+        "recursive-alias",
+        "targets: &t\n  - *t\n",
+        "invalid YAML at line 1: recursive alias: an anchor's value contains an alias to itself",
+    ),
+    (
+        "deep-nesting",
+        "targets: " + "[" * 5000 + "]" * 5000 + "\n",
+        "invalid YAML at line 1: nested deeper than 64 levels",
+    ),
+    (
+        "rate-threshold-as-percent",
+        TARGET + "alerts:\n  rules:\n    - {name: BounceHigh, signal: bounce_rate, window: 1h, warning: 5}\n",
+        "alerts.rules[0].warning: 5 is outside [0, 1]: thresholds are fractions, 0.05 means 5%",
+    ),
+    (
+        "rate-threshold-negative",
+        TARGET
+        + "alerts:\n  rules:\n    - {name: BounceHigh, signal: bounce_rate, window: 1h, critical: -0.1}\n",
+        "alerts.rules[0].critical: -0.1 is outside [0, 1]: thresholds are fractions, 0.05 means 5%",
+    ),
+    (
+        "empty-sqs",
+        TARGET + "    sqs:\n",
+        "targets[0].sqs: is empty: give queue_url, or remove the sqs key to not read events",
     ),
 ]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from sesmon.servers import serve_in_thread
-from sesmon.store import Store
+from sesmon.state.sqlite import SqliteState
 from tests.leaks import Leaks
 
 
@@ -19,7 +19,7 @@ def test_servers_and_stores_left_open_are_stopped(monkeypatch: pytest.MonkeyPatc
     handle = serve_in_thread(
         socketserver.TCPServer(("127.0.0.1", 0), socketserver.BaseRequestHandler), "sesmon-t"
     )
-    store = Store(tmp_path / "s.db")
+    store = SqliteState(tmp_path / "s.db")
     leaks.stop_all()
     assert not handle.thread.is_alive()
     with pytest.raises(Exception, match="closed"):

@@ -35,7 +35,9 @@ def test_rate_rule_has_one_alert_per_severity_with_guards_and_hysteresis() -> No
     assert critical["labels"] == {"severity": "critical", "signal": "bounce_rate"}
     assert warning["for"] == "10m"
     expr = str(warning["expr"])
-    assert 'sesmon_window_bounce_ratio{window="1h",configuration_set=~"mark.*|a\\\\.b"}) >= 0.05' in expr
+    selected = 'sesmon_window_bounce_ratio{window="1h",configuration_set=~"mark.*|a\\\\.b"}'
+    ratio = f"max without (denominator) ({selected})"
+    assert f"({ratio}) >= 0.05" in expr
     assert ">= 0.045 and on(target, account_id, region, configuration_set) ALERTS{" in expr
     assert 'alertname="BounceRateHigh", severity="warning", alertstate="firing"' in expr
     assert "sesmon_window_sent_recipients{" in expr

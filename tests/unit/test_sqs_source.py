@@ -16,7 +16,7 @@ from sesmon.config import Config
 from sesmon.health import SourceHealth
 from sesmon.ingest import TargetIngest
 from sesmon.sources.sqs import DELETE_ATTEMPTS, DeleteIncomplete, SqsSource
-from sesmon.store import Store
+from sesmon.state.sqlite import SqliteState
 from tests.sesgen import SesEventGenerator
 
 if TYPE_CHECKING:
@@ -109,7 +109,7 @@ def make(
             "state": {"path": str(tmp_path / "s.db")},
         }
     )
-    ingest = TargetIngest(config.targets[0], config, Store(config.state.path))
+    ingest = TargetIngest(config.targets[0], config, SqliteState(config.state.path))
     ingest.restore(NOW)
     health = SourceHealth()
     source = SqsSource(
