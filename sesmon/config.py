@@ -369,6 +369,14 @@ class ServerConfig(Strict):
     """The HTTP endpoint serving /metrics, /healthz, /readyz and the status page."""
 
     listen: Annotated[str, AfterValidator(_listen)] = "0.0.0.0:9469"
+    # Requests run on this many worker threads; parsing and idle connections need none.
+    threads: int = Field(default=4, ge=1, le=64)
+    # Open connections beyond this wait in the listen backlog (1,024) instead of costing memory.
+    max_connections: int = Field(default=2000, ge=16, le=100_000)
+    # A request's line and headers must arrive within header_timeout; an idle connection closes
+    # after idle_timeout.
+    header_timeout: Seconds = Field(default=10.0, gt=0)
+    idle_timeout: Seconds = Field(default=30.0, gt=0)
 
     @property
     def host(self) -> str:

@@ -77,6 +77,11 @@ class StateError(RuntimeError):
     """State cannot be opened or used as configured (message names the problem, never a secret)."""
 
 
+# kv namespace of IngestDelta.documents, followed by the target's name: every backend writes a
+# delta's documents (a value of None removes one) in the same transaction as the rest of it.
+INGEST_DOCUMENTS = "ingest:"
+
+
 class IngestPort(Protocol):
     """Ingestion: dedup rows, cumulative counters, window buckets and admitted sets per target.
 
@@ -107,6 +112,10 @@ class IngestPort(Protocol):
 
     def ingest_load(self, target: str) -> IngestState:
         """Everything stored for ``target``, read from one snapshot."""
+        ...
+
+    def ingest_documents(self, target: str) -> dict[str, object]:
+        """The documents (``IngestDelta.documents``) stored for ``target`` with its batches."""
         ...
 
     def ingest_prune_dedup(self, now: float, chunk: int = 20_000, young: float = 0.0) -> int:
