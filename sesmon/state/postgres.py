@@ -25,8 +25,10 @@ from sesmon.batch import IngestDelta
 from sesmon.logs import get_logger
 from sesmon.state.keys import decode_key, encode_key
 from sesmon.state.ports import (
+    INGEST_DOCUMENTS,
     SCHEMA_VERSION,
     DedupRow,
+    Document,
     IngestState,
     Lease,
     LeaseLostError,
@@ -295,6 +297,21 @@ class PostgresState:
         self._retrying(attempt)
 
     def _write(self, cur: psycopg.Cursor[Any], target: str, delta: IngestDelta) -> None:
+        for key, document in delta.documents.items():
+            if document is None:
+                self._run(
+                    cur,
+                    "DELETE FROM kv WHERE namespace = %s AND key = %s",
+                    (INGEST_DOCUMENTS + target, key),
+                )
+            else:
+                self._run(
+                    cur,
+                    "INSERT INTO kv(namespace, key, value, updated) VALUES (%s, %s, %s, %s) "
+                    "ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, "
+                    "updated = excluded.updated",
+                    (INGEST_DOCUMENTS + target, key, orjson.dumps(document), time.time()),
+                )
         counters = sorted([encode_key(k), v] for k, v in delta.counters.items() if v)
         buckets = sorted([cs, width, start, *counts] for (cs, width, start), counts in delta.buckets.items())
         names = sorted(delta.admitted | delta.last_events.keys())
@@ -307,6 +324,9 @@ class PostgresState:
             "sets": orjson.dumps([[n, delta.last_events.get(n)] for n in names]).decode(),
         }
         self._run(cur, _EFFECT, params)
+
+    def ingest_documents(self, target: str) -> dict[str, object]:
+        return self.kv_items(INGEST_DOCUMENTS + target)
 
     def ingest_load(self, target: str) -> IngestState:
         with self._pool.connection() as conn:
@@ -394,6 +414,7 @@ class PostgresState:
         *,
         now: float,
         fence: Lease | None = None,
+        documents: Sequence[Document] = (),
     ) -> None:
         def attempt() -> None:
             with self._tx() as cur:
@@ -413,6 +434,14 @@ class PostgresState:
                     "updated = excluded.updated",
                     (namespace, key, orjson.dumps(value), now),
                 )
+                for document in documents:  # an action decided on this transition, and so on
+                    self._run(
+                        cur,
+                        "INSERT INTO kv(namespace, key, value, updated) VALUES (%s, %s, %s, %s) "
+                        "ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, "
+                        "updated = excluded.updated",
+                        (document.namespace, document.key, orjson.dumps(document.value), now),
+                    )
                 if entries:
                     self._run(
                         cur,
