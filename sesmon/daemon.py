@@ -227,7 +227,9 @@ class Daemon:
                 seconds=job.interval,
                 id=job.name,
                 name=job.name,
-                next_run_time=_utc(now) if job.run_at_start else None,
+                # Not None for a job that waits its first interval: APScheduler adds such a job
+                # paused, and it would never run.
+                next_run_time=_utc(now if job.run_at_start else now + job.interval),
                 misfire_grace_time=max(1, int(job.interval)),
             )
         log_event(
