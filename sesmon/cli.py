@@ -38,9 +38,7 @@ def _load(path: str) -> Config | None:
 
 def cmd_version(_args: argparse.Namespace) -> int:
     """Print the version."""
-    from sesmon import native  # noqa: PLC0415 - imports the hot path, which the other commands may not need
-
-    print(f"sesmon {__version__}, {native.describe()}")
+    print(f"sesmon {__version__}")
     return EXIT_OK
 
 
