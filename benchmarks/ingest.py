@@ -128,20 +128,24 @@ class Round:
         end: dict[str, float] = {}
         with LocalSqs() as sqs, tempfile.TemporaryDirectory() as tmp:
             env = {**os.environ, "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}
+            # Its log goes to a file: a pipe nobody reads while it runs could fill and stall it.
+            log = (Path(tmp) / "consumer.log").open("w+b")
             proc = subprocess.Popen(
-                self.command(sqs, Path(tmp)), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+                self.command(sqs, Path(tmp)), env=env, stdout=subprocess.DEVNULL, stderr=log
             )
+            pid = proc.pid
             try:
-                self._wait_idle(sqs, proc)
+                pid = _measured_pid(proc)
+                self._wait_idle(sqs, proc, pid)
 
                 def on_delete(deleted: int) -> None:
                     if deleted >= total and not finished.is_set():
-                        end["cpu"], end["wall"] = cpu_seconds(proc.pid), time.perf_counter()
+                        end["cpu"], end["wall"] = cpu_seconds(pid), time.perf_counter()
                         finished.set()
 
                 sqs.queue.on_delete(on_delete)
                 before = dict(sqs.queue.stats.requests)
-                cpu0, wall0 = cpu_seconds(proc.pid), time.perf_counter()
+                cpu0, wall0 = cpu_seconds(pid), time.perf_counter()
                 sqs.queue.load(self.events)
                 if not finished.wait(600):
                     raise RuntimeError(f"drained only {sqs.queue.stats.deleted} of {total}")
@@ -151,33 +155,49 @@ class Round:
                     if n - before.get(op, 0)
                 }
             finally:
-                proc.send_signal(signal.SIGTERM)
+                # The consumer itself (a profiler in between writes its profile when it exits).
+                os.kill(pid, signal.SIGTERM)
                 sqs.queue.close()
                 try:
-                    _, err = proc.communicate(timeout=60)
+                    proc.wait(timeout=60)
                 except subprocess.TimeoutExpired:
                     proc.kill()
-                    _, err = proc.communicate()
+                    proc.wait()
+                log.seek(0)
+                err = log.read().decode(errors="replace")
+                log.close()
             if proc.returncode not in (0, -signal.SIGTERM):
-                raise RuntimeError(f"consumer exited {proc.returncode}: {err.decode()[-2000:]}")
+                raise RuntimeError(f"consumer exited {proc.returncode}: {err[-2000:]}")
         return end["cpu"] - cpu0, end["wall"] - wall0, requests
 
-    def _wait_idle(self, sqs: LocalSqs, proc: subprocess.Popen[bytes]) -> None:
+    def _wait_idle(self, sqs: LocalSqs, proc: subprocess.Popen[bytes], pid: int) -> None:
         """Until every poller is in a long poll and the process has stopped using CPU (start-up over)."""
         deadline = time.monotonic() + 120
         last = -1.0
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                raise RuntimeError(
-                    f"consumer exited at start: {proc.stderr.read().decode() if proc.stderr else ''}"
-                )
+                raise RuntimeError(f"consumer exited at start with {proc.returncode}")
             polls = sqs.queue.stats.requests.get("ReceiveMessage", 0)
-            now = cpu_seconds(proc.pid)
+            now = cpu_seconds(pid)
             if polls >= 2 * self.pollers and now == last:
                 return
             last = now
             time.sleep(0.25)  # a sampling interval, not a wait for an event
         raise RuntimeError("consumer never became idle")
+
+
+def _measured_pid(proc: subprocess.Popen[bytes]) -> int:
+    """The consumer's pid: ``proc`` itself, or its child when a profiler started it."""
+    if Path(str(proc.args[0])).name != "py-spy":  # type: ignore[index]
+        return proc.pid
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        found = children.read_text().split()
+        if found:
+            return int(found[0])
+        time.sleep(0.05)  # a sampling interval, not a wait for an event
+    raise RuntimeError("the profiler started no process")
 
 
 def pipeline_only(events: list[str], commit: int) -> float:
@@ -223,6 +243,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--receivers", type=int, default=2, help="the daemon's sqs.receivers (default 2)")
     parser.add_argument("--sets", type=int, default=20, help="configuration sets in the stream")
+    parser.add_argument("--profile", help="write the daemon's py-spy profile here (collapsed stacks)")
     parser.add_argument("--consumer", choices=("plain",), help=argparse.SUPPRESS)
     parser.add_argument("--endpoint", help=argparse.SUPPRESS)
     parser.add_argument("--queue-url", help=argparse.SUPPRESS)
@@ -233,7 +254,11 @@ def main() -> None:
 
     def daemon_cmd(sqs: LocalSqs, tmp: Path) -> list[str]:
         config = daemon_config(tmp, sqs.endpoint, sqs.queue_url, args.receivers, args.sets)
-        return [sys.executable, "-m", "sesmon.cli", "run", "--config", str(config)]
+        command = [sys.executable, "-m", "sesmon.cli", "run", "--config", str(config)]
+        if args.profile:
+            # Sampled by py-spy (installed separately): collapsed stacks of every thread, for reading.
+            return ["py-spy", "record", "--gil", "-r", "250", "-f", "raw", "-o", args.profile, "--", *command]
+        return command
 
     def plain_cmd(sqs: LocalSqs, _tmp: Path) -> list[str]:
         return [

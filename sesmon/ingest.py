@@ -375,4 +375,5 @@ def build_ingest(
 
 
 def _client_factory(clients: Any) -> Callable[[], Any]:
-    return lambda: clients.client("sqs")
+    # The receivers' own lean client (sesmon.sources.sqs_client), built on first use.
+    return clients.sqs_receiver  # type: ignore[no-any-return]

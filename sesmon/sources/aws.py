@@ -11,9 +11,11 @@ import boto3
 import botocore.session
 from botocore.config import Config as BotoConfig
 from botocore.credentials import CredentialProvider, Credentials, DeferredRefreshableCredentials
+from botocore.exceptions import NoCredentialsError
 
 from sesmon import redact
 from sesmon.config import TargetConfig
+from sesmon.sources.sqs_client import SqsJsonClient
 
 # The SQS long poll holds a request open up to 20 s; the read timeout must outlast it, or every empty
 # poll would end in a timeout and a retry.
@@ -114,6 +116,9 @@ class AwsClients:
     ) -> None:
         self.target = target
         self.counter = counter
+        self._timeouts = (connect_timeout, read_timeout, max_attempts)
+        pool = max(10, (target.sqs.receivers if target.sqs else 0) + 4)
+        self._pool_size = pool
         self.config = BotoConfig(
             region_name=target.region,
             # total_max_attempts counts the first request too (botocore's max_attempts would not).
@@ -121,12 +126,13 @@ class AwsClients:
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
             # SQS receivers share one client across threads; the pool must not make them queue.
-            max_pool_connections=max(10, (target.sqs.receivers if target.sqs else 0) + 4),
+            max_pool_connections=pool,
         )
         if target.external_id:
             redact.register(target.external_id)
         self._lock = threading.Lock()
         self._clients: dict[str, Any] = {}
+        self._sqs_json: SqsJsonClient | None = None
         self._account_id: str | None = None
         self._base = boto3.Session(region_name=target.region)
         self.session = self._role_session() if target.role_arn else self._base
@@ -185,6 +191,30 @@ class AwsClients:
                 cached = self._make_client(self.session, service)
                 self._clients[service] = cached
             return cached
+
+    def sqs_receiver(self) -> SqsJsonClient:
+        """The (cached) lean SQS client of the receive/delete path: this target's endpoint, region,
+        credentials, retry policy and request counting, without botocore's per-request machinery."""
+        client = self.client("sqs")
+        with self._lock:
+            if self._sqs_json is None:
+                credentials = self.session.get_credentials()
+                if credentials is None:
+                    raise NoCredentialsError()
+                connect, read, attempts = self._timeouts
+                self._sqs_json = SqsJsonClient(
+                    client,
+                    credentials,
+                    record=partial(self._record_sqs, self.target.name),
+                    max_attempts=attempts,
+                    connect_timeout=connect,
+                    read_timeout=read,
+                    pool_size=self._pool_size,
+                )
+            return self._sqs_json
+
+    def _record_sqs(self, target: str, operation: str) -> None:
+        self.counter.record("sqs", operation, target)
 
     def lazy(self, service: str) -> Callable[[], Any]:
         """A zero-argument accessor of :meth:`client`: sources take one, so the client is built on

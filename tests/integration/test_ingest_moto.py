@@ -109,7 +109,7 @@ def test_exact_counts_through_sqs(moto_server: MotoServer, tmp_path: Path) -> No
         health=health,
         targets=targets,
         clock=time.time,
-        sqs_clients={"prod": lambda: AwsClients(target, ApiCallCounter()).client("sqs")},
+        sqs_clients={"prod": lambda: AwsClients(target, ApiCallCounter()).sqs_receiver()},
     )
     registry = build_registry(component.collectors())
     ingest = component.ingests["prod"]
