@@ -1,6 +1,8 @@
 # sesmon container image: docker build -t sesmon .
 # Runs as a non-root user with a read-only root filesystem; state lives on the /var/lib/sesmon
-# volume and temporary files (the demo's embedded AWS among them) on a tmpfs at /tmp.
+# volume and temporary files on a tmpfs at /tmp.
+# Two images: the default (last) target is production and has no demo dependencies; `--target demo`
+# adds the demo extra (moto, the embedded AWS) for `sesmon demo` and the compose stack.
 ARG PYTHON_IMAGE=python:3.12-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
@@ -13,9 +15,15 @@ COPY sesmon ./sesmon
 # Compile bytecode now: at run time the root filesystem is read-only.
 RUN /opt/sesmon/bin/pip install --no-cache-dir . \
  && /opt/sesmon/bin/python -m compileall -q /opt/sesmon \
- && /opt/sesmon/bin/sesmon version
+ && /opt/sesmon/bin/sesmon --version
 
-FROM ${PYTHON_IMAGE}
+# The production environment plus the demo extra.
+FROM build AS build-demo
+RUN /opt/sesmon/bin/pip install --no-cache-dir ".[demo]" \
+ && /opt/sesmon/bin/python -m compileall -q /opt/sesmon
+
+# What both images share: the user, the directories, the environment and the health check.
+FROM ${PYTHON_IMAGE} AS base
 LABEL org.opencontainers.image.title="sesmon" \
       org.opencontainers.image.description="Deliverability monitor for Amazon SES" \
       org.opencontainers.image.licenses="Apache-2.0"
@@ -24,7 +32,6 @@ RUN groupadd --system --gid 10001 sesmon \
       --shell /usr/sbin/nologin sesmon \
  && mkdir -p /var/lib/sesmon /etc/sesmon \
  && chown sesmon:sesmon /var/lib/sesmon
-COPY --from=build /opt/sesmon /opt/sesmon
 ENV PATH=/opt/sesmon/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -34,10 +41,23 @@ ENV PATH=/opt/sesmon/bin:$PATH \
 # Relative paths in the config (state.path defaults to sesmon-state.db) land on the volume.
 WORKDIR /var/lib/sesmon
 VOLUME ["/var/lib/sesmon"]
-USER 10001:10001
 EXPOSE 9469
-# /healthz never depends on AWS; slim images have no curl, so ask with the standard library.
+# /healthz never depends on AWS. `sesmon healthcheck` reads the same config as `sesmon run`
+# ($SESMON_CONFIG), so the check follows server.listen; slim images have no curl.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-  CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:9469/healthz', timeout=4).status == 200 else 1)"]
+  CMD ["sesmon", "healthcheck", "--timeout", "4"]
 ENTRYPOINT ["sesmon"]
+
+# docker build --target demo -t sesmon:demo .  (the demo writes its own config under $HOME)
+FROM base AS demo
+COPY --from=build-demo /opt/sesmon /opt/sesmon
+# The demo's generated config is the one to check, wherever it listens.
+ENV SESMON_CONFIG=/var/lib/sesmon/sesmon-demo/sesmon.yaml
+USER 10001:10001
+CMD ["demo", "--listen", "0.0.0.0:9469"]
+
+# The default target: production, without the demo extra.
+FROM base AS production
+COPY --from=build /opt/sesmon /opt/sesmon
+USER 10001:10001
 CMD ["run"]

@@ -22,6 +22,7 @@ import logging
 import os
 import time
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from moto.server import ThreadedMotoServer
 
@@ -31,6 +32,9 @@ from sesmon.sources.aws import ApiCallCounter, AwsClients
 from sesmon.sources.cloudwatch import METRICS, NAMESPACE
 from sesmon.sources.discovery import RateLimiter
 from sesmon.targets import TargetDirectory
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch.type_defs import DimensionTypeDef
 
 PRICE_PER_1000_METRICS = 0.01  # GetMetricData
 PRICE_PER_1000_REQUESTS = 0.01  # GetMetricStatistics
@@ -92,7 +96,9 @@ def measure(endpoint: str, sets: int, interval: float) -> dict[str, float]:
     end = datetime.fromtimestamp(now, tz=UTC) - timedelta(minutes=10)
     subjects: list[str | None] = [None, *(f"{target.name}-set-{i:04d}" for i in range(sets))]
     for subject in subjects:
-        dims = [{"Name": "ses:configuration-set", "Value": subject}] if subject else []
+        dims: list[DimensionTypeDef] = (
+            [{"Name": "ses:configuration-set", "Value": subject}] if subject else []
+        )
         for metric in METRICS:
             cloudwatch.get_metric_statistics(
                 Namespace=NAMESPACE,

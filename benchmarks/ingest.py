@@ -44,7 +44,7 @@ from sesmon import runtime
 from sesmon.batch import Message
 from sesmon.config import Config
 from sesmon.ingest import TargetIngest
-from sesmon.store import Store
+from sesmon.state.sqlite import SqliteState
 from tests.sesgen import SesEventGenerator
 
 TARGET_US = 80.0
@@ -217,7 +217,7 @@ def pipeline_only(events: list[str], commit: int) -> float:
                 "state": {"path": str(Path(tmp) / "state.db")},
             }
         )
-        store = Store(config.state.path)
+        store = SqliteState(config.state.path)
         ingest = TargetIngest(config.targets[0], config, store)
         now = time.time()
         ingest.restore(now)

@@ -34,8 +34,9 @@ DATASOURCE = model.DataSourceRef(type_val="prometheus", uid="${datasource}")
 # Filters every AWS-derived series by the dashboard's variables.
 ACCOUNT = 'account_id=~"$account_id", region=~"$region"'
 CONFIG_SET = f'{ACCOUNT}, configuration_set=~"$configuration_set"'
-# sesmon's own alerts are not AWS series: account-level ones carry an empty configuration_set.
-ALERT_SET = 'configuration_set=~"$configuration_set|"'
+# sesmon's alerts carry their target's account and region (empty for alerts about no target);
+# account-level ones carry an empty configuration_set.
+ALERT_SET = 'account_id=~"$account_id|", region=~"$region|", configuration_set=~"$configuration_set|"'
 
 # AWS's published review and pause levels for account-level reputation.
 BOUNCE_REVIEW, BOUNCE_PAUSE = 0.05, 0.10
@@ -345,12 +346,13 @@ def overview() -> builders.Dashboard:
         with_levels(
             graph(
                 "Bounce rate: events vs CloudWatch",
-                "AWS-comparable bounce rate computed from events over the selected window, next to "
+                "AWS-comparable bounce rate computed from events over the selected window (sent "
+                "recipients from Send events, or CloudWatch Send where Send is not routed), next to "
                 "CloudWatch's Reputation.BounceRate. Dashed lines: AWS review (5%) and pause (10%) levels.",
                 "percentunit",
                 query(
                     f'sesmon_window_bounce_ratio{{{CONFIG_SET}, window="$window"}}',
-                    "events {{configuration_set}} ({{window}})",
+                    "events {{configuration_set}} ({{window}}, sent from {{denominator}})",
                 ),
                 query(
                     f"sesmon_configuration_set_reputation_bounce_ratio{{{CONFIG_SET}}}",
@@ -374,7 +376,7 @@ def overview() -> builders.Dashboard:
                 "percentunit",
                 query(
                     f'sesmon_window_complaint_ratio{{{CONFIG_SET}, window="$window"}}',
-                    "events {{configuration_set}} ({{window}})",
+                    "events {{configuration_set}} ({{window}}, sent from {{denominator}})",
                 ),
                 query(
                     f"sesmon_configuration_set_reputation_complaint_ratio{{{CONFIG_SET}}}",
@@ -392,11 +394,12 @@ def overview() -> builders.Dashboard:
     dash = dash.with_panel(
         graph(
             "Sent recipients in window",
-            "The denominator of the event-based rates: a rate over few recipients says little.",
+            "The denominator of the event-based rates: a rate over few recipients says little. "
+            "From Send events, or from CloudWatch's Send for sets whose Send events are not routed.",
             "short",
             query(
                 f'sesmon_window_sent_recipients{{{CONFIG_SET}, window="$window"}}',
-                "{{configuration_set}} ({{window}})",
+                "{{configuration_set}} ({{window}}, {{denominator}})",
             ),
         )
     )
@@ -496,7 +499,8 @@ def overview() -> builders.Dashboard:
         .datasource(DATASOURCE)
         .with_target(
             query(
-                f"max by (rule, severity, configuration_set) (sesmon_alerts_firing{{{ALERT_SET}}}) > 0",
+                f"max by (rule, severity, target, account_id, configuration_set) "
+                f"(sesmon_alerts_firing{{{ALERT_SET}}}) > 0",
                 "{{rule}}",
                 instant=True,
             ).format(_table_format())

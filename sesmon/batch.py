@@ -100,9 +100,10 @@ def dedup_digest(target: str, key: str) -> bytes:
 
 
 def parse_batch(
-    messages: Sequence[Message], target: str
+    messages: Sequence[Message], target: str, now: float
 ) -> tuple[list[SesEvent | Rejection], list[tuple[int, bytes]]]:
-    """Each message's parse outcome and its dedup row ``(locality prefix, digest)`` for ``target``.
+    """Each message's parse outcome and its dedup row ``(locality prefix, digest)`` for ``target``
+    (``now``: the processing time, which bounds how far ahead an event may be dated).
 
     Both parts of a row are the same every time the message, or its event, comes back: the prefix
     is the minute of the SES event's own time (or of the SQS send), which keeps a batch's rows on
@@ -114,7 +115,7 @@ def parse_batch(
     # the shared head: copying it is cheaper than hashing the head again (same digests).
     head = _blake2b(f"{target}\x00e:".encode(), digest_size=16)
     for message in messages:
-        item = parse_message(message.body)
+        item = parse_message(message.body, now)
         parsed.append(item)
         if isinstance(item, SesEvent):
             state = head.copy()

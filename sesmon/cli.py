@@ -1,68 +1,189 @@
-"""Command line: ``sesmon run | check-config | version`` with exit codes 0 ok, 1 runtime, 2 config/usage."""
+"""Command line: one parser, subcommands registered with :func:`command`; exit 0 ok, 1 runtime, 2 usage.
+
+Every subcommand that reads a config takes ``--config FILE`` (default ``$SESMON_CONFIG``, then
+``./sesmon.yaml``); ``run`` and ``demo`` also take ``--listen`` and ``--log-level``, which override
+the file. A new subcommand is one decorated function here that imports its own module lazily::
+
+    @command("doctor", "check each target's setup", arguments=_doctor_arguments)
+    def cmd_doctor(args: argparse.Namespace, config: Config) -> int: ...
+
+A command registered with ``config=True`` receives the loaded :class:`Config` (an invalid one never
+reaches it: its problems are printed one per line and the exit code is 2).
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
+import typing
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 from sesmon import __version__, redact, runtime
-from sesmon.config import Config
+from sesmon.config import Config, LoggingConfig
 from sesmon.config_loader import ConfigError, load_config
 
 EXIT_OK = 0
 EXIT_RUNTIME = 1
 EXIT_CONFIG = 2
 
+CONFIG_ENV = "SESMON_CONFIG"
+DEFAULT_CONFIG = "sesmon.yaml"
+# What the `demo` extra installs that the demo imports (moto's server runs on werkzeug).
+DEMO_MODULES = ("moto", "werkzeug")
+LOG_LEVELS: tuple[str, ...] = typing.get_args(LoggingConfig.model_fields["level"].annotation)
+
+Arguments = Callable[[argparse.ArgumentParser], None]
+Handler = Callable[..., int]
+
+
+@dataclass(frozen=True)
+class Command:
+    """One subcommand: its handler, its own arguments and which shared options it takes."""
+
+    name: str
+    help: str
+    handler: Handler
+    arguments: Arguments | None = None
+    # Takes --config / $SESMON_CONFIG; the handler is called as handler(args, config).
+    config: bool = True
+    # Takes --listen HOST:PORT and --log-level LEVEL, applied over the file's server and logging.
+    overrides: bool = False
+    # Checks a combination of arguments argparse cannot express; returns the usage error, if any.
+    check: Callable[[argparse.Namespace], str | None] | None = None
+
+
+COMMANDS: dict[str, Command] = {}
+
+
+def command(
+    name: str,
+    help: str,
+    *,
+    arguments: Arguments | None = None,
+    config: bool = True,
+    overrides: bool = False,
+    check: Callable[[argparse.Namespace], str | None] | None = None,
+) -> Callable[[Handler], Handler]:
+    """Register the decorated function as subcommand ``name`` (listed in ``sesmon --help`` in order)."""
+
+    def register(handler: Handler) -> Handler:
+        COMMANDS[name] = Command(name, help, handler, arguments, config, overrides, check)
+        return handler
+
+    return register
+
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> typing.NoReturn:
         # argparse exits 2 on usage errors, which matches our contract; keep its one-line style.
         self.print_usage(sys.stderr)
         self.exit(EXIT_CONFIG, f"sesmon: error: {message}\n")
 
 
-def _default_config_path() -> str:
-    return os.environ.get("SESMON_CONFIG") or "sesmon.yaml"
+class _VersionAction(argparse.Action):
+    """``--version``."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: typing.Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print the version and exit", **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_args: object, **_kwargs: object) -> None:
+        print(version_text())
+        parser.exit(EXIT_OK)
 
 
-def _load(path: str) -> Config | None:
+def version_text() -> str:
+    """``sesmon 0.1.0``."""
+    return f"sesmon {__version__}"
+
+
+# -- shared options ------------------------------------------------------------------------------
+
+
+def _listen_address(value: str) -> str:
+    from sesmon.config import ServerConfig  # noqa: PLC0415
+
     try:
-        return load_config(path)
+        return ServerConfig(listen=value).listen
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not HOST:PORT with a port from 0 to 65535") from None
+
+
+def _config_options() -> _Parser:
+    parent = _Parser(add_help=False)
+    parent.add_argument(
+        "--config",
+        metavar="FILE",
+        help=f"config file (default ${CONFIG_ENV}, then ./{DEFAULT_CONFIG})",
+    )
+    return parent
+
+
+def _override_options() -> _Parser:
+    parent = _Parser(add_help=False)
+    parent.add_argument(
+        "--listen",
+        type=_listen_address,
+        metavar="HOST:PORT",
+        help="HTTP address for /metrics, /healthz and the status page (overrides server.listen)",
+    )
+    parent.add_argument(
+        "--log-level",
+        choices=LOG_LEVELS,
+        metavar="LEVEL",
+        help=f"{', '.join(LOG_LEVELS)} (overrides logging.level)",
+    )
+    return parent
+
+
+def config_path(args: argparse.Namespace) -> tuple[str, bool]:
+    """The config file to read and whether it was chosen explicitly (flag or environment)."""
+    if getattr(args, "config", None):
+        return str(args.config), True
+    if os.environ.get(CONFIG_ENV):
+        return os.environ[CONFIG_ENV], True
+    return DEFAULT_CONFIG, False
+
+
+def apply_overrides(config: Config, args: argparse.Namespace) -> Config:
+    """``config`` with the command line's ``--listen`` and ``--log-level`` in place of the file's."""
+    update: dict[str, object] = {}
+    if getattr(args, "listen", None):
+        update["server"] = config.server.model_copy(update={"listen": args.listen})
+    if getattr(args, "log_level", None):
+        update["logging"] = config.logging.model_copy(update={"level": args.log_level})
+    return config.model_copy(update=update) if update else config
+
+
+def load(args: argparse.Namespace) -> Config | None:
+    """The command's config with overrides applied, or None after printing one line per problem."""
+    path, explicit = config_path(args)
+    if not explicit and not Path(path).exists():
+        print(
+            f"{path}: file not found; give --config FILE or set {CONFIG_ENV} "
+            "(start from a copy of config.example.yaml)",
+            file=sys.stderr,
+        )
+        return None
+    try:
+        config = load_config(path)
     except ConfigError as exc:
         for problem in exc.problems:
             print(redact.redact(problem), file=sys.stderr)
         return None
+    return apply_overrides(config, args)
 
 
-def cmd_version(_args: argparse.Namespace) -> int:
-    """Print the version."""
-    print(f"sesmon {__version__}")
-    return EXIT_OK
+# -- commands ------------------------------------------------------------------------------------
 
 
-def cmd_check_config(args: argparse.Namespace) -> int:
-    """Validate a config file and summarise it in one line."""
-    config = _load(args.file)
-    if config is None:
-        return EXIT_CONFIG
-    alerts = config.alerts
-    print(
-        f"{args.file}: ok: {len(config.targets)} target(s) "
-        f"({', '.join(f'{t.name}@{t.region}' for t in config.targets)}), "
-        f"windows {', '.join(config.windows)} + volume, "
-        f"{len(alerts.rules)} rule(s), {len(alerts.sinks)} sink(s)"
-    )
-    return EXIT_OK
-
-
-def cmd_run(args: argparse.Namespace) -> int:
+@command("run", "run the daemon until SIGTERM/SIGINT", overrides=True)
+def cmd_run(_args: argparse.Namespace, config: Config) -> int:
     """Run the daemon until SIGTERM/SIGINT."""
-    config = _load(args.config or _default_config_path())
-    if config is None:
-        return EXIT_CONFIG
-    from sesmon import logs  # noqa: PLC0415 - keep `sesmon version` and check-config fast
+    from sesmon import logs  # noqa: PLC0415 - keep `sesmon --version` and check-config fast
     from sesmon.daemon import Daemon  # noqa: PLC0415
 
     logs.configure(config.logging.level, config.logging.format)
@@ -77,11 +198,49 @@ def cmd_run(args: argparse.Namespace) -> int:
     return daemon.run_until_signal()
 
 
-def cmd_iam_policy(args: argparse.Namespace) -> int:
+def _check_config_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", nargs="?", metavar="FILE", help="the same as --config FILE")
+
+
+def _check_config_file(args: argparse.Namespace) -> str | None:
+    # The positional form predates --config and stays as an alias of it.
+    if args.file is not None:
+        if args.config is not None and args.config != args.file:
+            return "check-config: give the file either as FILE or with --config, not both"
+        args.config = args.file
+    return None
+
+
+@command(
+    "check-config",
+    "validate a config file and summarise it",
+    arguments=_check_config_arguments,
+    check=_check_config_file,
+)
+def cmd_check_config(args: argparse.Namespace, config: Config) -> int:
+    """Validate a config file and summarise it in one line."""
+    alerts = config.alerts
+    print(
+        f"{config_path(args)[0]}: ok: {len(config.targets)} target(s) "
+        f"({', '.join(f'{t.name}@{t.region}' for t in config.targets)}), "
+        f"windows {', '.join(config.windows)} + volume, "
+        f"{len(alerts.rules)} rule(s), {len(alerts.sinks)} sink(s)"
+    )
+    return EXIT_OK
+
+
+@command("rules", "print the alert rules as a Prometheus rule file")
+def cmd_rules(_args: argparse.Namespace, config: Config) -> int:
+    """Print the config's alert rules as a Prometheus rule file."""
+    from sesmon.promrules import render  # noqa: PLC0415 - keep other commands fast
+
+    sys.stdout.write(render(config))
+    return EXIT_OK
+
+
+@command("iam-policy", "print the least-privilege IAM policy JSON for a config")
+def cmd_iam_policy(_args: argparse.Namespace, config: Config) -> int:
     """Print the least-privilege IAM policy for what the config enables."""
-    config = _load(args.config)
-    if config is None:
-        return EXIT_CONFIG
     import json  # noqa: PLC0415 - keep the other commands' start-up lean
 
     from sesmon.iam import build_policy  # noqa: PLC0415
@@ -90,13 +249,28 @@ def cmd_iam_policy(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _listen_address(value: str) -> str:
-    from sesmon.config import ServerConfig  # noqa: PLC0415
+def _healthcheck_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--listen",
+        type=_listen_address,
+        metavar="HOST:PORT",
+        help="the address `sesmon run --listen` was given, if any (default: server.listen)",
+    )
+    parser.add_argument("--timeout", type=_positive_seconds, default=4.0, metavar="SECONDS")
 
-    try:
-        return ServerConfig(listen=value).listen
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not HOST:PORT with a port from 0 to 65535") from None
+
+@command(
+    "healthcheck",
+    "exit 0 if the daemon on server.listen answers /healthz (for HEALTHCHECK)",
+    arguments=_healthcheck_arguments,
+)
+def cmd_healthcheck(args: argparse.Namespace, config: Config) -> int:
+    """Ask the daemon on ``server.listen`` (or ``--listen``) for /healthz; 0 healthy, 1 not."""
+    from sesmon.healthcheck import probe  # noqa: PLC0415
+
+    healthy, message = probe(config.server.listen, args.timeout)
+    print(message, file=sys.stdout if healthy else sys.stderr)
+    return EXIT_OK if healthy else EXIT_RUNTIME
 
 
 def _positive_seconds(value: str) -> float:
@@ -109,14 +283,58 @@ def _positive_seconds(value: str) -> float:
     return seconds
 
 
+def _demo_arguments(parser: argparse.ArgumentParser) -> None:
+    from sesmon.demo.scenarios import DEFAULT_SCENARIO, SCENARIOS  # noqa: PLC0415 - pure and light
+
+    parser.add_argument(
+        "--duration",
+        type=_positive_seconds,
+        metavar="SECONDS",
+        help="stop after SECONDS (default: until Ctrl-C)",
+    )
+    parser.add_argument(
+        "--scenario",
+        choices=sorted(SCENARIOS),
+        default=DEFAULT_SCENARIO,
+        metavar="NAME",
+        help=f"{', '.join(sorted(SCENARIOS))} (default {DEFAULT_SCENARIO})",
+    )
+    parser.add_argument(
+        "--dir",
+        default="sesmon-demo",
+        metavar="PATH",
+        help="where the generated config and the state go (default ./sesmon-demo)",
+    )
+
+
+# The demo writes its own config (it points at the embedded AWS), so it reads none: --config and
+# $SESMON_CONFIG do not apply to it.
+@command(
+    "demo",
+    "see sesmon work: embedded AWS, simulated SES traffic, the real daemon",
+    arguments=_demo_arguments,
+    config=False,
+    overrides=True,
+)
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run the demo: embedded AWS, simulated SES traffic and the real daemon."""
-    from pathlib import Path  # noqa: PLC0415
-
+    missing = [name for name in DEMO_MODULES if importlib.util.find_spec(name) is None]
+    if missing:
+        # The embedded AWS (moto) and its web stack are the `demo` extra, absent from production installs.
+        print(
+            f"sesmon demo: {', '.join(missing)} not installed; the demo needs the demo extra: "
+            "pip install 'sesmon[demo]' (or run ./scripts/demo from a checkout)",
+            file=sys.stderr,
+        )
+        return EXIT_RUNTIME
     from sesmon.demo.runner import DemoOptions, run_demo  # noqa: PLC0415
 
     options = DemoOptions(
-        scenario=args.scenario, duration=args.duration, listen=args.listen, directory=Path(args.dir)
+        scenario=args.scenario,
+        duration=args.duration,
+        listen=args.listen or DemoOptions.listen,
+        log_level=args.log_level,
+        directory=Path(args.dir),
     )
     try:
         return run_demo(options)
@@ -125,77 +343,49 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return EXIT_RUNTIME
 
 
-def cmd_rules(args: argparse.Namespace) -> int:
-    """Print the config's alert rules as a Prometheus rule file."""
-    config = _load(args.config)
-    if config is None:
-        return EXIT_CONFIG
-    from sesmon.promrules import render  # noqa: PLC0415 - keep other commands fast
-
-    sys.stdout.write(render(config))
+@command("version", "print the version", config=False)
+def cmd_version(_args: argparse.Namespace) -> int:
+    """Print the version."""
+    print(version_text())
     return EXIT_OK
 
 
-COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "rules": cmd_rules,
-    "iam-policy": cmd_iam_policy,
-    "demo": cmd_demo,
-    "run": cmd_run,
-    "check-config": cmd_check_config,
-    "version": cmd_version,
-}
+# -- parser and entry point ----------------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser; each later capability adds its own subcommand here."""
+    """The argument parser: one subparser per registered :class:`Command`."""
     parser = _Parser(prog="sesmon", description="Deliverability monitor for Amazon SES.")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    run = sub.add_parser("run", help="run the daemon")
-    run.add_argument("--config", help="config file (default $SESMON_CONFIG, then ./sesmon.yaml)")
-    check = sub.add_parser("check-config", help="validate a config file")
-    check.add_argument("file", type=str)
-    sub.add_parser("version", help="print the version")
-    rules = sub.add_parser("rules", help="print the alert rules as a Prometheus rule file")
-    rules.add_argument("--config", required=True, help="config file")
-    iam = sub.add_parser("iam-policy", help="print the least-privilege IAM policy JSON for a config")
-    iam.add_argument("--config", required=True, help="config file")
-    from sesmon.demo.scenarios import DEFAULT_SCENARIO, SCENARIOS  # noqa: PLC0415 - pure and light
-
-    demo = sub.add_parser("demo", help="see sesmon work end to end: embedded AWS, simulated SES traffic")
-    demo.add_argument(
-        "--duration",
-        type=_positive_seconds,
-        metavar="SECONDS",
-        help="stop after SECONDS (default: until Ctrl-C)",
-    )
-    demo.add_argument(
-        "--listen",
-        type=_listen_address,
-        default="127.0.0.1:9469",
-        metavar="HOST:PORT",
-        help="HTTP address (default 127.0.0.1:9469)",
-    )
-    demo.add_argument(
-        "--scenario",
-        choices=sorted(SCENARIOS),
-        default=DEFAULT_SCENARIO,
-        metavar="NAME",
-        help=f"{', '.join(sorted(SCENARIOS))} (default {DEFAULT_SCENARIO})",
-    )
-    demo.add_argument(
-        "--dir",
-        default="sesmon-demo",
-        metavar="PATH",
-        help="where the config and state go (default ./sesmon-demo)",
-    )
+    parser.add_argument("--version", action=_VersionAction)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    config_options, override_options = _config_options(), _override_options()
+    for cmd in COMMANDS.values():
+        parents = ([config_options] if cmd.config else []) + ([override_options] if cmd.overrides else [])
+        child = sub.add_parser(cmd.name, help=cmd.help, description=cmd.help, parents=parents)
+        if cmd.arguments is not None:
+            cmd.arguments(child)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sesmon`` console script."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        # A bare `sesmon` is a request for help, not a mistake.
+        parser.print_help()
+        return EXIT_OK
+    cmd = COMMANDS[args.command]
+    problem = cmd.check(args) if cmd.check is not None else None
+    if problem is not None:
+        parser.error(problem)
     try:
-        return COMMANDS[args.command](args)
+        if not cmd.config:
+            return cmd.handler(args)
+        config = load(args)
+        if config is None:
+            return EXIT_CONFIG
+        return cmd.handler(args, config)
     except BrokenPipeError:
         # `sesmon rules ... | head` closed the pipe early: not an error worth a traceback.
         devnull = os.open(os.devnull, os.O_WRONLY)

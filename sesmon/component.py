@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Protocol
 
 from prometheus_client.registry import Collector
+
+from sesmon.status import Section
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +26,12 @@ class Job:
     source: str | None = None
     target: str | None = None
     run_at_start: bool = True
+
+
+def target_job(source: str, target: str, interval: float, poll: Callable[[str, float], None]) -> Job:
+    """The job ``{source}-{target}`` that runs ``poll(target, now)`` and records its health under
+    ``source``/``target``: the one shape every per-target polling job takes."""
+    return Job(f"{source}-{target}", interval, partial(poll, target), source=source, target=target)
 
 
 class Component(Protocol):
@@ -46,8 +55,8 @@ class Component(Protocol):
         """Stop taking new work and finish in-flight work before the monotonic ``deadline``."""
         ...
 
-    def status_html(self) -> str:
-        """An HTML fragment (already escaped) for the status page; empty for none."""
+    def status(self) -> Section | None:
+        """This capability's status-page section as typed rows (``sesmon/status.py``); None for none."""
         ...
 
 
@@ -68,5 +77,5 @@ class BaseComponent:
     def stop(self, deadline: float) -> None:  # noqa: ARG002 - part of the interface
         return None
 
-    def status_html(self) -> str:
-        return ""
+    def status(self) -> Section | None:
+        return None

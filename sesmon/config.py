@@ -1,8 +1,12 @@
-"""Pydantic models of the sesmon YAML configuration: immutable, unknown keys rejected, cross-field rules."""
+"""Pydantic models of the sesmon YAML configuration: immutable, unknown keys rejected, cross-field rules.
+
+One module on purpose, although it passes 400 lines: it is the schema of one YAML document, section
+by section in the document's own order, and the cross-field rules in ``Config`` need every section.
+Loading (YAML, ``${VAR}``, ``*_file`` secrets, error lines) lives in ``config_loader.py``.
+"""
 
 from __future__ import annotations
 
-import fnmatch
 import ipaddress
 import re
 from typing import Annotated, Literal
@@ -19,7 +23,9 @@ from pydantic import (
     model_validator,
 )
 
+from sesmon import globs
 from sesmon.durations import parse_duration
+from sesmon.signals import ALL_SIGNALS, RATE_SIGNALS, WINDOWED_SIGNALS
 
 Seconds = Annotated[float, BeforeValidator(parse_duration)]
 """A duration written as ``30s``/``5m``/``24h``/``14d``, held as seconds."""
@@ -33,10 +39,40 @@ def _window_name(value: str) -> str:
 WindowName = Annotated[str, AfterValidator(_window_name)]
 """A sliding-window length, kept as written because it becomes the ``window`` label."""
 
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
-_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
-_RULE_NAME = re.compile(r"^[A-Z][A-Za-z0-9]*$")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+def _matching(pattern: str, problem: str) -> AfterValidator:
+    """A validator accepting the strings ``pattern`` matches; ``problem`` may name ``{value!r}``."""
+    regex = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not regex.match(value):
+            raise ValueError(problem.format(value=value))
+        return value
+
+    return AfterValidator(check)
+
+
+Name = Annotated[
+    str,
+    _matching(
+        r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        "must start with a letter or digit and use only letters, digits, '_', '.', '-'",
+    ),
+]
+"""A target or sink name: it becomes a label value and part of job names."""
+Region = Annotated[
+    str, _matching(r"^[a-z]{2}(-[a-z]+)+-\d$", "{value!r} is not an AWS region name such as us-east-1")
+]
+RoleArn = Annotated[
+    str,
+    _matching(
+        r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$",
+        "must be an IAM role ARN such as arn:aws:iam::123456789012:role/sesmon",
+    ),
+]
+RuleName = Annotated[
+    str, _matching(r"^[A-Z][A-Za-z0-9]*$", "{value!r} must be CamelCase, e.g. MarketingBounceRateHigh")
+]
 
 
 class Strict(BaseModel):
@@ -131,9 +167,9 @@ class IdentitiesConfig(Strict):
 class TargetConfig(Strict):
     """One AWS account and region to monitor."""
 
-    name: str
-    region: str
-    role_arn: str | None = None
+    name: Name
+    region: Region
+    role_arn: RoleArn | None = None
     external_id: str | None = None
     endpoint_url: HttpUrl | None = None
     sqs: SqsConfig | None = None
@@ -143,30 +179,17 @@ class TargetConfig(Strict):
     configuration_sets: tuple[str, ...] = ("*",)
     max_configuration_sets: int = Field(default=100, ge=1, le=10000)
 
-    @field_validator("name")
+    @field_validator("sqs", mode="before")
     @classmethod
-    def _name(cls, value: str) -> str:
-        if not _NAME.match(value):
-            raise ValueError("must start with a letter or digit and use only letters, digits, '_', '.', '-'")
-        return value
-
-    @field_validator("region")
-    @classmethod
-    def _region(cls, value: str) -> str:
-        if not _REGION.match(value):
-            raise ValueError(f"{value!r} is not an AWS region name such as us-east-1")
-        return value
-
-    @field_validator("role_arn")
-    @classmethod
-    def _role(cls, value: str | None) -> str | None:
-        if value is not None and not _ROLE_ARN.match(value):
-            raise ValueError("must be an IAM role ARN such as arn:aws:iam::123456789012:role/sesmon")
+    def _sqs_given(cls, value: object) -> object:
+        # `sqs:` with nothing under it reads as null, which would silently mean "no ingestion".
+        if value is None:
+            raise ValueError("is empty: give queue_url, or remove the sqs key to not read events")
         return value
 
     def allows_configuration_set(self, name: str) -> bool:
         """True when ``name`` matches one of the configured globs."""
-        return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.configuration_sets)
+        return globs.matches_any(name, self.configuration_sets)
 
 
 class VolumeWindowConfig(Strict):
@@ -179,6 +202,8 @@ class VolumeWindowConfig(Strict):
 class StateConfig(Strict):
     """Where state survives restarts."""
 
+    # sqlite: the embedded file at ``path``; memory: nothing survives the process (tests).
+    backend: Literal["sqlite", "memory"] = "sqlite"
     path: str = "sesmon-state.db"
     # SQS keeps messages up to 4 days by default, so a redelivery can arrive that late.
     dedup_ttl: Seconds = 4 * 86400.0
@@ -251,29 +276,6 @@ DEFAULT_PROVIDERS: dict[str, tuple[str, ...]] = {
     "apple": ("icloud.com", "me.com", "mac.com"),
 }
 
-WINDOWED_SIGNALS = (
-    "bounce_rate",
-    "complaint_rate",
-    "transient_bounce_rate",
-    "delivery_delay_rate",
-    "reject_rate",
-    "rendering_failure_rate",
-)
-RATE_SIGNALS = (*WINDOWED_SIGNALS, "cloudwatch_bounce_rate", "cloudwatch_complaint_rate", "quota_usage")
-BOOLEAN_SIGNALS = (
-    "enforcement_status",
-    "account_sending_disabled",
-    "configuration_set_sending_disabled",
-    "sandbox",
-    "identity_unverified",
-    "dkim_not_successful",
-    "dns_check_failed",
-    "event_type_not_routed",
-    "no_events",
-    "source_down",
-)
-ALL_SIGNALS = (*RATE_SIGNALS, *BOOLEAN_SIGNALS)
-SEVERITIES = ("info", "warning", "critical")
 Severity = Literal["info", "warning", "critical"]
 
 
@@ -291,11 +293,11 @@ ForDuration = Annotated[float, BeforeValidator(_for_duration)]
 class RuleConfig(Strict):
     """One alert rule: a signal, thresholds, guards and presentation templates."""
 
-    name: str
+    name: RuleName
     signal: str
     window: str | None = None
-    warning: float | None = Field(default=None, ge=0)
-    critical: float | None = Field(default=None, ge=0)
+    warning: float | None = None
+    critical: float | None = None
     min_recipients: int = Field(default=0, ge=0)
     min_events: int = Field(default=0, ge=0)
     for_: ForDuration = Field(default=0.0, alias="for")
@@ -308,11 +310,12 @@ class RuleConfig(Strict):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    @field_validator("name")
+    @field_validator("warning", "critical")
     @classmethod
-    def _camel(cls, value: str) -> str:
-        if not _RULE_NAME.match(value):
-            raise ValueError(f"{value!r} must be CamelCase, e.g. MarketingBounceRateHigh")
+    def _fraction(cls, value: float | None) -> float | None:
+        # Every rate signal is a fraction; "warning: 5" meant as 5% would otherwise never fire.
+        if value is not None and not 0 <= value <= 1:
+            raise ValueError(f"{value:g} is outside [0, 1]: thresholds are fractions, 0.05 means 5%")
         return value
 
     @field_validator("signal")
@@ -333,13 +336,16 @@ class RuleConfig(Strict):
             raise ValueError(f"signal {self.signal} is a condition, not a rate: use severity, not thresholds")
         if self.signal in WINDOWED_SIGNALS and self.window is None:
             raise ValueError(f"signal {self.signal} needs a window (one of 'windows' or 'volume')")
+        if self.signal not in WINDOWED_SIGNALS and (self.min_recipients or self.min_events):
+            # Only sesmon's own counts carry a volume: elsewhere a guard would silence the rule.
+            raise ValueError(f"signal {self.signal} has no volume: min_recipients/min_events do not apply")
         return self
 
 
 class SinkConfig(Strict):
     """Where notifications go; secrets are SecretStr so they never print."""
 
-    name: str
+    name: Name
     type: Literal["webhook", "slack", "pagerduty", "alertmanager"]
     url: SecretUrl | None = None
     secret: SecretStr | None = None
@@ -347,13 +353,6 @@ class SinkConfig(Strict):
     min_severity: Severity = "warning"
     match: dict[str, str] = Field(default_factory=dict)
     timeout: Seconds = 10.0
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if not _NAME.match(value):
-            raise ValueError("must start with a letter or digit and use only letters, digits, '_', '.', '-'")
-        return value
 
     @model_validator(mode="after")
     def _required_fields(self) -> SinkConfig:

@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, SecretStr, ValidationError
 
-from sesmon import redact
+from sesmon import config_yaml, redact
 from sesmon.config import Config
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -46,7 +46,9 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> C
 def parse_config(text: str, environ: Mapping[str, str], source: str = "<config>") -> Config:
     """Validate YAML ``text``; the secrets it pulls in are registered for redaction."""
     try:
-        raw = yaml.safe_load(text)
+        raw, _ = config_yaml.load(text)
+    except config_yaml.YamlError as exc:
+        raise ConfigError([f"{source}: invalid YAML at {exc}"]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "unknown position"

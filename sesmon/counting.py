@@ -1,4 +1,4 @@
-"""SesEvent → counter increments and window-bucket counts, per DESIGN.md §3 (pure).
+"""SesEvent → counter increments and window-bucket counts, per docs/ARCHITECTURE.md#counting-rules (pure).
 
 Counter keys are tuples whose first item names the family (the metric) and whose other items are its
 label values in a fixed order; every label value comes from a bounded vocabulary:
@@ -18,11 +18,11 @@ family         key                                                         metri
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Iterable, Mapping
 from itertools import chain
 from typing import Final
 
+from sesmon import globs
 from sesmon.config import TargetConfig
 from sesmon.events import vocabulary
 from sesmon.events.vocabulary import BOUNCE_SUBTYPES, BOUNCE_TYPES, COMPLAINT_SUBTYPES
@@ -72,7 +72,6 @@ _BOUNCE_SUBTYPES: Final = frozenset(chain.from_iterable(BOUNCE_SUBTYPES.values()
 _FEEDBACK_TYPES: Final = frozenset(FEEDBACK_TYPES)
 _COMPLAINT_SUBTYPES: Final = frozenset(COMPLAINT_SUBTYPES)
 _DELAY_TYPES: Final = frozenset(DELAY_TYPES)
-_GLOB_CHARS: Final = frozenset("*?[")
 _ENGAGEMENT: Final = frozenset(t for t in EventType if not t.recipient_scoped)
 
 
@@ -101,11 +100,6 @@ def delay_label(event: SesEvent) -> str:
     return _bounded(event.delay_type, _DELAY_TYPES)
 
 
-def literal_names(patterns: Iterable[str]) -> tuple[str, ...]:
-    """The configured configuration-set names that are plain names, not globs."""
-    return tuple(p for p in patterns if not _GLOB_CHARS.intersection(p))
-
-
 class ConfigurationSets:
     """Resolves raw configuration-set names to label values for one target.
 
@@ -118,7 +112,7 @@ class ConfigurationSets:
     def __init__(self, target: TargetConfig, admitted: Iterable[str] = ()) -> None:
         self.patterns = target.configuration_sets
         self.limit = target.max_configuration_sets
-        self.literals = frozenset(literal_names(self.patterns))
+        self.literals = frozenset(globs.literals(self.patterns))
         # The store also remembers (none) and (other) (for their last-event time): not admissions.
         folded = {NO_CONFIGURATION_SET, OTHER_CONFIGURATION_SET}
         self.admitted: set[str] = (set(admitted) - folded) | set(self.literals)
@@ -127,7 +121,7 @@ class ConfigurationSets:
     def _allowed(self, name: str) -> bool:
         found = self._memo.get(name)
         if found is None:
-            found = any(fnmatch.fnmatchcase(name, p) for p in self.patterns)
+            found = globs.matches_any(name, self.patterns)
             if len(self._memo) < 10_000:  # bounded: arbitrary names must not grow memory
                 self._memo[name] = found
         return found
@@ -193,11 +187,6 @@ class BatchCounts:
         self._layout = layout
         self._cells: dict[str, dict[EventType, list[int]]] = {}
         self._details: dict[CounterKey, int] = {}  # bounces, complaints, delays (rarer types)
-
-    def add(self, event: SesEvent, configuration_set: str, bucket: list[int]) -> None:
-        """Count ``event`` under ``configuration_set`` and add its window counts to ``bucket`` (a count
-        vector in ``windows.FIELDS`` order)."""
-        self.add_to(self.cells_of(configuration_set), event, configuration_set, bucket)
 
     def cells_of(self, configuration_set: str) -> dict[EventType, list[int]]:
         """The cells of ``configuration_set``, by event type, for :meth:`add_to` (a caller counting
@@ -274,20 +263,6 @@ class BatchCounts:
             counters[key] = counters.get(key, 0) + value
         self._cells = {}
         self._details = {}
-
-
-def count_event(
-    event: SesEvent,
-    configuration_set: str,
-    domain_to_provider: Mapping[str, str],
-    counters: dict[CounterKey, int],
-    bucket: list[int],
-) -> None:
-    """Add ``event``'s counter increments to ``counters`` and its window counts to ``bucket`` (a count
-    vector in ``windows.FIELDS`` order): :class:`BatchCounts` for a single event."""
-    batch = BatchCounts(CountLayout(domain_to_provider))
-    batch.add(event, configuration_set, bucket)
-    batch.drain(counters)
 
 
 def providers_with_other(providers: Iterable[str]) -> tuple[str, ...]:

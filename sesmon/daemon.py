@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import logging
 import os
 import signal
@@ -15,11 +14,12 @@ from types import FrameType
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from sesmon import redact
+from sesmon import __version__, redact
 from sesmon.alerts.component import build_alerts_component
 from sesmon.aws_health import build_aws_component
 from sesmon.component import Component, Job
 from sesmon.config import Config
+from sesmon.denominators import SendBoard
 from sesmon.health import SourceHealth
 from sesmon.identity_health import build_identity_component
 from sesmon.ingest import build_ingest
@@ -27,7 +27,9 @@ from sesmon.logs import get_logger, log_event
 from sesmon.metrics import build_registry
 from sesmon.metrics.self_metrics import BuildInfoCollector, SourceHealthCollector
 from sesmon.sources.aws import ApiCallCounter, AwsClients
-from sesmon.store import Store
+from sesmon.state.factory import open_state
+from sesmon.state.ports import StateBackend
+from sesmon.status import SourceRow, StatusReport
 from sesmon.targets import TargetDirectory
 from sesmon.web import Probes, ServerHandle, make_app, start_server
 
@@ -44,20 +46,30 @@ class Context:
 
     config: Config
     clock: Clock
-    store: Store
+    store: StateBackend
     health: SourceHealth
     targets: TargetDirectory
     # Target name → that target's boto3 clients; one counter of AWS requests shared by every target.
     aws: dict[str, AwsClients] = field(default_factory=dict)
     api_calls: ApiCallCounter = field(default_factory=ApiCallCounter)
+    # Where the CloudWatch poller hands ingestion the Send denominators of sets without Send events.
+    sends: SendBoard = field(default_factory=SendBoard)
 
 
 def build_components(ctx: Context) -> list[Component]:
     """Every capability the config enables, in start order."""
     components: list[Component] = []
-    components.append(build_aws_component(ctx.config, ctx.aws, ctx.targets, ctx.api_calls, ctx.clock))
+    components.append(
+        build_aws_component(ctx.config, ctx.aws, ctx.targets, ctx.api_calls, ctx.clock, sends=ctx.sends)
+    )
     ingest = build_ingest(
-        ctx.config, ctx.store, health=ctx.health, targets=ctx.targets, clock=ctx.clock, aws=ctx.aws
+        ctx.config,
+        ctx.store,
+        health=ctx.health,
+        targets=ctx.targets,
+        clock=ctx.clock,
+        aws=ctx.aws,
+        sends=ctx.sends,
     )
     if ingest is not None:
         components.append(ingest)
@@ -65,7 +77,10 @@ def build_components(ctx: Context) -> list[Component]:
     if identity is not None:
         components.append(identity)
     # Alerts stay last: they read every component that is a SignalProvider.
-    components.append(build_alerts_component(ctx.config.alerts, ctx.store, ctx.health, ctx.clock, components))
+    alerts = build_alerts_component(
+        ctx.config.alerts, ctx.store, ctx.health, ctx.clock, components, targets=ctx.targets
+    )
+    components.append(alerts)
     return components
 
 
@@ -84,7 +99,7 @@ class Daemon:
         self.drain_seconds = drain_seconds
         self.health = SourceHealth()
         self.targets = TargetDirectory(config.targets)
-        self.store = Store(config.state.path)
+        self.store = open_state(config.state)
         self.api_calls = ApiCallCounter()
         self.context = Context(
             config,
@@ -101,7 +116,8 @@ class Daemon:
                 BuildInfoCollector(),
                 SourceHealthCollector(self.health, self.targets),
                 *(c for comp in self.components for c in comp.collectors()),
-            ]
+            ],
+            runtime=True,
         )
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(max_workers=8)},
@@ -137,7 +153,7 @@ class Daemon:
                     next_run_time=_utc(now) if job.run_at_start else None,
                     misfire_grace_time=max(1, int(job.interval)),
                 )
-        probes = Probes(alive=self.alive, pending=self.pending, status_sections=self.status_sections)
+        probes = Probes(alive=self.alive, pending=self.pending, status=self.status)
         server = self.config.server
         self._server = start_server(server.host, server.port, make_app(self.registry, probes))
         log_event(
@@ -163,26 +179,23 @@ class Daemon:
         waiting = [] if self._state_loaded else ["state"]
         return waiting + self.health.pending()
 
-    def status_sections(self) -> list[tuple[str, str]]:
-        """Sections of the status page: sources, then each component's own."""
-        rows = "".join(
-            f"<tr><td>{html.escape(s.source)}</td><td>{html.escape(s.target)}</td>"
-            f"<td class='{'ok' if s.up else 'bad'}'>{'up' if s.up else 'down'}</td>"
-            f"<td>{html.escape(s.last_error or '')}</td></tr>"
+    def status(self) -> StatusReport:
+        """The status page as data: readiness, every source, then each component's section."""
+        sources = tuple(
+            SourceRow(
+                source=s.source,
+                target=s.target,
+                up=s.up,
+                last_error=s.last_error,
+                last_success=s.last_success,
+                consecutive_failures=s.consecutive_failures,
+            )
             for s in self.health.all()
         )
         sections = [
-            (
-                "Sources",
-                "<table><tr><th>source</th><th>target</th><th>state</th><th>last error</th></tr>"
-                f"{rows}</table>",
-            )
+            (comp.name, section) for comp in self.components if (section := comp.status()) is not None
         ]
-        for comp in self.components:
-            fragment = comp.status_html()
-            if fragment:
-                sections.append((comp.name, fragment))
-        return sections
+        return StatusReport(__version__, tuple(self.pending()), sources, tuple(sections))
 
     def _runner(self, job: Job) -> Callable[[], None]:
         def run() -> None:

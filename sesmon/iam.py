@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
+from sesmon import globs
 from sesmon.config import Config, TargetConfig
 
 Operation = tuple[str, str]
@@ -99,15 +99,10 @@ def queue_arn(target: TargetConfig) -> str:
     return f"arn:{partition(target.region)}:sqs:{target.region}:{sqs.account_id}:{sqs.queue_name}"
 
 
-def _iam_glob(pattern: str) -> str:
-    # IAM resource ARNs understand * and ?, not fnmatch's [...] classes: widen those to *.
-    return "*" if re.search(r"[\[\]]", pattern) else pattern
-
-
 def configuration_set_arns(target: TargetConfig) -> list[str]:
     """ARNs of the configuration sets the config allows sesmon to read."""
     prefix = f"arn:{partition(target.region)}:ses:{target.region}:{account_of(target)}:configuration-set"
-    return sorted({f"{prefix}/{_iam_glob(p)}" for p in target.configuration_sets})
+    return sorted({f"{prefix}/{globs.as_iam(p)}" for p in target.configuration_sets})
 
 
 def _identity_arns(target: TargetConfig) -> list[str]:
@@ -168,12 +163,3 @@ def build_policy(config: Config) -> dict[str, Any]:
             }
         )
     return {"Version": "2012-10-17", "Statement": statements}
-
-
-def policy_actions(policy: dict[str, Any]) -> set[str]:
-    """Every action a policy document allows."""
-    actions: set[str] = set()
-    for statement in policy["Statement"]:
-        value = statement["Action"]
-        actions.update([value] if isinstance(value, str) else value)
-    return actions

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import html
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from prometheus_client.registry import Collector
 
+from sesmon import globs
 from sesmon.batch import (
     LAG_BUCKETS,
     Built,
@@ -21,23 +21,31 @@ from sesmon.batch import (
     parse_batch,
 )
 from sesmon.component import BaseComponent, Job
-from sesmon.config import WINDOWED_SIGNALS, Config, TargetConfig
+from sesmon.config import Config, TargetConfig
 from sesmon.counting import (
     SQS_DELETED,
     ConfigurationSets,
     CounterKey,
     CountLayout,
-    literal_names,
     providers_with_other,
 )
+from sesmon.denominators import CLOUDWATCH, SendBoard, needs_cloudwatch, with_cloudwatch
 from sesmon.events import INVALID_REASONS, invert_providers
 from sesmon.health import SourceHealth
 from sesmon.logs import get_logger, log_event
 from sesmon.metrics.events import EventsCollector, TargetReadout
-from sesmon.signals import Observation
-from sesmon.store import Store
+from sesmon.signals import WINDOWED_SIGNALS, Observation
+from sesmon.sources.sqs import SqsSource
+from sesmon.state.ports import IngestPort
+from sesmon.status import RateRow, RatesStatus
 from sesmon.targets import TargetDirectory
 from sesmon.windows import EVENTS, HOUR, MINUTE, SENT, VOLUME, Totals, WindowSet
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
+    from sesmon.sources.aws import AwsClients
+    from sesmon.sources.sqs_client import SqsJsonClient
 
 log = get_logger("sesmon.ingest")
 
@@ -49,8 +57,11 @@ PRUNE_INTERVAL = 300.0
 class TargetIngest:
     """Ingestion state of one target; every method is thread-safe (one lock per target)."""
 
-    def __init__(self, target: TargetConfig, config: Config, store: Store) -> None:
+    def __init__(
+        self, target: TargetConfig, config: Config, store: IngestPort, sends: SendBoard | None = None
+    ) -> None:
         self.target = target
+        self._sends = sends
         self.name = target.name
         self.store = store
         self.window_lengths = config.window_seconds
@@ -58,7 +69,7 @@ class TargetIngest:
         self.providers = invert_providers(config.providers)
         self._layout = CountLayout(self.providers)
         self.provider_labels = providers_with_other(config.providers)
-        self.literals = literal_names(target.configuration_sets)
+        self.literals = globs.literals(target.configuration_sets)
         self._volume = (config.volume_window.recipients, config.volume_window.max_age)
         self._lock = threading.Lock()
         self._sets = ConfigurationSets(target)
@@ -99,7 +110,7 @@ class TargetIngest:
         The whole batch commits in one transaction; memory (windows, counters) changes only after it
         committed, so a failed commit leaves no trace and the batch is simply received again.
         """
-        parsed, rows = parse_batch(messages, self.name)
+        parsed, rows = parse_batch(messages, self.name, now)
         with self._lock:
             deleted = self._deleted_pending
             holder: list[Built] = []
@@ -120,7 +131,7 @@ class TargetIngest:
 
             fresh = self.store.ingest_apply_batch(self.name, rows, build, now + self.dedup_ttl)
             # Committed: mirror the effect in memory.
-            built = holder[0]
+            built = holder[-1]  # the last build is the one that committed (a backend may retry)
             delta = built.delta
             self._deleted_pending -= deleted
             self._sets.commit(delta.admitted)
@@ -160,8 +171,7 @@ class TargetIngest:
     def readout(self, now: float) -> TargetReadout:
         """A consistent copy for the metrics collector."""
         with self._lock:
-            self._windows.advance(now)
-            windows = {cs: self._window_totals(cs, now) for cs in self._windows.configuration_sets()}
+            windows = self._all_totals(now)
             counters = dict(self._counters)
             # The in-memory mirror already includes deleted counts not yet persisted.
             return TargetReadout(
@@ -177,10 +187,50 @@ class TargetIngest:
                 invalid_reasons=INVALID_REASONS,
             )
 
+    def _all_totals(self, now: float) -> dict[str, dict[str, Totals]]:
+        """Every set's windows (the caller holds the lock); tells the Send board which sets have
+        no Send events of their own, so the next CloudWatch poll fetches their denominator."""
+        self._windows.advance(now)
+        out: dict[str, dict[str, Totals]] = {}
+        wanting: list[str] = []
+        for cs in self._windows.configuration_sets():
+            per_window = out[cs] = self._window_totals(cs, now)
+            if any(
+                t.denominator == CLOUDWATCH or (t[EVENTS] and needs_cloudwatch(t))
+                for t in per_window.values()
+            ):
+                wanting.append(cs)
+        if self._sends is not None:
+            self._sends.want(self.name, wanting)
+        return out
+
     def _window_totals(self, cs: str, now: float) -> dict[str, Totals]:
         out = {w: self._windows.totals(cs, w) for w in self.window_lengths}
         out[VOLUME] = self._windows.volume(cs, now)
+        if self._sends is not None and any(needs_cloudwatch(t) for t in out.values()):
+            self._cloudwatch_denominators(cs, out, now)
         return out
+
+    def _cloudwatch_denominators(self, cs: str, out: dict[str, Totals], now: float) -> None:
+        """Windows without sent recipients of their own take CloudWatch's Send, both counted over
+        ``[window start, end of CloudWatch's data)``; without CloudWatch data they keep no ratio."""
+        assert self._sends is not None
+        series = self._sends.series_for(self.name, cs)
+        if series is None:
+            return
+        for window, totals in out.items():
+            if not needs_cloudwatch(totals):
+                continue
+            if window == VOLUME:
+                found = series.volume(self._volume[0], now - self._volume[1])
+                if found is None:
+                    continue
+                sent, start = found
+            else:
+                start = totals.oldest if totals.oldest is not None else now - self.window_lengths[window]
+                sent = series.total_since(start)
+            if sent > 0:
+                out[window] = with_cloudwatch(self._windows.between(cs, start, series.end), sent)
 
     def bucket_count(self) -> int:
         """Window buckets held in memory (for memory checks)."""
@@ -195,8 +245,7 @@ class TargetIngest:
     def totals(self, now: float) -> dict[str, dict[str, Totals]]:
         """Configuration set → window label (and ``volume``) → totals."""
         with self._lock:
-            self._windows.advance(now)
-            return {cs: self._window_totals(cs, now) for cs in self._windows.configuration_sets()}
+            return self._all_totals(now)
 
     def last_events(self) -> dict[str, float]:
         """Configuration set → newest SES event time."""
@@ -212,21 +261,22 @@ class IngestComponent(BaseComponent):
     def __init__(
         self,
         config: Config,
-        store: Store,
+        store: IngestPort,
         *,
         health: SourceHealth,
         targets: TargetDirectory,
         clock: Clock,
-        sqs_clients: Mapping[str, Callable[[], Any]],
+        sqs_clients: Mapping[str, Callable[[], SQSClient | SqsJsonClient]],
         backoff: Callable[[int], float] | None = None,
+        sends: SendBoard | None = None,
     ) -> None:
-        from sesmon.sources.sqs import SqsSource  # noqa: PLC0415 - keeps the pure parts importable alone
-
         self.config = config
         self.store = store
         self.clock = clock
         self._targets = targets
-        self.ingests = {t.name: TargetIngest(t, config, store) for t in config.targets if t.sqs is not None}
+        self.ingests = {
+            t.name: TargetIngest(t, config, store, sends) for t in config.targets if t.sqs is not None
+        }
         self.sources = [
             SqsSource(
                 target=t,
@@ -297,6 +347,8 @@ class IngestComponent(BaseComponent):
                 if totals is None:
                     continue
                 ratio, num, den = totals.rate(signal)
+                if ratio is None:
+                    continue  # no denominator: no rate, which is not a rate of 0
                 out.append(
                     Observation(
                         signal,
@@ -304,7 +356,7 @@ class IngestComponent(BaseComponent):
                         ratio,
                         recipients=den,
                         events=num,
-                        detail=f"window={window}",
+                        detail=f"window={window} denominator={totals.denominator}",
                     )
                 )
         return out
@@ -329,51 +381,52 @@ class IngestComponent(BaseComponent):
 
     # -- status page -----------------------------------------------------------------------------
 
-    def status_html(self) -> str:
+    def status(self) -> RatesStatus | None:
+        """Sent recipients and rates per target, configuration set and window (incl. ``volume``)."""
         if not self.ingests:
-            return ""
+            return None
         now = self.clock()
-        labels = (*self.config.windows, VOLUME)
-        head = "".join(
-            f"<th>sent {html.escape(w)}</th><th>bounce % {html.escape(w)}</th>"
-            f"<th>complaint % {html.escape(w)}</th>"
-            for w in labels
-        )
-        rows: list[str] = []
+        windows = (*self.config.windows, VOLUME)
+        rows: list[RateRow] = []
         for name, ingest in self.ingests.items():
             for cs, per_window in sorted(ingest.totals(now).items()):
-                cells = "".join(_status_cells(per_window.get(w)) for w in labels)
-                rows.append(f"<tr><td>{html.escape(name)}</td><td>{html.escape(cs)}</td>{cells}</tr>")
-        if not rows:
-            return "<p>No SES events counted yet.</p>"
-        return f"<table><tr><th>target</th><th>configuration set</th>{head}</tr>{''.join(rows)}</table>"
+                rows.extend(_rate_row(name, cs, w, per_window.get(w)) for w in windows)
+        return RatesStatus(windows=windows, rows=tuple(rows))
 
 
-def _status_cells(totals: Totals | None) -> str:
+def _rate_row(target: str, configuration_set: str, window: str, totals: Totals | None) -> RateRow:
     if totals is None or not totals[EVENTS]:
-        return "<td>0</td><td>-</td><td>-</td>"
-    bounce = totals.rate("bounce_rate")[0] * 100
-    complaint = totals.rate("complaint_rate")[0] * 100
-    return f"<td>{totals[SENT]}</td><td>{bounce:.2f}</td><td>{complaint:.3f}</td>"
+        return RateRow(
+            target, configuration_set, window, sent=0, events=0, bounce_ratio=None, complaint_ratio=None
+        )
+    return RateRow(
+        target,
+        configuration_set,
+        window,
+        sent=totals[SENT],
+        events=totals[EVENTS],
+        bounce_ratio=totals.rate("bounce_rate")[0],
+        complaint_ratio=totals.rate("complaint_rate")[0],
+        denominator=totals.denominator,
+    )
 
 
 def build_ingest(
     config: Config,
-    store: Store,
+    store: IngestPort,
     *,
     health: SourceHealth,
     targets: TargetDirectory,
     clock: Clock,
-    aws: Mapping[str, Any],
+    aws: Mapping[str, AwsClients],
+    sends: SendBoard | None = None,
 ) -> IngestComponent | None:
-    """The ingestion component when any target has an ``sqs`` section (``aws``: target → AwsClients)."""
+    """The ingestion component when any target has an ``sqs`` section (``aws``: target → its clients)."""
     names: Iterable[str] = [t.name for t in config.targets if t.sqs is not None]
-    clients = {name: _client_factory(aws[name]) for name in names}
+    # The receivers' own lean client (sesmon.sources.sqs_client), built on first use.
+    clients = {name: aws[name].sqs_receiver for name in names}
     if not clients:
         return None
-    return IngestComponent(config, store, health=health, targets=targets, clock=clock, sqs_clients=clients)
-
-
-def _client_factory(clients: Any) -> Callable[[], Any]:
-    # The receivers' own lean client (sesmon.sources.sqs_client), built on first use.
-    return clients.sqs_receiver  # type: ignore[no-any-return]
+    return IngestComponent(
+        config, store, health=health, targets=targets, clock=clock, sqs_clients=clients, sends=sends
+    )

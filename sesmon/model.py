@@ -57,7 +57,8 @@ class SesEvent:
     ``recipients`` is the recipient list of the event's own scope (bounced, complained, delivered,
     delayed recipients, or mail.destination for send/reject/rendering failure).
     ``rate_recipients`` is how many of them count toward the AWS-comparable rate of this event type
-    (sends: the denominator; permanent bounces and complaints: the numerators), per DESIGN.md §3.
+    (sends: the denominator; permanent bounces and complaints: the numerators), as
+    docs/ARCHITECTURE.md#counting-rules defines them.
     """
 
     event_type: EventType

@@ -1,14 +1,16 @@
 """The alert rules of a config as a Prometheus rule file over sesmon's exported metrics (pure).
 
 Each sesmon rule becomes one alerting rule per severity, all named after the rule and told apart by
-the ``severity`` label. They mirror the built-in evaluator: thresholds are inclusive, ``for`` is kept,
-``min_recipients`` / ``min_events`` become ``and on(...)`` guards over the sent-recipients volume,
-and hysteresis is expressed by keeping a firing alert while the value stays at or above
-``resolve_ratio`` times the threshold (``and on(...) ALERTS{...}``). Differences, stated in the file
-header: a rate above the critical line fires both the warning and the critical alert (inhibit
-warning by critical in Alertmanager); below the guards the Prometheus alert resolves rather than
-holds; rates the exporter has no gauge for are computed from counters with ``increase()``, so the
-``volume`` window falls back to the longest sliding window for them.
+the ``severity`` label. Each is one level of the built-in evaluator (sesmon/rules.py), which runs a
+``for`` timer per level for exactly this reason: thresholds are inclusive, a firing level is kept
+while the value stays at or above ``resolve_ratio`` times its threshold (``and on(...) ALERTS{...}``),
+and below the ``min_recipients`` / ``min_events`` guards a firing level holds while a pending one is
+dropped. tests/integration/test_rules_differential.py runs both engines over the same series.
+What remains different is stated in the file header (and the README): above the critical line
+both the warning and the critical alert fire (inhibit warning by critical in Alertmanager); a
+series that disappears resolves at once rather than after ``resolve_missing_after``; rates the
+exporter has no gauge for are computed from counters with ``increase()``, so the ``volume`` window
+falls back to the longest sliding window for them.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ from typing import Any
 import yaml
 
 from sesmon.alerts.templates import default_templates, percent
-from sesmon.config import RATE_SIGNALS, Config, RuleConfig
+from sesmon.config import Config, RuleConfig
 from sesmon.durations import format_duration
+from sesmon.rules import hold_line
+from sesmon.signals import RATE_SIGNALS
 
 TARGET = ("target", "account_id", "region")
 SET = (*TARGET, "configuration_set")
@@ -110,8 +114,11 @@ def query(rule: RuleConfig, config: Config) -> Query:
     if signal in ("bounce_rate", "complaint_rate"):
         name = "bounce" if signal == "bounce_rate" else "complaint"
         window = f'window="{rule.window}"'
-        ratio = selector(f"sesmon_window_{name}_ratio", window, sets)
-        sent = selector("sesmon_window_sent_recipients", window, sets)
+        # One series per (set, window) carries the ratio, labelled by where its denominator came
+        # from (Send events or CloudWatch Send); dropping that label keeps one alert per set when the
+        # source changes.
+        ratio = f"max without (denominator) ({selector(f'sesmon_window_{name}_ratio', window, sets)})"
+        sent = f"max without (denominator) ({selector('sesmon_window_sent_recipients', window, sets)})"
         return Query(ratio, SET, volume=sent, events=f"{ratio} * {sent}")
     if signal in _COUNTER_RATES:
         window, note = rule.window or "", ""
@@ -143,7 +150,7 @@ def query(rule: RuleConfig, config: Config) -> Query:
         # Like the ingestion provider: no window (or "volume") means the shortest sliding window.
         length = lengths[rule.window] if rule.window in lengths else min(lengths.values())
         last = selector("sesmon_configuration_set_last_event_timestamp_seconds", sets)
-        return Query(f"time() - {last} > {length:g}", SET)
+        return Query(f"time() - {last} >= {length:g}", SET)
     metric, fixed, comparison, subject = _CONDITIONS[signal]
     matchers = sets if "configuration_set" in subject else account
     return Query(f"{selector(metric, fixed, matchers)} {comparison}", subject)
@@ -217,19 +224,27 @@ def alerting_rules(rule: RuleConfig, config: Config) -> list[dict[str, Any]]:
         levels = [(rule.severity, None)]
     out = []
     for severity, threshold in levels:
+        firing = f'ALERTS{{alertname="{rule.name}", severity="{severity}", alertstate="firing"}}'
         if threshold is None:
             expr = q.value
         else:
-            keep = round(threshold * config.alerts.resolve_ratio, 12)
-            firing = f'ALERTS{{alertname="{rule.name}", severity="{severity}", alertstate="firing"}}'
-            expr = f"(({q.value}) >= {threshold:g})\nor\n(({q.value}) >= {keep:g} and {on} {firing})"
+            keep = hold_line(threshold, config.alerts.resolve_ratio)
+            expr = f"(({q.value}) >= {threshold!r})\nor\n(({q.value}) >= {keep!r} and {on} {firing})"
         guards = []
         if rule.min_recipients and q.volume:
             guards.append(f"({q.volume}) >= {rule.min_recipients}")
         if rule.min_events and q.events:
-            guards.append(f"({q.events}) >= {rule.min_events}")
+            # The count is a ratio times a volume, so a whole number may come back as 4.999…:
+            # half a unit of slack keeps ">= 5" meaning what it means for the built-in evaluator.
+            guards.append(f"({q.events}) >= {rule.min_events - 0.5:g}")
         if guards:
-            expr = f"({expr})\n" + "".join(f"and {on} ({g})\n" for g in guards)
+            judged = f" and {on} ".join(f"({g})" for g in guards)
+            # Below the guards a firing alert holds (too little volume to judge) and a pending one
+            # is dropped, as in the built-in evaluator.
+            expr = (
+                f"(\n({expr})\nand {on} {judged}\n)\nor\n"
+                f"(({q.value}) and {on} {firing} unless {on} ({judged}))"
+            )
         item: dict[str, Any] = {"alert": rule.name, "expr": expr.strip() + "\n"}
         if rule.for_:
             item["for"] = format_duration(rule.for_)
@@ -247,10 +262,12 @@ def rule_file(config: Config) -> dict[str, Any]:
 
 HEADER = """\
 # Prometheus alerting rules generated by `sesmon rules` from the sesmon config; do not edit by hand.
-# They express sesmon's own alert rules over its exported metrics. Differences from the built-in
-# evaluator: above the critical line both the warning and the critical alert fire (inhibit warning by
-# critical in Alertmanager, equal: [alertname, target, configuration_set]); below a min-volume guard
-# the alert resolves instead of holding; counter-based rates use increase() over a sliding window.
+# They are the built-in evaluator's rules over sesmon's exported metrics, one alert per severity
+# level, with the same thresholds, `for`, hysteresis and min-volume guards. Differences: above the
+# critical line both the warning and the critical alert fire (inhibit warning by critical in
+# Alertmanager, equal: [alertname, target, configuration_set]); a series that disappears resolves
+# at once, not after resolve_missing_after; counter-based rates use increase() over a sliding window,
+# with Send events as their only denominator (the built-in evaluator also uses CloudWatch Send).
 """
 
 

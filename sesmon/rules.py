@@ -1,15 +1,22 @@
 """Alert rules as a pure state machine: observations + time in, state transitions (notifications) out.
 
-Each (rule, label set) moves inactive → pending (for ``for``) → firing (warning or critical) →
-resolved. Choices worth knowing:
+One module on purpose, although it passes 400 lines: the evaluator, the state it persists and the
+level arithmetic (``levels``, ``hold_line``) that ``promrules`` reuses are one definition of an
+alert; a differential test keeps the generated Prometheus rules in step with it.
 
-* **Guards hold.** An observation below ``min_recipients`` / ``min_events`` neither starts, fires,
-  escalates nor resolves an alert: too little volume says nothing either way, so a firing alert stays
-  firing (and a pending one stays pending) until there is enough volume to judge.
-* **Hysteresis.** A level (warning or critical) is kept while the value stays at or above
-  ``resolve_ratio`` times its threshold; thresholds themselves are inclusive (``value >= threshold``).
-* **Escalation waits for ``for`` too** (a spike must not page), de-escalation and resolution are
-  immediate once below the hysteresis line. Both escalation and de-escalation notify.
+Each (rule, label set) moves inactive → pending (for ``for``) → firing (warning or critical) →
+resolved. The state machine is defined level by level, exactly as the generated Prometheus rules
+(``sesmon rules``) evaluate, so both engines fire and resolve the same alerts on the same input:
+
+* **One timer per level.** Each level (warning, critical; a condition rule has one) is active while
+  the value is at or above its threshold (inclusive), or, once that level fires, at or above
+  ``resolve_ratio`` times it (hysteresis). A level fires once it has been active for ``for``; a
+  dip below its line resets its timer. The alert's severity is its highest firing level, so
+  escalation waits for ``for`` (a spike must not page) while de-escalation and resolution are
+  immediate once below the hysteresis line. Escalation and de-escalation both notify.
+* **Guards.** An observation below ``min_recipients`` / ``min_events`` says nothing either way:
+  a firing level holds (it neither resolves nor changes), a pending one is dropped, so an alert
+  never fires on volume too small to judge.
 * **Repeat.** A firing alert is re-notified every ``repeat_interval``.
 * **Disappearing label sets.** A pending label set that is no longer observed is dropped; a firing
   one resolves (reason ``stale``) after ``resolve_missing_after`` without observations. Rules whose
@@ -19,15 +26,15 @@ resolved. Choices worth knowing:
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from sesmon import globs
 from sesmon.alerts.templates import default_templates, percent, render_template
-from sesmon.config import RATE_SIGNALS, RuleConfig
-from sesmon.signals import Observation
+from sesmon.config import RuleConfig
+from sesmon.signals import RATE_SIGNALS, Observation
 
 Labels = tuple[tuple[str, str], ...]
 Status = Literal["firing", "resolved"]
@@ -100,9 +107,12 @@ class AlertState:
     phase: Literal["pending", "firing"]
     pending_since: float
     last_seen: float
-    severity: str | None = None  # while firing
+    severity: str | None = None  # while firing: the highest firing level
     starts_at: float | None = None  # when it started firing
-    upgrade_since: float | None = None  # a higher level has held since then (escalation waits `for`)
+    # Level name → when it became active (pending or firing), and the levels that fire; each level
+    # runs its own `for` timer, as each severity's generated Prometheus rule does.
+    active: dict[str, float] = field(default_factory=dict)
+    fired: list[str] = field(default_factory=list)
     last_notified: float | None = None
     seq: int = 0  # notifications sent for this firing episode; part of the notification id
     peak_severity: str | None = None
@@ -147,26 +157,28 @@ def matches_scope(rule: RuleConfig, labels: Labels) -> bool:
     """
     values = dict(labels)
     target = values.get("target")
-    if target is not None and not any(fnmatch.fnmatchcase(target, g) for g in rule.targets):
+    if target is not None and not globs.matches_any(target, rule.targets):
         return False
     cs = values.get("configuration_set")
     if cs is None:
         return "*" in rule.configuration_sets
-    return any(fnmatch.fnmatchcase(cs, g) for g in rule.configuration_sets)
+    return globs.matches_any(cs, rule.configuration_sets)
 
 
-def _level(rule: RuleConfig, value: float, held: str | None, ratio: float) -> str | None:
-    """The level ``value`` reaches; a currently ``held`` level (and those below) use the lower line."""
+def hold_line(threshold: float, ratio: float) -> float:
+    """The value a firing level is kept at or above (hysteresis); the generated rules use the same."""
+    return round(threshold * ratio, 12)
+
+
+def levels(rule: RuleConfig) -> list[tuple[str, float]]:
+    """The rule's levels, lowest first: (severity, threshold); a condition holds at value 1."""
     if rule.signal not in RATE_SIGNALS:
-        return rule.severity if value >= 0.5 else None
-    held_rank = SEVERITY_RANK.get(held or "", 0)
-    for name, threshold in (("critical", rule.critical), ("warning", rule.warning)):
-        if threshold is None:
-            continue
-        line = threshold * ratio if SEVERITY_RANK[name] <= held_rank else threshold
-        if value >= line:
-            return name
-    return None
+        return [(rule.severity, CONDITION_LINE)]
+    return [(s, t) for s, t in (("warning", rule.warning), ("critical", rule.critical)) if t is not None]
+
+
+# A condition signal's value is 1.0 (holds) or 0.0; anything from the upper half counts as holding.
+CONDITION_LINE = 0.5
 
 
 def _threshold(rule: RuleConfig, severity: str) -> float | None:
@@ -209,7 +221,7 @@ class Evaluator:
                 state = AlertState.from_dict(item)
             except (TypeError, ValueError, KeyError):
                 continue  # a damaged entry is dropped; the rule re-evaluates it from scratch
-            self._states[(state.rule, state.labels)] = state
+            self._states[(state.rule, state.labels)] = _with_levels(state, self.rules.get(state.rule))
 
     # -- queries ---------------------------------------------------------------------------------
 
@@ -255,11 +267,10 @@ class Evaluator:
             seen.add(obs.labels)
             key = (rule.name, obs.labels)
             state = self._states.get(key)
-            if obs.recipients < rule.min_recipients or obs.events < rule.min_events:
-                if state is not None:
-                    state.last_seen = now  # hold: too little volume to judge either way
+            judged = obs.recipients >= rule.min_recipients and obs.events >= rule.min_events
+            if state is None and not judged:
                 continue
-            note = self._step(rule, key, state, obs, now)
+            note = self._step(rule, key, state, obs, now, judged=judged)
             if note is not None:
                 out.append(note)
         for key in [k for k, s in self._states.items() if k[0] == rule.name and k[1] not in seen]:
@@ -278,41 +289,56 @@ class Evaluator:
         state: AlertState | None,
         obs: Observation,
         now: float,
+        *,
+        judged: bool = True,
     ) -> Notification | None:
-        raw = _level(rule, obs.value, None, self.resolve_ratio)
-        if state is None or state.phase == "pending":
-            if raw is None:
-                self._states.pop(key, None)
-                return None
-            if state is None:
-                state = AlertState(rule.name, obs.labels, "pending", pending_since=now, last_seen=now)
-                self._states[key] = state
+        """Advance one label set; ``judged`` is False when the observation is below the volume guards."""
+        if state is None:
+            state = AlertState(rule.name, obs.labels, "pending", pending_since=now, last_seen=now)
+        before = state.severity if state.phase == "firing" else None
+        for name, threshold in levels(rule):
+            firing = name in state.fired
+            if not judged:
+                if not firing:
+                    state.active.pop(name, None)  # too little volume to start or keep a timer
+                continue
+            hysteresis = firing and rule.signal in RATE_SIGNALS
+            line = hold_line(threshold, self.resolve_ratio) if hysteresis else threshold
+            if obs.value >= line:
+                since = state.active.setdefault(name, now)
+                if not firing and now - since >= rule.for_:
+                    state.fired.append(name)
+            else:
+                state.active.pop(name, None)
+                if firing:
+                    state.fired.remove(name)
+        if judged:
             _observe(state, obs, now)
-            if now - state.pending_since < rule.for_:
-                return None
-            state.phase, state.severity, state.starts_at, state.seq = "firing", raw, now, 0
-            state.peak_severity = raw
-            return self._notify(rule, state, "fired", now)
-        _observe(state, obs, now)
-        held = _level(rule, obs.value, state.severity, self.resolve_ratio)
-        if held is None:
-            del self._states[key]
-            return self._resolved(state, "resolved", now, rule)
-        current = SEVERITY_RANK[state.severity or "warning"]
-        if raw is not None and SEVERITY_RANK[raw] > current:
-            if state.upgrade_since is None:
-                state.upgrade_since = now
-            if now - state.upgrade_since >= rule.for_:
-                previous = state.severity or ""
-                state.severity, state.upgrade_since = raw, None
-                state.peak_severity = raw
-                return self._notify(rule, state, "escalated", now, previous)
         else:
-            state.upgrade_since = None
-            if SEVERITY_RANK[held] < current:
-                previous = state.severity or ""
-                state.severity = held
-                return self._notify(rule, state, "deescalated", now, previous)
+            state.last_seen = now
+        after = max(state.fired, key=SEVERITY_RANK.__getitem__, default=None)
+        if state.active:
+            self._states[key] = state
+            state.pending_since = min(state.active.values())
+        else:
+            self._states.pop(key, None)
+        if after is None:
+            if before is None:
+                state.phase = "pending"
+                return None
+            note = self._resolved(state, "resolved", now, rule)
+            state.phase, state.severity, state.starts_at, state.seq = "pending", None, None, 0
+            state.peak_severity = None
+            return note
+        state.phase, state.severity = "firing", after
+        if before is None:
+            state.starts_at, state.seq, state.peak_severity = now, 0, after
+            return self._notify(rule, state, "fired", now)
+        if after != before:
+            if SEVERITY_RANK[after] > SEVERITY_RANK[state.peak_severity or after]:
+                state.peak_severity = after
+            reason = "escalated" if SEVERITY_RANK[after] > SEVERITY_RANK[before] else "deescalated"
+            return self._notify(rule, state, reason, now, before)
         if state.last_notified is not None and now - state.last_notified >= self.repeat_interval:
             return self._notify(rule, state, "repeat", now)
         return None
@@ -388,6 +414,20 @@ class Evaluator:
             peak_severity=state.peak_severity or severity,
             previous_severity=previous,
         )
+
+
+def _with_levels(state: AlertState, rule: RuleConfig | None) -> AlertState:
+    """State saved before levels had their own timers: its single level becomes one."""
+    if state.active or rule is None:
+        return state
+    if state.phase == "firing" and state.severity in SEVERITY_RANK:
+        # A level fires whenever a higher one does, so every level up to the severity was firing.
+        rank = SEVERITY_RANK[state.severity]
+        state.fired = [name for name, _ in levels(rule) if SEVERITY_RANK[name] <= rank] or [state.severity]
+        state.active = dict.fromkeys(state.fired, state.starts_at or state.pending_since)
+    elif state.phase == "pending" and levels(rule):
+        state.active = {levels(rule)[0][0]: state.pending_since}
+    return state
 
 
 def _observe(state: AlertState, obs: Observation, now: float) -> None:

@@ -5,6 +5,33 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+# The signal catalogue: the names alert rules may use (docs/ARCHITECTURE.md#signals).
+# Rates over a window (an event-window label or ``volume``): a fraction of sent recipients.
+WINDOWED_SIGNALS = (
+    "bounce_rate",
+    "complaint_rate",
+    "transient_bounce_rate",
+    "delivery_delay_rate",
+    "reject_rate",
+    "rendering_failure_rate",
+)
+# Rates judged without a window (CloudWatch reputation, quota use) join them as RATE_SIGNALS.
+RATE_SIGNALS = (*WINDOWED_SIGNALS, "cloudwatch_bounce_rate", "cloudwatch_complaint_rate", "quota_usage")
+# Conditions: 1.0 while they hold, 0.0 otherwise.
+BOOLEAN_SIGNALS = (
+    "enforcement_status",
+    "account_sending_disabled",
+    "configuration_set_sending_disabled",
+    "sandbox",
+    "identity_unverified",
+    "dkim_not_successful",
+    "dns_check_failed",
+    "event_type_not_routed",
+    "no_events",
+    "source_down",
+)
+ALL_SIGNALS = (*RATE_SIGNALS, *BOOLEAN_SIGNALS)
+
 
 @dataclass(frozen=True, slots=True)
 class Observation:
@@ -40,7 +67,7 @@ class SignalProvider(Protocol):
     """A capability that can report signals; implemented by components, read by the alert evaluator."""
 
     def provided_signals(self) -> frozenset[str]:
-        """Names of the signals this provider reports (see ``sesmon.config.ALL_SIGNALS``)."""
+        """Names of the signals this provider reports (see :data:`ALL_SIGNALS`)."""
         ...
 
     def observe(self, signal: str, window: str | None, now: float) -> list[Observation]:

@@ -62,7 +62,8 @@ DELIVERED: Final = 11
 WIDTH: Final = len(FIELDS)
 VOLUME: Final = "volume"
 
-# Rate name → (numerator field, denominator field), per DESIGN.md §3 for the AWS-comparable pair.
+# Rate name → (numerator field, denominator field); the AWS-comparable pair as
+# docs/ARCHITECTURE.md#counting-rules defines it.
 RATES: Final[dict[str, tuple[int, int]]] = {
     "bounce_rate": (BOUNCED_RATE, SENT),
     "complaint_rate": (COMPLAINED_RATE, SENT),
@@ -80,19 +81,26 @@ def zero() -> list[int]:
 
 @dataclass(frozen=True, slots=True)
 class Totals:
-    """Counts summed over a window; ``oldest`` is the start of its oldest bucket (None when empty)."""
+    """Counts summed over a window; ``oldest`` is the start of its oldest bucket (None when empty).
+
+    ``denominator`` says where the sent recipients come from: ``events`` (Send events counted here)
+    or ``cloudwatch`` (AWS/SES Send, for sets whose Send events never reach sesmon; see
+    ``sesmon.denominators``).
+    """
 
     counts: tuple[int, ...]
     oldest: float | None = None
+    denominator: str = "events"
 
     def __getitem__(self, field: int) -> int:
         return self.counts[field]
 
-    def rate(self, name: str) -> tuple[float, int, int]:
-        """``(ratio, numerator, denominator)`` of rate ``name``; the ratio is 0 with no denominator."""
+    def rate(self, name: str) -> tuple[float | None, int, int]:
+        """``(ratio, numerator, denominator)`` of rate ``name``; the ratio is None with no denominator
+        (no rate is known, which is not a rate of 0)."""
         num_field, den_field = RATES[name]
         num, den = self.counts[num_field], self.counts[den_field]
-        return (num / den if den else 0.0), num, den
+        return (num / den if den else None), num, den
 
 
 EMPTY: Final = Totals(tuple(zero()))
@@ -259,6 +267,19 @@ class WindowSet:
             oldest = float(start)
             if total[SENT] >= limit:
                 break
+        return Totals(tuple(total), oldest)
+
+    def between(self, configuration_set: str, start: float, end: float) -> Totals:
+        """Sums over the whole buckets starting in ``[start, end)``."""
+        entry = self._sets.get(configuration_set)
+        if entry is None:
+            return EMPTY
+        total = zero()
+        oldest: float | None = None
+        for keys, buckets in ((entry.hour_keys, entry.hours), (entry.minute_keys, entry.minutes)):
+            for key in keys[bisect.bisect_left(keys, start) : bisect.bisect_left(keys, end)]:
+                _add(total, buckets[key])
+                oldest = key if oldest is None else min(oldest, key)
         return Totals(tuple(total), oldest)
 
     @staticmethod

@@ -10,6 +10,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from sesmon import redact
+from tests.tools import require_tool
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -46,6 +47,30 @@ class MotoServer:
 
     def stop(self) -> None:
         self._server.stop()
+
+
+@pytest.fixture(scope="session")
+def promtool() -> str:
+    """promtool's path (Debian package prometheus); skips locally, fails under CI, when missing."""
+    return require_tool("promtool")
+
+
+@pytest.fixture(scope="session")
+def amtool() -> str:
+    """amtool's path (Debian package prometheus-alertmanager)."""
+    return require_tool("amtool")
+
+
+@pytest.fixture(scope="session")
+def prometheus_binary() -> str:
+    """The Prometheus server's path (Debian package prometheus)."""
+    return require_tool("prometheus")
+
+
+@pytest.fixture(scope="session")
+def alertmanager_binary() -> str:
+    """The Alertmanager's path (Debian package prometheus-alertmanager)."""
+    return require_tool("alertmanager")
 
 
 @pytest.fixture(scope="session")

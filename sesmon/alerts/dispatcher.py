@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from sesmon.alerts.sinks import SendResult, Sink
 from sesmon.logs import get_logger, log_event
 from sesmon.rules import Notification
-from sesmon.store import OutboxRow, Store
+from sesmon.state.ports import OutboxPort, OutboxRow
 
 log = get_logger("sesmon.alerts")
 
@@ -61,7 +61,7 @@ class Dispatcher:
 
     def __init__(
         self,
-        store: Store,
+        store: OutboxPort,
         sinks: Mapping[str, Sink],
         give_up_after: float,
         *,

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import fnmatch
-
+from sesmon import globs
 from sesmon.alerts.render import alert_labels
 from sesmon.config import SinkConfig
 from sesmon.rules import SEVERITY_RANK, Notification
@@ -23,4 +22,4 @@ def routes(sink: SinkConfig, notification: Notification) -> bool:
     if SEVERITY_RANK.get(severity, 0) < SEVERITY_RANK[sink.min_severity]:
         return False
     labels = alert_labels(notification)
-    return all(fnmatch.fnmatchcase(labels.get(name, ""), glob) for name, glob in sink.match.items())
+    return all(globs.matches(labels.get(name, ""), glob) for name, glob in sink.match.items())

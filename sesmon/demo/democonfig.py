@@ -42,6 +42,8 @@ class DemoSettings:
     """Knobs of the generated config."""
 
     listen: str = "127.0.0.1:9469"
+    # The console belongs to the demo's own output; by default only problems are logged.
+    log_level: str = "warning"
     account_interval: str = "10s"
     identities_interval: str = "30s"
     evaluation_interval: str = "5s"
@@ -89,8 +91,7 @@ def build_config(
         "dns": dns,
         "state": {"path": str(directory / STATE_NAME)},
         "server": {"listen": settings.listen},
-        # The console belongs to the demo's own output; only problems are logged.
-        "logging": {"level": "warning", "format": "text"},
+        "logging": {"level": settings.log_level, "format": "text"},
         "alerts": {
             "evaluation_interval": settings.evaluation_interval,
             "rules": [

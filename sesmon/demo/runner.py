@@ -34,6 +34,7 @@ from sesmon.demo.scenarios import SCENARIOS, Scenario
 from sesmon.demo.simulator import TrafficSimulator
 from sesmon.demo.summary import collect, format_summary, summarise
 from sesmon.demo.traffic import Traffic, demo_profiles
+from sesmon.healthcheck import local_address
 
 # The CloudWatch alarm we compare against, stated as assumptions (printed with the result):
 # a standard alarm on Reputation.* with a 5-minute period and 1 evaluation period fires no sooner than
@@ -54,6 +55,8 @@ class DemoOptions:
     scenario: str = "bounce-spike"
     duration: float | None = None
     listen: str = "127.0.0.1:9469"
+    # None keeps the generated config's level (warning: the console is the demo's own output).
+    log_level: str | None = None
     directory: Path = Path("sesmon-demo")
     seed: int = 7
 
@@ -110,7 +113,7 @@ class _Demo:
         # The domain's DNS, so sesmon's SPF/DMARC/DKIM/MAIL FROM checks run against real answers.
         dns = DemoDns(ses_zone(provisioned.domain, MAIL_FROM_DOMAIN, REGION)).start()
         self._undo.append(dns.stop)
-        settings = DemoSettings(listen=options.listen)
+        settings = DemoSettings(listen=options.listen, log_level=options.log_level or DemoSettings.log_level)
         config_data = build_config(
             endpoint_url=aws.endpoint_url,
             provisioned=provisioned,
@@ -210,12 +213,7 @@ def _use_demo_credentials() -> None:
 
 
 def _http_base(listen: str, port: int) -> str:
-    host = listen.rpartition(":")[0].strip("[]")
-    if host in ("0.0.0.0", "::", ""):  # noqa: S104 - only rewriting a wildcard into a browsable address
-        host = "127.0.0.1"
-    if ":" in host:
-        host = f"[{host}]"
-    return f"http://{host}:{port}"
+    return local_address(listen, port)[2]
 
 
 def _banner(

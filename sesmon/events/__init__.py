@@ -39,14 +39,18 @@ __all__ = [
 ]
 
 
-def parse_message(body: str | bytes) -> SesEvent | Rejection:
+def parse_message(body: str | bytes, now: float | None = None) -> SesEvent | Rejection:
     """Parse one SQS message body into a countable ``SesEvent``, or a control/invalid ``Rejection``.
+
+    ``now`` is the processing time (Unix seconds): an event dated more than
+    ``records.MAX_FUTURE_SECONDS`` after it is invalid (``future_timestamp``). Ingestion always passes
+    it; offline readers of recorded bodies (fixtures, the demo's checks) may leave it out.
 
     Never raises: every input maps to an outcome. The parser is written to reject bad shapes
     explicitly (fuzz-tested without this net); the net only keeps one unforeseen body from stopping
     a whole receive loop, and files it under ``bad_field``.
     """
     try:
-        return parse_body(body)
+        return parse_body(body, now)
     except (AttributeError, IndexError, KeyError, TypeError, ValueError, RecursionError):
         return reasons.invalid(reasons.BAD_FIELD)

@@ -34,6 +34,9 @@ MISSING_RECIPIENTS: Final = "missing_recipients"  # the recipient list of the ev
 BAD_TIMESTAMP: Final = "bad_timestamp"  # no parseable ISO 8601 timestamp
 # a field of the wrong type (a list that is not a list, an id that is not a string)
 BAD_FIELD: Final = "bad_field"
+# a configuration-set name SES would not accept (1-64 of A-Z, a-z, 0-9, '_', '-')
+BAD_CONFIGURATION_SET: Final = "bad_configuration_set"
+FUTURE_TIMESTAMP: Final = "future_timestamp"  # dated further ahead than MAX_FUTURE_SECONDS of processing time
 
 INVALID_REASONS: Final[tuple[str, ...]] = (
     NOT_JSON,
@@ -47,6 +50,8 @@ INVALID_REASONS: Final[tuple[str, ...]] = (
     MISSING_RECIPIENTS,
     BAD_TIMESTAMP,
     BAD_FIELD,
+    BAD_CONFIGURATION_SET,
+    FUTURE_TIMESTAMP,
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Final
 
 from sesmon.events import reasons
@@ -43,6 +44,12 @@ SUPPRESSION_LIST_SUBTYPE: Final = "OnAccountSuppressionList"
 NOT_SPAM_FEEDBACK: Final = "not-spam"
 CONFIGURATION_SET_TAG: Final = "ses:configuration-set"
 CONFIGURATION_SET_HEADER: Final = "x-ses-configuration-set"
+# SES's own rule for configuration-set names; anything else did not come from SES and would become
+# an unbounded label and stored key.
+CONFIGURATION_SET_NAME: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# SES stamps events when they happen; clocks drift by seconds, not minutes. A later date would sit in
+# every window (and keep its dedup key) until that time comes.
+MAX_FUTURE_SECONDS: Final = 900.0
 
 
 class _InvalidError(Exception):
@@ -58,15 +65,19 @@ def parse_record(
     dedup_key: str | None = None,
     fallback_configuration_set: str | None = None,
     fallback_type_name: str | None = None,
+    now: float | None = None,
 ) -> SesEvent | Rejection:
     """Reduce one SES record to a ``SesEvent``.
 
-    ``dedup_key`` comes from the envelope (SNS MessageId, EventBridge id) when there is one;
-    ``fallback_configuration_set`` is the EventBridge ``resources`` ARN's set, and
-    ``fallback_type_name`` an EventBridge detail-type's event name, used when the record lacks its own.
+    ``dedup_key`` is the envelope's id (SNS MessageId, EventBridge id): it keys a control or invalid
+    outcome only; a counted event is always keyed by its record (:func:`_record_key`), so the same
+    event reaching the queue by two routes counts once. ``fallback_configuration_set`` is the
+    EventBridge ``resources`` ARN's set, and ``fallback_type_name`` an EventBridge detail-type's
+    event name, used when the record lacks its own.
+    ``now`` (processing time) bounds how far ahead the event's own time may lie (None: unchecked).
     """
     try:
-        return _parse(record, dedup_key, fallback_configuration_set, fallback_type_name)
+        return _parse(record, dedup_key, fallback_configuration_set, fallback_type_name, now)
     except _InvalidError as exc:
         return reasons.invalid(exc.reason, dedup_key)
 
@@ -76,6 +87,7 @@ def _parse(  # noqa: PLR0915 - the per-event hot path, kept in one function to s
     dedup_key: str | None,
     fallback_configuration_set: str | None,
     fallback_type_name: str | None,
+    now: float | None,
 ) -> SesEvent | Rejection:
     # Runs once per event: the common shapes take the shortest path (one lookup per field, no
     # intermediate objects); anything unusual is classified by the slower helpers.
@@ -120,6 +132,8 @@ def _parse(  # noqa: PLR0915 - the per-event hot path, kept in one function to s
             timestamp = parse_timestamp(raw_time)
     if timestamp is None:
         raise _InvalidError(reasons.BAD_TIMESTAMP)
+    if now is not None and timestamp > now + MAX_FUTURE_SECONDS:
+        raise _InvalidError(reasons.FUTURE_TIMESTAMP)
 
     bounce_type = bounce_subtype = feedback_type = complaint_subtype = delay_type = None
     rate_recipients = 0
@@ -141,8 +155,8 @@ def _parse(  # noqa: PLR0915 - the per-event hot path, kept in one function to s
         assert own is not None
         delay_type = _optional_str(own.get("delayType"))
 
-    if dedup_key is None:
-        dedup_key = _raw_key(message_id, event_type, own, raw_time)
+    # Recipients tell apart the per-recipient-group events of one message (deliveries, delays).
+    key = _record_key(message_id, event_type, own, raw_time, recipients if list_name is not None else ())
 
     # mail.tags["ses:configuration-set"][0] in the common case; other places via the helper.
     configuration_set = None
@@ -155,13 +169,15 @@ def _parse(  # noqa: PLR0915 - the per-event hot path, kept in one function to s
                 configuration_set = first
     if configuration_set is None:
         configuration_set = _header_configuration_set(mail) or fallback_configuration_set
+    if configuration_set is not None and not CONFIGURATION_SET_NAME.fullmatch(configuration_set):
+        raise _InvalidError(reasons.BAD_CONFIGURATION_SET)
 
     return SesEvent(
         event_type,
         configuration_set,
         timestamp,
         message_id,
-        dedup_key,
+        key,
         recipients,
         rate_recipients,
         bounce_type,
@@ -173,15 +189,26 @@ def _parse(  # noqa: PLR0915 - the per-event hot path, kept in one function to s
     )
 
 
-def _raw_key(message_id: str, event_type: EventType, own: dict[str, Any] | None, raw_time: object) -> str:
-    """Dedup key of a record without an envelope id: the same record redelivered yields the same key.
+def _record_key(
+    message_id: str,
+    event_type: EventType,
+    own: dict[str, Any] | None,
+    raw_time: object,
+    recipients: tuple[str, ...],
+) -> str:
+    """Dedup key of an event, from its SES record alone: the same whatever envelope carried it.
 
-    ``raw:<mail.messageId>:<event type>:<feedbackId, or the event's own timestamp string>``.
+    ``ses:<mail.messageId>:<event type>:<feedbackId>`` for bounces and complaints (SES's own id of
+    that notification), else ``ses:<mail.messageId>:<event type>:<the event's timestamp string>``
+    followed by ``:<recipients>`` when given. The timestamp is the string SES wrote, so no float
+    formatting is involved.
     """
     distinct = own.get("feedbackId") if own is not None else None
-    if not isinstance(distinct, str) or not distinct:
-        distinct = raw_time
-    return f"raw:{message_id}:{event_type.value}:{distinct}"
+    if isinstance(distinct, str) and distinct:
+        return f"ses:{message_id}:{event_type.value}:{distinct}"
+    if recipients:
+        return f"ses:{message_id}:{event_type.value}:{raw_time}:{','.join(recipients)}"
+    return f"ses:{message_id}:{event_type.value}:{raw_time}"
 
 
 def _kind(

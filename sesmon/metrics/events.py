@@ -19,6 +19,7 @@ from sesmon.counting import (
     SQS_INVALID,
     CounterKey,
 )
+from sesmon.denominators import EVENTS
 from sesmon.model import EventType
 from sesmon.targets import TargetDirectory
 from sesmon.windows import SENT, Totals
@@ -95,9 +96,13 @@ class EventsCollector(Collector):
     sesmon_complaints_total{...,configuration_set="tx",feedback_type="abuse",complaint_subtype="none"} 1
     sesmon_delivery_delays_total{...,configuration_set="tx",delay_type="MailboxFull"} 3
     sesmon_recipients_by_provider_total{...,configuration_set="tx",provider="gmail",event_type="send"} 700
-    sesmon_window_bounce_ratio{...,configuration_set="tx",window="1h"} 0.0075
-    sesmon_window_complaint_ratio{...,configuration_set="tx",window="volume"} 0.0001
-    sesmon_window_sent_recipients{...,configuration_set="tx",window="24h"} 1200
+    sesmon_window_bounce_ratio{...,configuration_set="tx",window="1h",denominator="events"} 0.0075
+    sesmon_window_complaint_ratio{...,configuration_set="tx",window="volume",denominator="events"} 0.0001
+    sesmon_window_sent_recipients{...,configuration_set="tx",window="24h",denominator="events"} 1200
+    sesmon_window_bounce_ratio{...,configuration_set="(none)",window="1h",denominator="cloudwatch"} 0.02
+
+    A window without a denominator (no Send events and no CloudWatch Send) has no ratio series at
+    all: an unknown rate is absent, never 0.
     sesmon_configuration_set_last_event_timestamp_seconds{...,configuration_set="tx"} 1.76e9
     sesmon_sqs_messages_received_total{target="prod",account_id="123456789012",region="us-east-1"} 1300
     sesmon_sqs_messages_deleted_total{...} 1290
@@ -143,7 +148,7 @@ class EventsCollector(Collector):
         yield from families.values()
 
     def _windows(self, readouts: Sequence[TargetReadout]) -> Iterator[Metric]:
-        labels = [*_BASE, "configuration_set", "window"]
+        labels = [*_BASE, "configuration_set", "window", "denominator"]
         bounce = GaugeMetricFamily(
             "sesmon_window_bounce_ratio", "AWS-comparable bounce rate over the window.", labels=labels
         )
@@ -152,7 +157,8 @@ class EventsCollector(Collector):
         )
         sent = GaugeMetricFamily(
             "sesmon_window_sent_recipients",
-            "Sent recipients over the window (the AWS-comparable rates' denominator).",
+            "Sent recipients over the window (the AWS-comparable rates' denominator; "
+            "denominator says whether Send events or CloudWatch Send counted them).",
             labels=labels,
         )
         last = GaugeMetricFamily(
@@ -168,14 +174,14 @@ class EventsCollector(Collector):
                 per_window = windows[cs]
                 for label in readout.window_labels:
                     totals = per_window.get(label)
-                    values = [*base, cs, label]
                     if totals is None:
-                        bounce.add_metric(values, 0.0)
-                        complaint.add_metric(values, 0.0)
-                        sent.add_metric(values, 0.0)
+                        sent.add_metric([*base, cs, label, EVENTS], 0.0)
                         continue
-                    bounce.add_metric(values, totals.rate("bounce_rate")[0])
-                    complaint.add_metric(values, totals.rate("complaint_rate")[0])
+                    values = [*base, cs, label, totals.denominator]
+                    for family, rate in ((bounce, "bounce_rate"), (complaint, "complaint_rate")):
+                        ratio = totals.rate(rate)[0]
+                        if ratio is not None:
+                            family.add_metric(values, ratio)
                     sent.add_metric(values, float(totals[SENT]))
             for cs, when in sorted(readout.last_events.items()):
                 last.add_metric([*base, cs], when)

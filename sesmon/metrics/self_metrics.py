@@ -15,7 +15,7 @@ _SOURCE_LABELS = ["source", "target", "account_id", "region"]
 
 
 class BuildInfoCollector(Collector):
-    """Emits ``sesmon_build_info{version="0.1.0"} 1``."""
+    """Emits ``sesmon_build_info{version="<package version>"} 1``."""
 
     def collect(self) -> Iterator[Metric]:
         family = GaugeMetricFamily("sesmon_build_info", "sesmon version, always 1.", labels=["version"])

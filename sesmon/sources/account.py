@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sesmon.sources.discovery import Catalog
+
+if TYPE_CHECKING:
+    from mypy_boto3_sesv2 import SESV2Client
 
 # The enforcement states AWS documents; any other string is exported too, as its own state.
 KNOWN_ENFORCEMENT_STATUSES = ("HEALTHY", "PROBATION", "SHUTDOWN")
@@ -40,7 +43,7 @@ class AccountSnapshot:
         return self.sent_last_24h / self.max_24h
 
 
-def snapshot_from_response(response: dict[str, Any], now: float, catalog: Catalog) -> AccountSnapshot:
+def snapshot_from_response(response: Mapping[str, Any], now: float, catalog: Catalog) -> AccountSnapshot:
     """A GetAccount (SES v2) response reduced to what we export."""
     quota = response.get("SendQuota") or {}
     return AccountSnapshot(
@@ -67,7 +70,7 @@ def enforcement_states(seen: set[str] | frozenset[str], current: str) -> dict[st
 class AccountPoller:
     """Reads one target's account state; every call goes through the target's SES v2 client."""
 
-    sesv2: Callable[[], Any]
+    sesv2: Callable[[], SESV2Client]
 
     def poll(self, now: float, catalog: Catalog) -> AccountSnapshot:
         """Call GetAccount; raises on AWS errors."""

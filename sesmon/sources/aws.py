@@ -5,10 +5,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
 import boto3
 import botocore.session
+from botocore.client import BaseClient
 from botocore.config import Config as BotoConfig
 from botocore.credentials import CredentialProvider, Credentials, DeferredRefreshableCredentials
 from botocore.exceptions import NoCredentialsError
@@ -16,6 +17,15 @@ from botocore.exceptions import NoCredentialsError
 from sesmon import redact
 from sesmon.config import TargetConfig
 from sesmon.sources.sqs_client import SqsJsonClient
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_sesv2 import SESV2Client
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sts import STSClient
+
+# The services the daemon calls; `sesmon iam-policy` grants exactly what their callers use.
+Service = Literal["sqs", "sesv2", "cloudwatch", "sts"]
 
 # The SQS long poll holds a request open up to 20 s; the read timeout must outlast it, or every empty
 # poll would end in a timeout and a retry.
@@ -49,11 +59,6 @@ class ApiCallCounter:
             self._counts[key] = self._counts.get(key, 0) + 1
             self._by_target[per_target] = self._by_target.get(per_target, 0) + 1
 
-    @property
-    def counts(self) -> dict[tuple[str, str], int]:
-        """A copy of the counts (same as :meth:`snapshot`)."""
-        return self.snapshot()
-
     def snapshot(self) -> dict[tuple[str, str], int]:
         """A consistent copy of every count."""
         with self._lock:
@@ -78,7 +83,7 @@ def _count_request(
     counter.record(service, event_name.rsplit(".", 1)[-1], target)
 
 
-def attach_counter(client: Any, service: str, counter: ApiCallCounter, target: str = "") -> None:
+def attach_counter(client: BaseClient, service: str, counter: ApiCallCounter, target: str = "") -> None:
     """Count every request ``client`` sends in ``counter`` under ``service`` (and ``target``)."""
     client.meta.events.register("before-send", partial(_count_request, counter, service, target))
 
@@ -131,7 +136,7 @@ class AwsClients:
         if target.external_id:
             redact.register(target.external_id)
         self._lock = threading.Lock()
-        self._clients: dict[str, Any] = {}
+        self._clients: dict[str, BaseClient] = {}
         self._sqs_json: SqsJsonClient | None = None
         self._account_id: str | None = None
         self._base = boto3.Session(region_name=target.region)
@@ -147,9 +152,8 @@ class AwsClients:
         """The target's region."""
         return self.target.region
 
-    def _make_client(self, session: boto3.Session, service: str) -> Any:
-        # The service name is chosen at run time, so the stubs' per-service overloads cannot apply.
-        client = session.client(  # type: ignore[call-overload]
+    def _make_client(self, session: boto3.Session, service: Service) -> BaseClient:
+        client: BaseClient = session.client(
             service, endpoint_url=self.target.endpoint_url, config=self.config
         )
         attach_counter(client, service, self.counter, self.target.name)
@@ -166,7 +170,7 @@ class AwsClients:
 
     def _assume_role(self, role_arn: str) -> dict[str, Any]:
         # A fresh STS client from the base (default-chain) session on every refresh, about hourly.
-        sts = self._make_client(self._base, "sts")
+        sts = cast("STSClient", self._make_client(self._base, "sts"))  # the "sts" literal made an STS client
         args: dict[str, Any] = {
             "RoleArn": role_arn,
             "RoleSessionName": f"sesmon-{self.target.name}"[:64],
@@ -182,8 +186,16 @@ class AwsClients:
             "expiry_time": creds["Expiration"].isoformat(),
         }
 
-    def client(self, service: str) -> Any:
-        """The (cached, thread-safe) client for ``service``: ``sqs``, ``cloudwatch``, ``sesv2``, ``sts`` …"""
+    @overload
+    def client(self, service: Literal["sqs"]) -> SQSClient: ...
+    @overload
+    def client(self, service: Literal["sesv2"]) -> SESV2Client: ...
+    @overload
+    def client(self, service: Literal["cloudwatch"]) -> CloudWatchClient: ...
+    @overload
+    def client(self, service: Literal["sts"]) -> STSClient: ...
+    def client(self, service: Service) -> BaseClient:
+        """The (cached, thread-safe) client for ``service``: ``sqs``, ``cloudwatch``, ``sesv2``, ``sts``."""
         with self._lock:
             # Session.client is not thread-safe; clients themselves are.
             cached = self._clients.get(service)
@@ -216,7 +228,13 @@ class AwsClients:
     def _record_sqs(self, target: str, operation: str) -> None:
         self.counter.record("sqs", operation, target)
 
-    def lazy(self, service: str) -> Callable[[], Any]:
+    @overload
+    def lazy(self, service: Literal["sqs"]) -> Callable[[], SQSClient]: ...
+    @overload
+    def lazy(self, service: Literal["sesv2"]) -> Callable[[], SESV2Client]: ...
+    @overload
+    def lazy(self, service: Literal["cloudwatch"]) -> Callable[[], CloudWatchClient]: ...
+    def lazy(self, service: Service) -> Callable[[], BaseClient]:
         """A zero-argument accessor of :meth:`client`: sources take one, so the client is built on
         first use, in the job's own thread, and a target that is never polled builds none."""
         return lambda: self.client(service)

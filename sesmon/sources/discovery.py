@@ -5,14 +5,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore.exceptions import ClientError
 
 from sesmon.config import TargetConfig
 from sesmon.logs import get_logger, log_event
+
+if TYPE_CHECKING:
+    from mypy_boto3_sesv2 import SESV2Client
 
 log = get_logger("sesmon.sources.discovery")
 
@@ -45,7 +48,7 @@ class Catalog:
         return tuple(s.name for s in self.sets if s.reputation_metrics_enabled)
 
 
-def info_from_response(name: str, response: dict[str, Any]) -> ConfigurationSetInfo:
+def info_from_response(name: str, response: Mapping[str, Any]) -> ConfigurationSetInfo:
     """A GetConfigurationSet (SES v2) response reduced to the fields we export."""
     # Absent options mean the SES defaults: sending on, reputation metrics off.
     sending = (response.get("SendingOptions") or {}).get("SendingEnabled", True)
@@ -54,7 +57,7 @@ def info_from_response(name: str, response: dict[str, Any]) -> ConfigurationSetI
 
 
 def list_configuration_sets(
-    client: Any, target: TargetConfig, pace: Callable[[], None], page_size: int | None = None
+    client: SESV2Client, target: TargetConfig, pace: Callable[[], None], page_size: int | None = None
 ) -> tuple[list[str], int]:
     """The target's configuration sets (SES v2, paged), filtered by its globs and capped at its limit.
 
@@ -85,6 +88,25 @@ def list_configuration_sets(
             kept=len(kept),
         )
     return kept, len(allowed) - len(kept)
+
+
+R = TypeVar("R")
+
+
+def each_set(
+    names: Iterable[str], pace: Callable[[], None], get: Callable[[str], R]
+) -> Iterator[tuple[str, R]]:
+    """``(name, get(name))`` for each of ``names``, calling ``pace()`` before each call; a set deleted
+    between the listing and its call (NotFoundException) is simply no longer there and is skipped."""
+    for name in names:
+        pace()
+        try:
+            response = get(name)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "NotFoundException":
+                continue
+            raise
+        yield name, response
 
 
 class RateLimiter:
@@ -126,7 +148,7 @@ class ConfigurationSetDiscovery:
     def __init__(
         self,
         target: TargetConfig,
-        sesv2: Callable[[], Any],
+        sesv2: Callable[[], SESV2Client],
         limiter: RateLimiter | None = None,
         refresh_seconds: float = REFRESH_SECONDS,
         stopping: threading.Event | None = None,
@@ -170,16 +192,11 @@ class ConfigurationSetDiscovery:
         started = self._limiter.monotonic()
         client = self._sesv2()
         kept, dropped = list_configuration_sets(client, self._target, self._pace)
-        infos: list[ConfigurationSetInfo] = []
-        for name in kept:
-            self._pace()
-            try:
-                response = client.get_configuration_set(ConfigurationSetName=name)
-            except ClientError as exc:
-                # Deleted between the list and the get: simply no longer there.
-                if exc.response.get("Error", {}).get("Code") == "NotFoundException":
-                    continue
-                raise
-            infos.append(info_from_response(name, response))
+        infos = [
+            info_from_response(name, response)
+            for name, response in each_set(
+                kept, self._pace, lambda name: client.get_configuration_set(ConfigurationSetName=name)
+            )
+        ]
         finished = now + (self._limiter.monotonic() - started)
         return Catalog(tuple(infos), finished, dropped)

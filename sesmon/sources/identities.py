@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from sesmon.dnsauth import DomainIdentity
 from sesmon.sources.discovery import RateLimiter
+
+if TYPE_CHECKING:
+    from mypy_boto3_sesv2 import SESV2Client
+    from mypy_boto3_sesv2.type_defs import IdentityInfoTypeDef
 
 # SES v2 IdentityType → the ``identity_type`` label (lowercase, like every other label value).
 IDENTITY_TYPES = {"EMAIL_ADDRESS": "email_address", "DOMAIN": "domain", "MANAGED_DOMAIN": "managed_domain"}
@@ -60,7 +64,7 @@ def state(value: object, known: tuple[str, ...]) -> str:
     return value if isinstance(value, str) and value in known else UNKNOWN_STATUS
 
 
-def identity_from_responses(listed: dict[str, Any], detail: dict[str, Any]) -> IdentityInfo:
+def identity_from_responses(listed: Mapping[str, Any], detail: Mapping[str, Any]) -> IdentityInfo:
     """A ListEmailIdentities entry and its GetEmailIdentity response, reduced to what sesmon exports."""
     dkim = detail.get("DkimAttributes") or {}
     mail_from = detail.get("MailFromAttributes") or {}
@@ -111,7 +115,9 @@ class OperationPacer:
 class IdentitiesSource:
     """Lists a target's identities (paged) and reads each one; raises on AWS errors."""
 
-    def __init__(self, sesv2: Callable[[], Any], pacer: OperationPacer, page_size: int = PAGE_SIZE) -> None:
+    def __init__(
+        self, sesv2: Callable[[], SESV2Client], pacer: OperationPacer, page_size: int = PAGE_SIZE
+    ) -> None:
         self._sesv2 = sesv2
         self._pacer = pacer
         self._page_size = page_size
@@ -119,7 +125,7 @@ class IdentitiesSource:
     def poll(self) -> tuple[IdentityInfo, ...]:
         """Every identity of the target, sorted by name."""
         client = self._sesv2()
-        listed: list[dict[str, Any]] = []
+        listed: list[IdentityInfoTypeDef] = []
         token: str | None = None
         while True:
             self._pacer.wait("ListEmailIdentities")

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
-
-from botocore.exceptions import ClientError
+from typing import TYPE_CHECKING, Any
 
 from sesmon.config import TargetConfig
 from sesmon.logs import get_logger
 from sesmon.model import EventType
-from sesmon.sources.discovery import list_configuration_sets
+from sesmon.sources.discovery import each_set, list_configuration_sets
 from sesmon.sources.identities import OperationPacer
+
+if TYPE_CHECKING:
+    from mypy_boto3_sesv2 import SESV2Client
 
 log = get_logger("sesmon.sources.routing")
 
@@ -58,7 +59,7 @@ class RoutingSnapshot:
     dropped: int = 0
 
 
-def routing_from_destinations(name: str, destinations: Iterable[dict[str, Any]]) -> RoutingInfo:
+def routing_from_destinations(name: str, destinations: Iterable[Mapping[str, Any]]) -> RoutingInfo:
     """A GetConfigurationSetEventDestinations response's destinations reduced to routing per type."""
     routed: set[EventType] = set()
     elsewhere: set[EventType] = set()
@@ -85,7 +86,7 @@ class RoutingSource:
     def __init__(
         self,
         target: TargetConfig,
-        sesv2: Callable[[], Any],
+        sesv2: Callable[[], SESV2Client],
         pacer: OperationPacer,
         page_size: int | None = None,
     ) -> None:
@@ -101,15 +102,12 @@ class RoutingSource:
         kept, dropped = list_configuration_sets(
             client, self._target, lambda: self._pacer.wait("ListConfigurationSets"), self._page_size
         )
-        infos: list[RoutingInfo] = []
-        for name in kept:
-            self._pacer.wait("GetConfigurationSetEventDestinations")
-            try:
-                response = client.get_configuration_set_event_destinations(ConfigurationSetName=name)
-            except ClientError as exc:
-                # Deleted between the list and the get: simply no longer there.
-                if exc.response.get("Error", {}).get("Code") == "NotFoundException":
-                    continue
-                raise
-            infos.append(routing_from_destinations(name, response.get("EventDestinations", [])))
+        infos = [
+            routing_from_destinations(name, response.get("EventDestinations", []))
+            for name, response in each_set(
+                kept,
+                lambda: self._pacer.wait("GetConfigurationSetEventDestinations"),
+                lambda name: client.get_configuration_set_event_destinations(ConfigurationSetName=name),
+            )
+        ]
         return RoutingSnapshot(tuple(infos), dropped)

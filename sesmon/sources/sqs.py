@@ -7,24 +7,41 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Protocol
 
 from sesmon import redact
-from sesmon.batch import Message
+from sesmon.batch import Message, Processed
 from sesmon.config import TargetConfig
 from sesmon.health import SourceHealth
 from sesmon.logs import get_logger, log_event
 
 if TYPE_CHECKING:
-    from sesmon.ingest import TargetIngest
+    from mypy_boto3_sqs.client import SQSClient
+    from mypy_boto3_sqs.literals import MessageSystemAttributeNameType
+    from mypy_boto3_sqs.type_defs import DeleteMessageBatchRequestEntryTypeDef, MessageTypeDef
+
+    from sesmon.sources.sqs_client import SqsJsonClient
 
 log = get_logger("sesmon.sources.sqs")
 
 SOURCE = "sqs"
 MAX_MESSAGES = 10  # SQS's per-call maximum: the fewest requests per event
-SYSTEM_ATTRIBUTES = ["ApproximateReceiveCount", "SentTimestamp"]
+SYSTEM_ATTRIBUTES: list[MessageSystemAttributeNameType] = ["ApproximateReceiveCount", "SentTimestamp"]
 DELETE_ATTEMPTS = 5
 MAX_BACKOFF = 60.0
+
+
+class BatchHandler(Protocol):
+    """What a receiver hands its batches to (``ingest.TargetIngest``); the seam keeps ``sources/``
+    free of any import of ``ingest``."""
+
+    def process(self, messages: Sequence[Message], now: float) -> Sequence[Processed]:
+        """Durably store one batch's effect; one outcome per message, in order."""
+        ...
+
+    def record_deleted(self, count: int) -> None:
+        """Count ``count`` messages deleted from the queue."""
+        ...
 
 
 def default_backoff(failures: int) -> float:
@@ -36,7 +53,7 @@ def default_backoff(failures: int) -> float:
     return random.uniform(0.5, min(MAX_BACKOFF, 2.0 ** min(failures, 10)))  # noqa: S311 - jitter only
 
 
-def _sent_timestamp(message: dict[str, Any]) -> float | None:
+def _sent_timestamp(message: MessageTypeDef) -> float | None:
     raw = (message.get("Attributes") or {}).get("SentTimestamp")
     try:
         return int(raw) / 1000 if raw is not None else None
@@ -61,8 +78,8 @@ class SqsSource:
         self,
         *,
         target: TargetConfig,
-        ingest: TargetIngest,
-        client: Callable[[], Any],
+        ingest: BatchHandler,
+        client: Callable[[], SQSClient | SqsJsonClient],
         health: SourceHealth,
         clock: Callable[[], float],
         backoff: Callable[[int], float] | None = None,
@@ -74,7 +91,7 @@ class SqsSource:
         self.queue_url = target.sqs.queue_url
         self.ingest = ingest
         self._client_factory = client
-        self._client: Any = None
+        self._client: SQSClient | SqsJsonClient | None = None
         self._client_lock = threading.Lock()
         self.health = health
         self.clock = clock
@@ -86,7 +103,7 @@ class SqsSource:
         self._warned_redrive = False
 
     @property
-    def client(self) -> Any:
+    def client(self) -> SQSClient | SqsJsonClient:
         """The SQS client, created on first use (it may contact STS)."""
         with self._client_lock:
             if self._client is None:
@@ -170,12 +187,12 @@ class SqsSource:
             self.health.failure(SOURCE, self.target, self.clock(), time.monotonic() - started, _describe(exc))
             raise
         self.health.success(SOURCE, self.target, self.clock(), time.monotonic() - started)
-        messages: list[dict[str, Any]] = response.get("Messages") or []
+        messages = response.get("Messages") or []
         if messages:
             self.handle(messages)
         return len(messages)
 
-    def handle(self, messages: Sequence[dict[str, Any]]) -> None:
+    def handle(self, messages: Sequence[MessageTypeDef]) -> None:
         """Store a received batch in one transaction, then delete what may go."""
         batch = [
             Message(str(m.get("MessageId", "")), m.get("Body") or "", _sent_timestamp(m)) for m in messages
@@ -188,9 +205,11 @@ class SqsSource:
         if deletable:
             self.delete(deletable)
 
-    def delete(self, messages: Sequence[dict[str, Any]]) -> int:
+    def delete(self, messages: Sequence[MessageTypeDef]) -> int:
         """DeleteMessageBatch with per-entry checks; retry entries that failed on AWS's side."""
-        pending = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]
+        pending: list[DeleteMessageBatchRequestEntryTypeDef] = [
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)
+        ]
         deleted = 0
         for attempt in range(1, DELETE_ATTEMPTS + 1):
             try:

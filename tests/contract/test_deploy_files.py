@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -24,17 +24,95 @@ DEPLOY = ROOT / "deploy"
 COMPOSE = DEPLOY / "docker-compose.yml"
 CHART = DEPLOY / "helm" / "sesmon"
 RULES = DEPLOY / "prometheus" / "sesmon-rules.yml"
-PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
-AMTOOL = shutil.which("amtool") or "/usr/bin/amtool"
+DEMO_RULES = DEPLOY / "prometheus" / "sesmon-demo-rules.yml"
 KUBERNETES_VERSION = "1.30.0"
 
 
 # --- docker compose --------------------------------------------------------------------------------------
 
 
-def _compose() -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
+class _StrictLoader(yaml.SafeLoader):
+    """YAML as compose reads it, except that a key given twice is an error, not a silent override."""
+
+
+def _no_duplicate_keys(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicate_keys)
+
+
+def _strict(text: str) -> dict[str, Any]:
+    data: dict[str, Any] = yaml.load(text, Loader=_StrictLoader)
     return data
+
+
+def _compose() -> dict[str, Any]:
+    return _strict(COMPOSE.read_text(encoding="utf-8"))
+
+
+def _real_account_compose(tmp_path: Path) -> Path:
+    """The file the compose header's real-account instructions produce, made by its own sed command."""
+    header = [
+        line[1:].strip() for line in COMPOSE.read_text(encoding="utf-8").splitlines() if line.startswith("#")
+    ]
+    first = next(i for i, line in enumerate(header) if line.startswith("sed "))
+    command = f"{header[first].removesuffix(chr(92)).strip()} {header[first + 1]}"
+    assert command.endswith("> deploy/docker-compose.real.yml"), command
+    out = tmp_path / "docker-compose.real.yml"
+    result = subprocess.run(
+        ["bash", "-c", command.replace("> deploy/docker-compose.real.yml", f"> {out}")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def test_duplicate_keys_are_refused_by_the_compose_parser() -> None:
+    with pytest.raises(yaml.constructor.ConstructorError, match="duplicate key 'volumes'"):
+        _strict("services:\n  sesmon:\n    volumes: [a:/a]\n    volumes: [b:/b]\n")
+
+
+def test_real_account_instructions_produce_a_valid_compose_file(tmp_path: Path) -> None:
+    real_path = _real_account_compose(tmp_path)
+    text = real_path.read_text(encoding="utf-8")
+    assert not [line for line in text.splitlines() if line.endswith("# [demo]")]
+    real = _strict(text)
+    demo = _compose()
+    assert set(real["services"]) == set(demo["services"])
+    sesmon = real["services"]["sesmon"]
+    assert sesmon["command"] == ["run"]
+    assert sesmon["build"]["target"] == "production"
+    assert sesmon["environment"]["AWS_REGION"]
+    # The config lands where the production image's SESMON_CONFIG points, state stays on its volume.
+    volumes = [str(v) for v in sesmon["volumes"]]
+    assert "./sesmon.yaml:/etc/sesmon/sesmon.yaml:ro" in volumes
+    assert any(v.endswith(":/var/lib/sesmon") for v in volumes)
+    assert "SESMON_CONFIG=/etc/sesmon/sesmon.yaml" in (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    # Prometheus loads the rules generated from that config, at the path its config names.
+    prometheus = real["services"]["prometheus"]
+    assert "./prometheus/sesmon-rules.yml:/etc/prometheus/sesmon-rules.yml:ro" in prometheus["volumes"]
+    assert (
+        "./prometheus/sesmon-demo-rules.yml:/etc/prometheus/sesmon-rules.yml:ro"
+        in demo["services"]["prometheus"]["volumes"]
+    )
+
+
+def test_compose_build_targets_exist_in_the_dockerfile(tmp_path: Path) -> None:
+    stages = set(re.findall(r"^FROM \S+ AS (\S+)$", (ROOT / "Dockerfile").read_text(), flags=re.MULTILINE))
+    demo = _compose()["services"]["sesmon"]["build"]["target"]
+    real = _strict(_real_account_compose(tmp_path).read_text())["services"]["sesmon"]["build"]["target"]
+    assert (demo, real) == ("demo", "production")
+    assert {demo, real} <= stages
 
 
 def _bind_mounts(service: dict[str, Any]) -> list[tuple[Path, PurePosixPath]]:
@@ -119,8 +197,12 @@ def test_compose_images_are_pinned_and_sesmon_runs_the_demo_read_only() -> None:
     assert any(str(v).endswith(":/var/lib/sesmon") for v in sesmon["volumes"])
 
 
-def test_prometheus_config_and_rules_inside_the_container_come_from_existing_files() -> None:
-    prometheus = _compose()["services"]["prometheus"]
+@pytest.mark.parametrize("stack", ["demo", "real"])
+def test_prometheus_config_and_rules_inside_the_container_come_from_existing_files(
+    stack: str, tmp_path: Path
+) -> None:
+    compose = _compose() if stack == "demo" else _strict(_real_account_compose(tmp_path).read_text())
+    prometheus = compose["services"]["prometheus"]
     config_in_container = _flag(prometheus, "config.file")
     config = _host_path(prometheus, config_in_container)
     assert config == (DEPLOY / "prometheus" / "prometheus.yml").resolve()
@@ -130,7 +212,7 @@ def test_prometheus_config_and_rules_inside_the_container_come_from_existing_fil
         in_container = PurePosixPath(config_in_container).parent / rule_file
         host = _host_path(prometheus, str(in_container))
         assert host is not None, f"rule file {in_container} is not mounted"
-        assert host == RULES.resolve()
+        assert host == (DEMO_RULES if stack == "demo" else RULES).resolve()
 
 
 def test_scrape_and_alerting_targets_are_compose_services() -> None:
@@ -175,29 +257,30 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(list(args), capture_output=True, text=True, check=False)
 
 
-@pytest.mark.skipif(not Path(PROMTOOL).exists(), reason="promtool (Debian package prometheus) not installed")
-def test_promtool_accepts_the_prometheus_config_syntax() -> None:
-    result = _run(PROMTOOL, "check", "config", "--syntax-only", str(DEPLOY / "prometheus" / "prometheus.yml"))
+def test_promtool_accepts_the_prometheus_config_syntax(promtool: str) -> None:
+    result = _run(promtool, "check", "config", "--syntax-only", str(DEPLOY / "prometheus" / "prometheus.yml"))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.skipif(not Path(PROMTOOL).exists(), reason="promtool (Debian package prometheus) not installed")
-def test_promtool_accepts_the_prometheus_config_with_its_rule_file() -> None:
+def test_promtool_accepts_the_prometheus_config_with_its_rule_file(promtool: str) -> None:
     assert RULES.is_file(), f"{RULES} (generated by `sesmon rules --config config.example.yaml`) is missing"
-    result = _run(PROMTOOL, "check", "config", str(DEPLOY / "prometheus" / "prometheus.yml"))
+    result = _run(promtool, "check", "config", str(DEPLOY / "prometheus" / "prometheus.yml"))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout + result.stderr
 
 
-@pytest.mark.skipif(
-    not Path(AMTOOL).exists(), reason="amtool (Debian package prometheus-alertmanager) missing"
-)
-def test_amtool_accepts_the_alertmanager_config(tmp_path: Path) -> None:
-    good = _run(AMTOOL, "check-config", str(DEPLOY / "alertmanager" / "alertmanager.yml"))
+def test_promtool_accepts_the_demo_stacks_rules(promtool: str) -> None:
+    result = _run(promtool, "check", "rules", str(DEMO_RULES))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout + result.stderr
+
+
+def test_amtool_accepts_the_alertmanager_config(tmp_path: Path, amtool: str) -> None:
+    good = _run(amtool, "check-config", str(DEPLOY / "alertmanager" / "alertmanager.yml"))
     assert good.returncode == 0, good.stdout + good.stderr
     broken = tmp_path / "broken.yml"
     broken.write_text("route:\n  receiver: nowhere\nreceivers: []\n")
-    assert _run(AMTOOL, "check-config", str(broken)).returncode != 0
+    assert _run(amtool, "check-config", str(broken)).returncode != 0
 
 
 # --- Helm chart ------------------------------------------------------------------------------------------
@@ -373,13 +456,12 @@ def _rule_groups(rules_text: str) -> list[dict[str, Any]]:
     return groups
 
 
-@pytest.mark.skipif(not Path(PROMTOOL).exists(), reason="promtool (Debian package prometheus) not installed")
-def test_prometheus_rule_carries_the_rule_file_unchanged(tmp_path: Path) -> None:
+def test_prometheus_rule_carries_the_rule_file_unchanged(tmp_path: Path, promtool: str) -> None:
     groups = _rule_groups(SAMPLE_RULES)
     assert groups == yaml.safe_load(SAMPLE_RULES)["groups"]
     extracted = tmp_path / "from-chart.yml"
     extracted.write_text(yaml.safe_dump({"groups": groups}), encoding="utf-8")
-    result = _run(PROMTOOL, "check", "rules", str(extracted))
+    result = _run(promtool, "check", "rules", str(extracted))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -400,3 +482,10 @@ def test_prometheus_rule_without_rules_fails_with_a_clear_message() -> None:
 def test_values_schema_rejects_a_misspelt_key() -> None:
     with pytest.raises(helm.HelmError, match="persistance"):
         _render({"persistance": {"enabled": False}})
+
+
+def test_chart_app_version_is_the_package_version() -> None:
+    # The chart is versioned on its own, but its appVersion names the sesmon release it deploys.
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert chart["appVersion"] == version

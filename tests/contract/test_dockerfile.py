@@ -55,20 +55,56 @@ def test_hadolint_does_flag_a_bad_dockerfile(tmp_path: Path) -> None:
     assert {"DL3007", "DL3013", "DL3025"} <= codes
 
 
+def _stages() -> dict[str, tuple[str, list[tuple[str, str]]]]:
+    """Stage name → (what it is FROM, its own instructions)."""
+    stages: dict[str, tuple[str, list[tuple[str, str]]]] = {}
+    current: list[tuple[str, str]] = []
+    for keyword, args in _instructions():
+        if keyword == "FROM":
+            parent, _, name = args.partition(" AS ")
+            current = []
+            stages[name.strip()] = (parent.strip(), current)
+        elif stages:
+            current.append((keyword, args))
+    return stages
+
+
+def _effective(target: str) -> list[tuple[str, str]]:
+    """A target's instructions including those of the stages it is built FROM, in order."""
+    stages = _stages()
+    parent, own = stages[target]
+    return (_effective(parent) if parent in stages else []) + own
+
+
 def test_multi_stage_build_on_a_slim_python_base() -> None:
     instructions = _instructions()
-    froms = [args for keyword, args in instructions if keyword == "FROM"]
-    assert len(froms) >= 2
     base = next(
         args for keyword, args in instructions if keyword == "ARG" and args.startswith("PYTHON_IMAGE=")
     )
     assert re.fullmatch(r"PYTHON_IMAGE=python:3\.1[12]-slim(-\w+)?", base)
-    assert any("--from=build" in args for keyword, args in instructions if keyword == "COPY")
+    stages = _stages()
+    assert len(stages) >= 2
+    assert all(parent in stages or parent == "${PYTHON_IMAGE}" for parent, _ in stages.values())
 
 
-def test_runs_as_non_root_with_exec_form_entrypoint_and_healthcheck() -> None:
-    instructions = _instructions()
-    final_stage = instructions[max(i for i, (k, _) in enumerate(instructions) if k == "FROM") :]
+def test_production_is_the_default_target_and_has_no_demo_extra() -> None:
+    stages = _stages()
+    # `docker build .` builds the last stage.
+    assert list(stages)[-1] == "production"
+    copies = [args for keyword, args in _effective("production") if keyword == "COPY"]
+    assert copies == ["--from=build /opt/sesmon /opt/sesmon"]
+    installs = [args for keyword, args in _effective("build") if keyword == "RUN" and "pip install" in args]
+    assert installs
+    assert not any("[demo]" in args or "moto" in args for args in installs)
+    # The demo target (compose) adds the extra on top of the production environment.
+    assert stages["build-demo"][0] == "build"
+    assert any("[demo]" in args for keyword, args in stages["build-demo"][1] if keyword == "RUN")
+    assert [a for k, a in _effective("demo") if k == "COPY"] == ["--from=build-demo /opt/sesmon /opt/sesmon"]
+
+
+@pytest.mark.parametrize("target", ["production", "demo"])
+def test_runs_as_non_root_with_exec_form_entrypoint_and_healthcheck(target: str) -> None:
+    final_stage = _effective(target)
     users = [args for keyword, args in final_stage if keyword == "USER"]
     assert users
     assert users[-1].split(":")[0] not in ("root", "0")
@@ -76,19 +112,28 @@ def test_runs_as_non_root_with_exec_form_entrypoint_and_healthcheck() -> None:
     assert json.loads(entrypoint) == ["sesmon"]
     (health,) = [args for keyword, args in final_stage if keyword == "HEALTHCHECK"]
     command = json.loads(health[health.index("CMD") + 3 :].strip())
-    assert command[0] == "python"
-    assert "/healthz" in command[-1]
+    # The check reads the config `sesmon run` reads, so it follows server.listen (no port hard-coded).
+    assert command[:2] == ["sesmon", "healthcheck"]
+    assert not any("9469" in part for part in command)
+    env = " ".join(args for keyword, args in final_stage if keyword == "ENV")
+    assert "SESMON_CONFIG=" in env
     assert "curl" not in health
+    (cmd,) = [json.loads(args) for keyword, args in final_stage if keyword == "CMD"]
+    assert cmd == (["run"] if target == "production" else ["demo", "--listen", "0.0.0.0:9469"])
 
 
 def test_state_on_a_volume_and_config_from_the_environment() -> None:
-    final = dict(_instructions())
+    final = dict(_effective("production"))
     assert json.loads(final["VOLUME"]) == ["/var/lib/sesmon"]
-    envs = " ".join(args for keyword, args in _instructions() if keyword == "ENV")
+    envs = " ".join(args for keyword, args in _effective("production") if keyword == "ENV")
     assert "SESMON_CONFIG=/etc/sesmon/sesmon.yaml" in envs
     # A read-only root filesystem: no bytecode writes, temporary files under the /tmp tmpfs.
     assert "PYTHONDONTWRITEBYTECODE=1" in envs
     assert "TMPDIR=/tmp" in envs
+    # The demo's health check reads the config the demo writes (its --dir under the working directory).
+    demo_env = [a for k, a in _effective("demo") if k == "ENV"][-1]
+    workdir = [a for k, a in _effective("demo") if k == "WORKDIR"][-1]
+    assert demo_env == f"SESMON_CONFIG={workdir}/sesmon-demo/sesmon.yaml"
 
 
 def test_dockerignore_keeps_the_build_context_to_the_package() -> None:

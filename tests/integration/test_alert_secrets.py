@@ -18,7 +18,7 @@ from sesmon.config_loader import parse_config
 from sesmon.daemon import Daemon
 from sesmon.health import SourceHealth
 from sesmon.signals import Observation
-from sesmon.store import Store
+from sesmon.state.sqlite import SqliteState
 from tests.integration.alert_receivers import Receiver, receiver
 
 WEBHOOK_TOKEN = "whk-token-7f3a9c1e"
@@ -103,7 +103,7 @@ alerts:
     now = [T0]
     provider = Provider()
     try:
-        store = Store(tmp_path / "alerts.db")
+        store = SqliteState(tmp_path / "alerts.db")
         comp = build_alerts_component(config.alerts, store, SourceHealth(), lambda: now[0], [provider])
         daemon = Daemon(config, clock=lambda: now[0], components=[comp])
         daemon.start()

@@ -17,7 +17,7 @@ from sesmon.alerts.sinks import build_sink
 from sesmon.config import AlertsConfig, RuleConfig, SinkConfig
 from sesmon.rules import Evaluator, Notification
 from sesmon.signals import Observation
-from sesmon.store import Store
+from sesmon.state.sqlite import SqliteState
 from tests.integration.alert_receivers import Receiver, receiver
 
 LABELS = Observation.make_labels(target="prod", configuration_set="marketing")
@@ -186,7 +186,7 @@ def test_rule_to_receiver_end_to_end_once_per_transition(rx: Receiver, tmp_path:
         }
     )
     provider = FakeProvider()
-    store = Store(tmp_path / "state.db")
+    store = SqliteState(tmp_path / "state.db")
     comp = AlertsComponent(config, store, [provider], clock=lambda: T0)
     provider.value = 0.07
     assert comp.evaluate(T0) == []  # pending

@@ -3,7 +3,6 @@ resolved, both reach its webhook receiver."""
 
 from __future__ import annotations
 
-import shutil
 import socket
 import subprocess
 import time
@@ -17,13 +16,10 @@ import pytest
 from sesmon.alerts.component import AlertsComponent
 from sesmon.config import AlertsConfig
 from sesmon.signals import Observation
-from sesmon.store import Store
+from sesmon.state.sqlite import SqliteState
 from tests.integration.alert_receivers import Receiver, receiver
 
-BINARY = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 LABELS = Observation.make_labels(target="prod", configuration_set="marketing")
-
-pytestmark = pytest.mark.skipif(BINARY is None, reason="prometheus-alertmanager is not installed")
 
 
 def free_port() -> int:
@@ -39,7 +35,7 @@ def hook() -> Iterator[Receiver]:
 
 
 @pytest.fixture
-def alertmanager(tmp_path: Path, hook: Receiver) -> Iterator[str]:
+def alertmanager(tmp_path: Path, hook: Receiver, alertmanager_binary: str) -> Iterator[str]:
     config = tmp_path / "alertmanager.yml"
     config.write_text(
         f"""
@@ -57,10 +53,9 @@ receivers:
 """
     )
     port = free_port()
-    assert BINARY is not None
     proc = subprocess.Popen(
         [
-            BINARY,
+            alertmanager_binary,
             f"--config.file={config}",
             f"--storage.path={tmp_path / 'data'}",
             f"--web.listen-address=127.0.0.1:{port}",
@@ -119,7 +114,7 @@ def test_firing_then_resolved_reach_the_receiver(alertmanager: str, hook: Receiv
         }
     )
     provider = Provider()
-    store = Store(tmp_path / "state.db")
+    store = SqliteState(tmp_path / "state.db")
     # Alertmanager judges startsAt/endsAt against its own clock, so this test runs on real time.
     comp = AlertsComponent(config, store, [provider], clock=time.time)
     provider.value = 0.08

@@ -6,13 +6,14 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.compat import HTTPHeaders
 from prometheus_client import CollectorRegistry
 
+from sesmon import statuspage
 from sesmon.aws_health import ACCOUNT_LEVEL, AwsHealthComponent
 from sesmon.config import Config
 from sesmon.metrics import build_registry
@@ -20,6 +21,9 @@ from sesmon.signals import SignalProvider
 from sesmon.sources.aws import ApiCallCounter, AwsClients
 from sesmon.sources.discovery import RateLimiter
 from sesmon.targets import TargetDirectory
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch.type_defs import DimensionTypeDef
 
 OTHER_ACCOUNT = "111111111111"
 DEFAULT_ACCOUNT = "123456789012"  # moto's account for plain credentials
@@ -77,7 +81,11 @@ def stub_get_account(
     events = clients.client("sesv2").meta.events
     # One stub per client: a later stub replaces an earlier one.
     events.unregister("before-send.sesv2.GetAccount", unique_id="test-get-account")
-    events.register("before-send.sesv2.GetAccount", answer, unique_id="test-get-account")
+    events.register(
+        "before-send.sesv2.GetAccount",
+        answer,  # type: ignore[arg-type]  # the stubs say None; a before-send hook may answer
+        unique_id="test-get-account",
+    )
 
 
 def make_config(endpoint: str, state_path: str = ":memory:", **cloudwatch: Any) -> Config:
@@ -100,7 +108,9 @@ def make_config(endpoint: str, state_path: str = ":memory:", **cloudwatch: Any) 
 
 def put_reputation(clients: AwsClients, value: float, when: float, configuration_set: str | None) -> None:
     """Publish a Reputation.* pair into AWS/SES as SES does (set-level ones with the set dimension)."""
-    dims = [{"Name": "ses:configuration-set", "Value": configuration_set}] if configuration_set else []
+    dims: list[DimensionTypeDef] = (
+        [{"Name": "ses:configuration-set", "Value": configuration_set}] if configuration_set else []
+    )
     stamp = datetime.fromtimestamp(when, tz=UTC)
     clients.client("cloudwatch").put_metric_data(
         Namespace="AWS/SES",
@@ -253,7 +263,12 @@ def test_account_state_and_labels_per_target(world: World) -> None:
     assert ("east", "east-quiet") in by_signal["configuration_set_sending_disabled"]
     assert by_signal["quota_usage"][("east", "")].value == pytest.approx(0.02)
     assert isinstance(world.component, SignalProvider)
-    page = world.component.status_html()
+    rows = {r.target: r for r in world.component.status().rows}
+    assert rows["east"].quota_usage == pytest.approx(0.02)
+    assert rows["east"].cloudwatch_bounce_ratio == pytest.approx(0.011)
+    assert (rows["west"].enforcement_status, rows["west"].ok) == ("PROBATION", False)
+    assert rows["east"].ok
+    page = statuspage.render_section(world.component.status())
     assert "PROBATION" in page
     assert "2.0%" in page  # east: 1000 of 50000 sent
     assert "1.10%" in page  # east: CloudWatch account bounce rate
@@ -281,7 +296,7 @@ def test_scrape_makes_no_aws_call(world: World) -> None:
     for _ in range(3):
         world.registry.collect()
         list(world.registry.collect())
-    world.component.status_html()
+    statuspage.render_section(world.component.status())
     assert world.counter.total() == before > 0
 
 

@@ -19,7 +19,7 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from sesmon.store import Store
+from sesmon.state.sqlite import SqliteState
 from tests.conftest import MotoServer, environment_without_aws
 from tests.sesgen import SesEventGenerator, expected_counters
 
@@ -119,7 +119,7 @@ def test_sigkill_while_draining_loses_and_doubles_nothing(moto_server: MotoServe
                 proc.wait(10)
                 kills += 1
             # The kills landed while the daemon was draining: some batches were already committed.
-            store = Store(state)
+            store = SqliteState(state)
             assert store.ingest_load("prod").counters.get(("sqs", "received"), 0) > 0
             store.close()
             proc = _spawn(config, log)
@@ -140,7 +140,7 @@ def test_sigkill_while_draining_loses_and_doubles_nothing(moto_server: MotoServe
             feeder.join(10)
     assert kills == KILLS
 
-    store = Store(state)
+    store = SqliteState(state)
     counters = store.ingest_load("prod").counters
     store.close()
     got = {k: v for k, v in counters.items() if k[0] != "sqs"}

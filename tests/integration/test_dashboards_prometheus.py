@@ -9,7 +9,6 @@ The same scrape must pass ``promtool check metrics``.
 from __future__ import annotations
 
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -28,8 +27,6 @@ from tests.conftest import environment_without_aws
 from tests.grafana_generator import generate
 
 ROOT = Path(__file__).resolve().parents[2]
-PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
-PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 # The bounce spike starts 20 s into the demo; alert rules then need their windows and `for` to pass.
 DEMO_SECONDS = 280
 DEADLINE_SECONDS = 200
@@ -37,7 +34,6 @@ DEADLINE_SECONDS = 200
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.timeout(300),
-    pytest.mark.skipif(not Path(PROMETHEUS).exists(), reason="prometheus (Debian package) not installed"),
 ]
 
 
@@ -113,7 +109,7 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory, prometheus_binary: str) -> Iterator[Stack]:
     workdir = tmp_path_factory.mktemp("dashboards-e2e")
     demo_port, prometheus_port = _free_port(), _free_port()
     processes: list[subprocess.Popen[bytes]] = []
@@ -163,7 +159,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             )
             prometheus = subprocess.Popen(
                 [
-                    PROMETHEUS,
+                    prometheus_binary,
                     f"--config.file={config}",
                     f"--storage.tsdb.path={workdir / 'tsdb'}",
                     f"--web.listen-address=127.0.0.1:{prometheus_port}",
@@ -272,12 +268,11 @@ def test_a_query_with_a_typo_is_reported_as_empty(stack: Stack) -> None:
     assert response.json()["status"] == "error"
 
 
-@pytest.mark.skipif(not Path(PROMTOOL).exists(), reason="promtool (Debian package prometheus) not installed")
-def test_promtool_check_metrics_is_clean_on_a_scrape(stack: Stack) -> None:
+def test_promtool_check_metrics_is_clean_on_a_scrape(stack: Stack, promtool: str) -> None:
     exposition = stack.client.get(f"{stack.demo_url}/metrics").text
     assert "sesmon_build_info" in exposition
     result = subprocess.run(
-        [PROMTOOL, "check", "metrics"], input=exposition, capture_output=True, text=True, check=False
+        [promtool, "check", "metrics"], input=exposition, capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout + result.stderr == ""

@@ -18,7 +18,7 @@ from sesmon.health import SourceHealth
 from sesmon.ingest import IngestComponent
 from sesmon.metrics import build_registry
 from sesmon.sources.aws import ApiCallCounter, AwsClients
-from sesmon.store import Store
+from sesmon.state.sqlite import SqliteState
 from sesmon.targets import TargetDirectory
 from tests.conftest import MotoServer
 from tests.sesgen import SesEventGenerator, expected_counters, expected_rates
@@ -100,7 +100,7 @@ def test_exact_counts_through_sqs(moto_server: MotoServer, tmp_path: Path) -> No
 
     config = _config(moto_server, queue_url, tmp_path / "state.db")
     target = config.targets[0]
-    store = Store(config.state.path)
+    store = SqliteState(config.state.path)
     health = SourceHealth()
     targets = TargetDirectory(config.targets)
     component = IngestComponent(

@@ -12,15 +12,11 @@ from sesmon.config_loader import load_config
 from sesmon.promrules import render
 
 ROOT = Path(__file__).resolve().parents[2]
-PROMTOOL = shutil.which("promtool")
-
-pytestmark = pytest.mark.skipif(PROMTOOL is None, reason="promtool is not installed")
 
 
-def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    assert PROMTOOL is not None
+def run(promtool: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [PROMTOOL, *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=False
+        [promtool, *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=False
     )
 
 
@@ -31,18 +27,18 @@ def workdir(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_generated_rules_pass_promtool_check(workdir: Path) -> None:
-    result = run("check", "rules", "sesmon-rules.yml", cwd=workdir)
+def test_generated_rules_pass_promtool_check(workdir: Path, promtool: str) -> None:
+    result = run(promtool, "check", "rules", "sesmon-rules.yml", cwd=workdir)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
 
 
-def test_generated_rules_pass_promtool_unit_tests(workdir: Path) -> None:
-    result = run("test", "rules", "sesmon-rules.test.yml", cwd=workdir)
+def test_generated_rules_pass_promtool_unit_tests(workdir: Path, promtool: str) -> None:
+    result = run(promtool, "test", "rules", "sesmon-rules.test.yml", cwd=workdir)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_promtool_unit_tests_catch_a_broken_rule(workdir: Path) -> None:
+def test_promtool_unit_tests_catch_a_broken_rule(workdir: Path, promtool: str) -> None:
     # The unit tests must be able to fail: drop hysteresis and they do.
     rules = workdir / "sesmon-rules.yml"
     text = rules.read_text()
@@ -51,6 +47,6 @@ def test_promtool_unit_tests_catch_a_broken_rule(workdir: Path) -> None:
     )
     assert broken != text
     rules.write_text(broken)
-    result = run("test", "rules", "sesmon-rules.test.yml", cwd=workdir)
+    result = run(promtool, "test", "rules", "sesmon-rules.test.yml", cwd=workdir)
     assert result.returncode != 0
     assert "BounceRateHigh" in result.stdout + result.stderr

@@ -7,12 +7,17 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import httpx
 import orjson
 
 from tests.conftest import MotoServer, environment_without_aws
+
+PROJECT_VERSION = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"][
+    "version"
+]
 
 HOOK_TOKEN = "T0KEN-7f3a9c-hook-secret"
 HMAC_SECRET = "hmac-9d2b41-very-secret"
@@ -78,7 +83,8 @@ def test_run_serves_endpoints_and_stops_on_sigterm(tmp_path: Path, moto_server: 
             ready = httpx.get(f"{base}/readyz", timeout=5)
         assert ready.status_code == 200, ready.text
         metrics = httpx.get(f"{base}/metrics", timeout=5).text
-        assert 'sesmon_build_info{version="0.1.0"} 1.0' in metrics
+        # pyproject.toml is the one place the version is written; the metric reads it from the metadata.
+        assert f'sesmon_build_info{{version="{PROJECT_VERSION}"}} 1.0' in metrics
         page = httpx.get(f"{base}/", timeout=5).text
         assert "<h1>sesmon" in page
         assert httpx.get(f"{base}/nope", timeout=5).status_code == 404

@@ -10,7 +10,7 @@ from pathlib import Path
 from sesmon.alerts.component import AlertsComponent
 from sesmon.config import AlertsConfig
 from sesmon.signals import Observation
-from sesmon.store import Store
+from sesmon.state.sqlite import SqliteState
 from tests.integration.alert_receivers import receiver
 
 LABELS = Observation.make_labels(target="prod", configuration_set="marketing")
@@ -42,8 +42,8 @@ def config(url: str) -> AlertsConfig:
     )
 
 
-def daemon(state: Path, url: str, provider: Provider, seed: int) -> tuple[AlertsComponent, Store]:
-    store = Store(state)
+def daemon(state: Path, url: str, provider: Provider, seed: int) -> tuple[AlertsComponent, SqliteState]:
+    store = SqliteState(state)
     return AlertsComponent(config(url), store, [provider], clock=lambda: T0, rng=random.Random(seed)), store
 
 

@@ -141,7 +141,10 @@ def test_throttling_marks_the_source_down_and_counts_every_attempt(tmp_path: Pat
 
     # moto has no SES v2 GetAccount: this stub stands in for it and can throttle like SES does.
     events = daemon.context.aws["flaky"].client("sesv2").meta.events
-    events.register("before-send.sesv2.GetAccount", answer)
+    events.register(
+        "before-send.sesv2.GetAccount",
+        answer,  # type: ignore[arg-type]  # the stubs say None; a before-send hook may answer
+    )
     stub_get_account(daemon.context.aws["steady"], account_response)
     try:
         _run_jobs(daemon)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from botocore.exceptions import ClientError
@@ -29,6 +30,11 @@ from sesmon.sources.discovery import (
     RateLimiter,
     info_from_response,
 )
+
+
+def stand_in(fake: object) -> Callable[[], Any]:
+    """A client accessor for a fake that has just the calls the source under test makes."""
+    return lambda: cast("Any", fake)
 
 
 def target(**extra: Any) -> TargetConfig:
@@ -135,7 +141,7 @@ class FakeCloudWatch:
 
 class FixedDiscovery(ConfigurationSetDiscovery):
     def __init__(self, names: list[str]) -> None:
-        super().__init__(target(), lambda: None)
+        super().__init__(target(), stand_in(None))
         self._fixed = Catalog(tuple(ConfigurationSetInfo(n, True, True) for n in names), 1.0)
 
     @property
@@ -157,7 +163,7 @@ def test_poller_batches_and_pages(sets: int, pages: int, calls: int, requested: 
     fake = FakeCloudWatch(pages_per_call=pages)
     billed: list[int] = []
     poller = CloudWatchPoller(
-        target(), lambda: fake, FixedDiscovery([f"s{i}" for i in range(sets)]), billed.append
+        target(), stand_in(fake), FixedDiscovery([f"s{i}" for i in range(sets)]), billed.append
     )
     snapshot = poller.poll(now=100_000.0)
     assert len(fake.calls) == snapshot.calls == calls
@@ -219,7 +225,7 @@ def test_discovery_filters_caps_paginates_and_rate_limits() -> None:
     clock = FakeClock()
     discovery = ConfigurationSetDiscovery(
         target(configuration_sets=["mk-*"], max_configuration_sets=3),
-        lambda: ses,
+        stand_in(ses),
         RateLimiter(1.0, clock.monotonic, clock.sleep),
     )
     catalog = discovery.current(now=1000.0)
@@ -242,7 +248,7 @@ def test_discovery_skips_a_set_deleted_between_list_and_get() -> None:
     ses.gone.add("a")
     clock = FakeClock()
     discovery = ConfigurationSetDiscovery(
-        target(), lambda: ses, RateLimiter(1.0, clock.monotonic, clock.sleep)
+        target(), stand_in(ses), RateLimiter(1.0, clock.monotonic, clock.sleep)
     )
     assert [s.name for s in discovery.current(1.0).sets] == ["b"]
 
@@ -251,7 +257,7 @@ def test_discovery_failure_keeps_the_old_catalog_and_retries() -> None:
     ses = FakeSes({"a": {}})
     clock = FakeClock()
     discovery = ConfigurationSetDiscovery(
-        target(), lambda: ses, RateLimiter(1.0, clock.monotonic, clock.sleep)
+        target(), stand_in(ses), RateLimiter(1.0, clock.monotonic, clock.sleep)
     )
     discovery.current(1.0)
     ses.gone.add("a")
@@ -292,7 +298,7 @@ def test_account_snapshot_mapping() -> None:
         def get_account(self) -> dict[str, Any]:
             return response
 
-    snap = AccountPoller(FakeSesv2).poll(5.0, Catalog())
+    snap = AccountPoller(stand_in(FakeSesv2())).poll(5.0, Catalog())
     assert snap.enforcement_status == "PROBATION"
     assert snap.sandbox is True
     assert snap.sending_enabled is True
@@ -347,7 +353,7 @@ def test_a_stopping_daemon_interrupts_a_long_refresh() -> None:
             stopping.set()
 
     discovery = ConfigurationSetDiscovery(
-        target(), lambda: ses, RateLimiter(1.0, clock.monotonic, sleep), stopping=stopping
+        target(), stand_in(ses), RateLimiter(1.0, clock.monotonic, sleep), stopping=stopping
     )
     with pytest.raises(DiscoveryStoppedError):
         discovery.current(1.0)

@@ -36,7 +36,7 @@ def test_rows_are_the_documented_digests_so_state_files_keep_matching() -> None:
     gen = SesEventGenerator(seed=3, start=NOW - 600, spread=600)
     messages = [Message(f"sqs-{i}", gen.event().body) for i in range(50)]
     messages.append(Message("sqs-bad", "not json", sent_timestamp=NOW - 30))
-    parsed, rows = parse_batch(messages, "prod")
+    parsed, rows = parse_batch(messages, "prod", NOW)
     for message, item, (prefix, digest) in zip(messages, parsed, rows, strict=True):
         if isinstance(item, SesEvent):
             assert digest == dedup_digest("prod", "e:" + item.dedup_key)
@@ -44,7 +44,7 @@ def test_rows_are_the_documented_digests_so_state_files_keep_matching() -> None:
         else:
             assert digest == dedup_digest("prod", "m:" + message.message_id)
             assert prefix == int((NOW - 30) // 60)
-    assert parse_batch(messages[:1], "other")[1][0][1] != rows[0][1]  # each target its own keys
+    assert parse_batch(messages[:1], "other", NOW)[1][0][1] != rows[0][1]  # each target its own keys
 
 
 def test_lag_histogram_and_newest_times_equal_a_per_event_computation() -> None:
@@ -60,7 +60,7 @@ def test_lag_histogram_and_newest_times_equal_a_per_event_computation() -> None:
         gen = SesEventGenerator(
             seed=rng.randrange(10**6), configuration_sets=names, start=round(NOW - offset, 3), spread=0.001
         )
-        item = parse_batch([Message("m", gen.event("Delivery").body)], "prod")[0][0]
+        item = parse_batch([Message("m", gen.event("Delivery").body)], "prod", NOW)[0][0]
         assert isinstance(item, SesEvent)
         events.append(item)
     built = build_delta(

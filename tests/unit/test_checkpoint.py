@@ -7,8 +7,8 @@ import threading
 from pathlib import Path
 
 from sesmon.batch import IngestDelta
-from sesmon.checkpoint import WalCheckpointer, checkpoint
-from sesmon.store import Store
+from sesmon.state.checkpoint import WalCheckpointer, checkpoint
+from sesmon.state.sqlite import SqliteState
 
 
 def _threads() -> set[str]:
@@ -33,7 +33,7 @@ def test_a_passive_checkpoint_copies_every_logged_page_back(tmp_path: Path) -> N
 
 
 def test_the_store_checkpoints_in_the_background_and_stops_on_close(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.db")
+    store = SqliteState(tmp_path / "s.db")
     assert store._checkpointer is not None
     done = threading.Event()
     results: list[tuple[int, int, int]] = []
@@ -51,7 +51,7 @@ def test_the_store_checkpoints_in_the_background_and_stops_on_close(tmp_path: Pa
     assert results[0][2] > 0  # pages copied back
     store.close()
     assert "sesmon-wal-checkpoint" not in _threads()
-    reopened = Store(tmp_path / "s.db")
+    reopened = SqliteState(tmp_path / "s.db")
     total = sum(range(1, store._checkpointer.every + 1))
     assert reopened.ingest_load("prod").counters == {("sqs", "received"): total}
     reopened.close()

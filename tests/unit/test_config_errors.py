@@ -151,6 +151,13 @@ CASES: list[tuple[str, str, str]] = [
         "alerts.rules[0]: warning threshold must not be above the critical threshold",
     ),
     (
+        "rule-guard-without-volume",
+        TARGET
+        + "alerts:\n  rules:\n    - {name: RepHigh, signal: quota_usage, warning: 0.05, "
+        + "min_recipients: 500}\n",
+        "alerts.rules[0]: signal quota_usage has no volume: min_recipients/min_events do not apply",
+    ),
+    (
         "sink-unknown-type",
         TARGET + "alerts:\n  sinks:\n    - {name: hook, type: email, url: 'https://x.example'}\n",
         "alerts.sinks[0].type: input should be 'webhook', 'slack', 'pagerduty' or 'alertmanager'",
@@ -164,6 +171,50 @@ CASES: list[tuple[str, str, str]] = [
         "volume-too-small",
         TARGET + "volume_window:\n  recipients: 10\n",
         "volume_window.recipients: input should be greater than or equal to 100",
+    ),
+    (
+        "duplicate-key",
+        TARGET + "    region: eu-west-1\n",
+        "invalid YAML at line 4: duplicate key 'region' (first given at line 3)",
+    ),
+    (
+        "duplicate-top-level-key",
+        TARGET + "windows: [1h]\nwindows: [24h]\n",
+        "invalid YAML at line 5: duplicate key 'windows' (first given at line 4)",
+    ),
+    (
+        "alias-bomb",
+        "a: &a [x, x, x, x, x, x, x, x, x]\n"
+        + "".join(
+            f"{n}: &{n} [{', '.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi", strict=True)
+        ),
+        "invalid YAML at line 6: aliases expand to more than 100,000 values (an alias bomb?)",
+    ),
+    (
+        "recursive-alias",
+        "targets: &t\n  - *t\n",
+        "invalid YAML at line 1: recursive alias: an anchor's value contains an alias to itself",
+    ),
+    (
+        "deep-nesting",
+        "targets: " + "[" * 5000 + "]" * 5000 + "\n",
+        "invalid YAML at line 1: nested deeper than 64 levels",
+    ),
+    (
+        "rate-threshold-as-percent",
+        TARGET + "alerts:\n  rules:\n    - {name: BounceHigh, signal: bounce_rate, window: 1h, warning: 5}\n",
+        "alerts.rules[0].warning: 5 is outside [0, 1]: thresholds are fractions, 0.05 means 5%",
+    ),
+    (
+        "rate-threshold-negative",
+        TARGET
+        + "alerts:\n  rules:\n    - {name: BounceHigh, signal: bounce_rate, window: 1h, critical: -0.1}\n",
+        "alerts.rules[0].critical: -0.1 is outside [0, 1]: thresholds are fractions, 0.05 means 5%",
+    ),
+    (
+        "empty-sqs",
+        TARGET + "    sqs:\n",
+        "targets[0].sqs: is empty: give queue_url, or remove the sqs key to not read events",
     ),
 ]
 

@@ -1,23 +1,33 @@
-"""Counting rules of DESIGN.md §3: recipient units, AWS-comparable rates, labels, set folding."""
+"""docs/ARCHITECTURE.md#counting-rules: recipient units, AWS-comparable rates, labels, set folding."""
 
 from __future__ import annotations
 
+import random
+from itertools import chain
 from pathlib import Path
 
 import orjson
 import pytest
 
+from sesmon.batch import build_delta
 from sesmon.config import DEFAULT_PROVIDERS, TargetConfig
 from sesmon.counting import (
     ConfigurationSets,
     CounterKey,
+    CountLayout,
     bounce_labels,
     complaint_labels,
-    count_event,
     delay_label,
-    literal_names,
 )
-from sesmon.events import invert_providers, parse_message
+from sesmon.events import (
+    BOUNCE_SUBTYPES,
+    BOUNCE_TYPES,
+    COMPLAINT_FEEDBACK_TYPES,
+    COMPLAINT_SUBTYPES,
+    DELAY_TYPES,
+    invert_providers,
+    parse_message,
+)
 from sesmon.model import EventType, SesEvent
 from sesmon.windows import (
     BOUNCED,
@@ -32,7 +42,7 @@ from sesmon.windows import (
     SENT,
     SENT_ALL,
     TRANSIENT,
-    zero,
+    WindowSet,
 )
 from tests.sesgen import SesEventGenerator
 
@@ -53,11 +63,23 @@ def event(kind: EventType, recipients: tuple[str, ...], rate: int = 0, **fields:
     )
 
 
-def count(e: SesEvent, cs: str = "tx") -> tuple[dict[CounterKey, int], list[int]]:
-    counters: dict[CounterKey, int] = {}
-    bucket = zero()
-    count_event(e, cs, PROVIDERS, counters, bucket)
-    return counters, bucket
+def count(e: SesEvent, cs: str | None = None) -> tuple[dict[CounterKey, int], list[int]]:
+    """``e`` through the daemon's own batch step (``batch.build_delta``) as a one-message batch: its
+    counter increments (SQS bookkeeping left out) and its window bucket (filed under ``cs``, if given)."""
+    windows = WindowSet({"1h": 3600.0}, 10_000, 14 * 86400.0, now=e.timestamp)
+    built = build_delta(
+        [e],
+        [True],
+        now=e.timestamp,
+        received=1,
+        deleted=0,
+        sets=ConfigurationSets(target()),
+        windows=windows,
+        layout=CountLayout(PROVIDERS),
+    )
+    ((key, bucket),) = built.delta.buckets.items()
+    assert cs is None or key[0] == cs
+    return {k: v for k, v in built.delta.counters.items() if k[0] != "sqs"}, bucket
 
 
 def test_send_counts_recipients_and_the_aws_denominator_without_simulator() -> None:
@@ -134,6 +156,66 @@ def test_labels_are_bounded_to_ses_vocabulary() -> None:
     assert complaint_labels(suppressed) == ("none", "OnAccountSuppressionList")
 
 
+def test_every_label_value_from_hostile_events_is_bounded_in_length_and_vocabulary() -> None:
+    rng = random.Random(12)
+    hostile = ["x" * 60_000, "evil\x1fname", 'q"uote', "new\nline", "caf\u00e9", "", "Permanent", "General"]
+    vocabulary = {
+        "bounces": (
+            set(BOUNCE_TYPES) | {"Other", "none"},
+            set(chain(*BOUNCE_SUBTYPES.values())) | {"Other", "none"},
+        ),
+        "complaints": (set(COMPLAINT_FEEDBACK_TYPES) | {"none"}, set(COMPLAINT_SUBTYPES) | {"Other", "none"}),
+        "delays": (set(DELAY_TYPES) | {"Other", "none"},),
+    }
+    sets = ConfigurationSets(target(max_configuration_sets=5))
+    providers = set(DEFAULT_PROVIDERS) | {"other"}
+    events: list[SesEvent] = []
+    for i in range(600):
+        record = orjson.loads(
+            orjson.loads((FIXTURES / "ep-bounce-permanent-general.sns.json").read_bytes())["Message"]
+        )
+        kind = rng.choice(["Bounce", "Complaint", "DeliveryDelay"])
+        record["eventType"] = kind
+        record["complaint"] = {
+            "complainedRecipients": [{"emailAddress": f"u{i}@{rng.choice(hostile)}.example"}]
+        }
+        record["deliveryDelay"] = {"delayedRecipients": [{"emailAddress": "d@gmail.com"}]}
+        record["bounce"].update(bounceType=rng.choice(hostile), bounceSubType=rng.choice(hostile))
+        record["complaint"].update(
+            complaintFeedbackType=rng.choice(hostile), complaintSubType=rng.choice(hostile)
+        )
+        record["deliveryDelay"]["delayType"] = rng.choice(hostile)
+        record["mail"]["tags"]["ses:configuration-set"] = [rng.choice([*hostile, f"set-{i % 9}"])]
+        parsed = parse_message(orjson.dumps(record))
+        if not isinstance(parsed, SesEvent):
+            assert parsed.reason == "bad_configuration_set"
+            continue
+        events.append(parsed)
+    # One batch through what ingestion counts with; it admits at most max_configuration_sets names.
+    built = build_delta(
+        events,
+        [True] * len(events),
+        now=max(e.timestamp for e in events),
+        received=len(events),
+        deleted=0,
+        sets=sets,
+        windows=WindowSet({"1h": 3600.0}, 10_000, 14 * 86400.0, now=0.0),
+        layout=CountLayout(PROVIDERS),
+    )
+    counters = {k: v for k, v in built.delta.counters.items() if k[0] != "sqs"}
+    assert counters
+    seen_sets = set()
+    for family, cs, *labels in counters:
+        seen_sets.add(cs)
+        assert len(cs) <= 64
+        if family in vocabulary:
+            for value, allowed in zip(labels, vocabulary[family], strict=True):
+                assert value in allowed, (family, value)
+        elif family == "providers":
+            assert labels[0] in providers
+    assert len(seen_sets) <= 5 + 2  # the admitted sets, (none) and (other)
+
+
 def target(**fields: object) -> TargetConfig:
     return TargetConfig.model_validate({"name": "prod", "region": "us-east-1", **fields})
 
@@ -166,10 +248,6 @@ def test_admissions_survive_a_restart() -> None:
     assert roomy.resolve("b", set()) == "b"  # (none) and (other) take no slot
 
 
-def test_literal_names_are_the_non_glob_patterns() -> None:
-    assert literal_names(["tx", "mkt-*", "a?c", "[ab]x", "plain.name"]) == ("tx", "plain.name")
-
-
 FIXTURE_FILES = sorted(p for p in FIXTURES.iterdir() if p.name != "expected.json")
 EXPECTED = {f["file"]: f for f in orjson.loads((FIXTURES / "expected.json").read_bytes())["fixtures"]}
 
@@ -183,7 +261,7 @@ def test_shared_fixtures_count_as_expected(path: Path) -> None:
     parsed = parse_message(path.read_bytes())
     assert isinstance(parsed, SesEvent)
     cs = ConfigurationSets(target()).resolve(parsed.configuration_set, set())
-    # DESIGN §3: tags first, then the X-SES-CONFIGURATION-SET header, else (none).
+    # Tags first, then the X-SES-CONFIGURATION-SET header, else (none) (docs/ARCHITECTURE.md#counting-rules).
     assert cs == (expected["config_set"] or expected.get("config_set_from_header_fallback") or "(none)")
     counters, bucket = count(parsed, cs)
     label = parsed.event_type.value

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from prometheus_client.registry import Collector
 
-from sesmon import redact
+from sesmon import redact, statuspage
 from sesmon.component import BaseComponent, Job
 from sesmon.config_loader import parse_config
 from sesmon.daemon import Daemon
@@ -88,7 +88,9 @@ def test_job_success_and_failure_become_source_health(tmp_path: Path) -> None:
             )
             == 0.0
         )
-        assert "sekrit" not in "".join(f for _, f in daemon.status_sections())
+        report = daemon.status()
+        assert report.sources[0].last_error == "RuntimeError: POST https://hooks.example/*** refused"
+        assert "sekrit" not in statuspage.render(report)
     finally:
         assert daemon.shutdown() == 0
     assert probe.stopped
@@ -103,3 +105,19 @@ def test_jobs_do_not_run_after_stop_is_requested(tmp_path: Path) -> None:
     daemon._runner(probe.jobs()[0])()
     assert probe.calls == []
     daemon.shutdown()
+
+
+def test_registry_serves_the_standard_process_and_python_families(tmp_path: Path) -> None:
+    daemon = _daemon(tmp_path, _Probe(), _Clock())
+    daemon.start()
+    try:
+        names = {metric.name for metric in daemon.registry.collect()}
+        assert {
+            "process_resident_memory_bytes",
+            "process_cpu_seconds",
+            "python_info",
+            "python_gc_objects_collected",
+        } <= names
+        assert (daemon.registry.get_sample_value("process_resident_memory_bytes") or 0) > 0
+    finally:
+        daemon.shutdown()

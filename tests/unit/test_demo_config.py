@@ -15,7 +15,12 @@ from sesmon.demo.democonfig import (
     clear_state,
     write_config,
 )
-from sesmon.demo.provision import Provisioned
+from sesmon.demo.provision import CONFIGURATION_SETS, Provisioned
+from sesmon.demo.scenarios import SPIKE_AT
+from sesmon.durations import parse_duration
+from sesmon.promrules import render, rule_file
+
+ROOT = Path(__file__).resolve().parents[2]
 
 PROVISIONED = Provisioned(
     domain="mail.example.com",
@@ -115,3 +120,19 @@ def test_dns_checks_use_the_demo_nameserver_when_given(tmp_path: Path) -> None:
         settings=DemoSettings(),
     )
     assert without["dns"] == {"enabled": False}
+
+
+def test_compose_demo_rules_are_the_demo_configs_and_alert_within_two_minutes(tmp_path: Path) -> None:
+    assert PROVISIONED.configuration_sets == CONFIGURATION_SETS
+    path, _ = _write(tmp_path)
+    config = load_config(path)
+    committed = (ROOT / "deploy/prometheus/sesmon-demo-rules.yml").read_text()
+    assert committed == render(config), (
+        "regenerate: sesmon demo --duration 5 && "
+        "sesmon rules --config sesmon-demo/sesmon.yaml > deploy/prometheus/sesmon-demo-rules.yml"
+    )
+    rules = rule_file(config)["groups"][0]["rules"]
+    fors = {rule["alert"]: parse_duration(rule["for"]) if "for" in rule else 0.0 for rule in rules}
+    assert max(fors.values()) <= 120
+    # The scenario's spike alert: spike, then `for`, then one 15 s scrape and one evaluation.
+    assert SPIKE_AT + fors[BOUNCE_RULE] + 15 + 15 <= 120

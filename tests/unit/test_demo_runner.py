@@ -31,14 +31,16 @@ def test_http_base_makes_wildcards_browsable() -> None:
     assert _http_base("0.0.0.0:9469", 9469) == "http://127.0.0.1:9469"
     assert _http_base("127.0.0.1:0", 41234) == "http://127.0.0.1:41234"
     assert _http_base("[::1]:0", 5000) == "http://[::1]:5000"
+    assert _http_base("[::]:9469", 9469) == "http://[::1]:9469"
 
 
 def test_demo_command_line() -> None:
     args = build_parser().parse_args(["demo"])
+    # No --listen: the demo's own default (127.0.0.1:9469) applies, see tests/unit/test_cli.py.
     assert (args.scenario, args.duration, args.listen, args.dir) == (
         "bounce-spike",
         None,
-        "127.0.0.1:9469",
+        None,
         "sesmon-demo",
     )
     args = build_parser().parse_args(

@@ -18,6 +18,9 @@ EXTRA = FIXTURES / "ses-events-extra"
 # The shared expected.json allows "ack-and-count (control text) or parse-error" for the SES
 # validation text; sesmon counts it as a control message (see sesmon/events/envelopes.py).
 SES_SETUP_TEXT_FILE = "malformed-non-json-body.txt"
+# Processing time for every fixture: after the newest real one (2026-10-06), so only the one dated
+# in the year 9999 is in the future.
+PROCESSED_AT = 1_791_331_200.0  # 2026-10-07T00:00:00Z
 
 
 def _entries(directory: Path) -> list[Any]:
@@ -28,12 +31,18 @@ def _entries(directory: Path) -> list[Any]:
 def _parse(directory: Path, entry: dict[str, Any]) -> SesEvent | Rejection:
     body = (directory / entry["file"]).read_bytes()
     assert len(body) == entry["bytes"], "fixture file differs from the one expected.json describes"
-    return parse_message(body)
+    return parse_message(body, PROCESSED_AT)
 
 
-def _raw_dedup_key(body: bytes, entry: dict[str, Any]) -> str:
-    """raw:<mail.messageId>:<type>:<feedbackId or the event's own timestamp>, read with the stdlib parser."""
+def _record_dedup_key(body: bytes, entry: dict[str, Any], recipients: tuple[str, ...]) -> str:
+    """The event's key from its SES record alone (any envelope peeled off), read with the stdlib parser:
+    ``ses:<mail.messageId>:<type>:<feedbackId>``, else ``...:<the event's own timestamp>``, then
+    ``:<recipients>`` for the types that can repeat per message (deliveries, delays)."""
     record = json.loads(body)
+    if "Type" in record:
+        record = json.loads(record["Message"])
+    if "detail-type" in record:
+        record = record["detail"]
     event_type = SES_EVENT_NAMES[entry["event_type"]]
     own_name = {
         EventType.BOUNCE: "bounce",
@@ -45,8 +54,13 @@ def _raw_dedup_key(body: bytes, entry: dict[str, Any]) -> str:
         EventType.SUBSCRIPTION: "subscription",
     }.get(event_type)
     own = record.get(own_name, {}) if own_name else {}
-    distinct = own.get("feedbackId") or own.get("timestamp") or record["mail"]["timestamp"]
-    return f"raw:{record['mail']['messageId']}:{event_type.value}:{distinct}"
+    head = f"ses:{record['mail']['messageId']}:{event_type.value}"
+    if own.get("feedbackId"):
+        return f"{head}:{own['feedbackId']}"
+    moment = own.get("timestamp") or record["mail"]["timestamp"]
+    if event_type in (EventType.DELIVERY, EventType.DELIVERY_DELAY):
+        return f"{head}:{moment}:{','.join(recipients)}"
+    return f"{head}:{moment}"
 
 
 def _check_event(directory: Path, entry: dict[str, Any], result: SesEvent | Rejection) -> SesEvent:
@@ -71,12 +85,9 @@ def _check_event(directory: Path, entry: dict[str, Any], result: SesEvent | Reje
     else:
         assert (result.rate_recipients > 0) is counts
 
-    if "sns_message_id" in entry:
-        assert result.dedup_key == f"sns:{entry['sns_message_id']}"
-    elif "eventbridge_id" in entry:
-        assert result.dedup_key == f"eb:{entry['eventbridge_id']}"
-    else:
-        assert result.dedup_key == _raw_dedup_key((directory / entry["file"]).read_bytes(), entry)
+    # Whatever the envelope, the key comes from the record, so every route of one event counts once.
+    body = (directory / entry["file"]).read_bytes()
+    assert result.dedup_key == _record_dedup_key(body, entry, result.recipients)
     assert result.feedback is (entry["kind"] == "feedback-notification")
     return result
 

@@ -16,6 +16,7 @@ import pytest
 
 from sesmon.events import CONTROL_REASONS, INVALID_REASONS, parse_message
 from sesmon.events.envelopes import parse_body
+from sesmon.events.records import CONFIGURATION_SET_NAME
 from sesmon.model import Outcome, Rejection, SesEvent
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
@@ -173,8 +174,9 @@ def _check(body: bytes | str) -> SesEvent | Rejection:
         assert all(isinstance(address, str) for address in result.recipients)
         assert 0 <= result.rate_recipients <= len(result.recipients)
         assert isinstance(result.timestamp, float)
-        assert result.dedup_key.startswith(("sns:", "eb:", "raw:"))
-        assert result.configuration_set is None or isinstance(result.configuration_set, str)
+        assert result.dedup_key.startswith(f"ses:{result.message_id}:{result.event_type.value}:")
+        name = result.configuration_set
+        assert name is None or CONFIGURATION_SET_NAME.fullmatch(name), name  # as SES allows, or invalid
         for detail in (
             result.bounce_type,
             result.bounce_subtype,

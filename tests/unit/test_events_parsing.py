@@ -114,19 +114,24 @@ def test_str_and_bytes_bodies_parse_alike() -> None:
     assert parse_message(body) == parse_message(body.encode())
 
 
-def test_raw_record_and_sns_envelope_give_the_same_event_but_different_keys() -> None:
+def test_raw_record_and_sns_envelope_give_the_same_event_and_the_same_key() -> None:
     raw = _event((SHARED / "ep-bounce-permanent-general.raw.json").read_bytes())
     wrapped = _event((SHARED / "ep-bounce-permanent-general.sns.json").read_bytes())
-    assert dataclasses.replace(raw, dedup_key="") == dataclasses.replace(wrapped, dedup_key="")
-    assert raw.dedup_key.startswith("raw:")
-    assert wrapped.dedup_key.startswith("sns:")
+    assert raw == wrapped
+    assert raw.dedup_key.startswith("ses:")
 
 
-def test_sns_notification_without_message_id_falls_back_to_the_record_key() -> None:
+def test_sns_message_id_does_not_key_an_event() -> None:
     envelope = json.loads((SHARED / "ep-send.sns.json").read_text())
-    del envelope["MessageId"]
+    keys = set()
+    for message_id in ("a", "b", None):
+        if message_id is None:
+            del envelope["MessageId"]
+        else:
+            envelope["MessageId"] = message_id
+        keys.add(_event(json.dumps(envelope)).dedup_key)
     event = _event(json.dumps(envelope))
-    assert event.dedup_key == f"raw:{event.message_id}:send:2026-10-05T14:00:01.117Z"
+    assert keys == {f"ses:{event.message_id}:send:2026-10-05T14:00:01.117Z"}
 
 
 @pytest.mark.parametrize(
@@ -193,7 +198,8 @@ def test_eventbridge_detail_type_names_the_event_when_detail_lacks_event_type(
     event = {"id": "e-1", "detail-type": detail_type, "source": "aws.ses", "resources": [], "detail": detail}
     parsed = _event(json.dumps(event))
     assert parsed.event_type is event_type
-    assert parsed.dedup_key == "eb:e-1"
+    # Keyed by the record, so the same event by SNS counts once with this one.
+    assert parsed.dedup_key == _event(_sns(_record(source))).dedup_key
 
 
 @pytest.mark.parametrize(
@@ -249,6 +255,48 @@ def test_malformed_tags_and_headers_are_skipped_not_fatal() -> None:
     assert _event(_sns(record)).configuration_set is None
 
 
+@pytest.mark.parametrize(
+    "name", ["a", "A-b_9", "x" * 64, "transactional", "Marketing-2026_Q4"], ids=lambda n: n[:12]
+)
+def test_configuration_set_names_ses_allows_are_kept(name: str) -> None:
+    record = _record("ep-send.sns.json")
+    record["mail"]["tags"]["ses:configuration-set"] = [name]
+    assert _event(_sns(record)).configuration_set == name
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "evil\u001fname",
+        "x" * 65,
+        "x" * 60_000,
+        "with space",
+        "dot.ted",
+        'quote"d',
+        "new\nline",
+        "caf\u00e9",
+        "a/b",
+    ],
+    ids=lambda n: repr(n[:12]),
+)
+def test_configuration_set_names_ses_would_refuse_make_the_message_invalid(name: str) -> None:
+    record = _record("ep-send.sns.json")
+    record["mail"]["tags"]["ses:configuration-set"] = [name]
+    rejection = _rejected(_sns(record))
+    assert rejection.reason == "bad_configuration_set"
+    assert rejection.outcome is Outcome.INVALID
+    assert rejection.dedup_key == "sns:11111111-2222-3333-4444-555555555555"  # counted once if redelivered
+
+
+def test_configuration_set_from_the_header_or_the_arn_is_checked_too() -> None:
+    event = json.loads((SHARED / "eb-bounce.json").read_text())
+    event["detail"]["mail"]["tags"]["ses:configuration-set"] = []
+    event["resources"] = ["arn:aws:ses:us-east-1:123456789012:configuration-set/" + "y" * 65]
+    assert _rejected(json.dumps(event)).reason == "bad_configuration_set"
+    event["detail"]["mail"]["headers"].append({"name": "X-SES-CONFIGURATION-SET", "value": "bad\x1fset"})
+    assert _rejected(json.dumps(event)).reason == "bad_configuration_set"
+
+
 # --- timestamps and dedup keys -----------------------------------------------------------------
 
 
@@ -277,6 +325,31 @@ def test_timestamps_with_offsets_and_without_zone() -> None:
     assert _event(_sns(record)).timestamp == pytest.approx(1791208801.117)
 
 
+def test_an_event_dated_more_than_fifteen_minutes_ahead_of_processing_is_invalid() -> None:
+    record = _record("ep-send.sns.json")  # mail.timestamp 2026-10-05T14:00:01.117Z
+    sent = 1791208801.117
+    body = _sns(record)
+    assert isinstance(parse_message(body, now=sent - 900), SesEvent)  # exactly 15 minutes ahead: clock skew
+    late = parse_message(body, now=sent - 900.01)
+    assert isinstance(late, Rejection)
+    assert late.reason == "future_timestamp"
+    assert late.dedup_key == "sns:11111111-2222-3333-4444-555555555555"
+    assert isinstance(parse_message(body, now=sent + 86400), SesEvent)  # the past is fine
+    assert isinstance(parse_message(body), SesEvent)  # no processing time: not checked (offline reads)
+
+
+def test_year_9999_is_in_the_future_over_every_envelope() -> None:
+    now = 1791208801.0
+    record = _record("ep-send.sns.json")
+    record["mail"]["timestamp"] = "9999-12-31T23:59:59.999Z"
+    eventbridge = json.loads((SHARED / "eb-bounce.json").read_text())
+    eventbridge["detail"]["bounce"]["timestamp"] = "9999-12-31T23:59:59.999Z"
+    for body in (_sns(record), json.dumps(record), json.dumps(eventbridge)):
+        result = parse_message(body, now)
+        assert isinstance(result, Rejection), body[:80]
+        assert result.reason == "future_timestamp"
+
+
 def test_raw_keys_repeat_for_a_redelivered_record_and_differ_between_engagements() -> None:
     record = _record("ep-open.sns.json")
     body = json.dumps(record)
@@ -286,10 +359,17 @@ def test_raw_keys_repeat_for_a_redelivered_record_and_differ_between_engagements
     assert _event(json.dumps(record)).dedup_key != first.dedup_key
 
 
-def test_raw_bounce_key_uses_the_feedback_id() -> None:
+def test_bounce_key_uses_the_feedback_id() -> None:
     record = _record("ep-bounce-permanent-general.sns.json")
     key = _event(json.dumps(record)).dedup_key
-    assert key == f"raw:{record['mail']['messageId']}:bounce:{record['bounce']['feedbackId']}"
+    assert key == f"ses:{record['mail']['messageId']}:bounce:{record['bounce']['feedbackId']}"
+
+
+def test_deliveries_of_one_message_to_different_recipients_are_two_events() -> None:
+    record = _record("ep-delivery.sns.json")
+    first = _event(json.dumps(record))
+    record["delivery"]["recipients"] = ["someone-else@example.net"]
+    assert _event(json.dumps(record)).dedup_key != first.dedup_key
 
 
 # --- counting rules ----------------------------------------------------------------------------
@@ -421,10 +501,7 @@ def test_unknown_fields_are_ignored() -> None:
     record = _record("ep-send.sns.json")
     record["futureField"] = {"nested": [1, 2, 3]}
     record["mail"]["somethingNew"] = True
-    assert _event(_sns(record)) == dataclasses.replace(
-        _event((SHARED / "ep-send.sns.json").read_bytes()),
-        dedup_key="sns:11111111-2222-3333-4444-555555555555",
-    )
+    assert _event(_sns(record)) == _event((SHARED / "ep-send.sns.json").read_bytes())
 
 
 # --- vocabulary, construction, purity ----------------------------------------------------------
@@ -444,7 +521,8 @@ def test_every_field_of_a_parsed_event_lands_in_its_place() -> None:
         configuration_set=None,
         timestamp=1791210605.237,
         message_id="0100019a5c3ef645-cb9905f2-4ade-4e3b-a514-baea5aa65421-000000",
-        dedup_key="sns:021d37b0-593c-57a7-805d-d0eb1b3fba03",
+        dedup_key="ses:0100019a5c3ef645-cb9905f2-4ade-4e3b-a514-baea5aa65421-000000:complaint:"
+        "0100019a5c4759a2-c6a2251e-2b9b-417e-aabd-0bdf533723ca-000000",
         recipients=("richard@example.net",),
         rate_recipients=1,
         bounce_type=None,
@@ -460,7 +538,8 @@ def test_every_field_of_a_parsed_event_lands_in_its_place() -> None:
         configuration_set="marketing-newsletter",
         timestamp=1791231063.0,
         message_id="0100019a5c3eb8e5-8e3e16b0-aeb6-4c04-a2ed-90d04c16ccb1-000000",
-        dedup_key="sns:64aaab2a-a70b-515c-89a5-c092a9a799c4",
+        dedup_key="ses:0100019a5c3eb8e5-8e3e16b0-aeb6-4c04-a2ed-90d04c16ccb1-000000:bounce:"
+        "0100019a5c413eac-89718ae8-3843-4166-a67a-bb6dd52f571f-000000",
         recipients=("full1@example.net", "full2@example.net"),
         rate_recipients=0,
         bounce_type="Transient",

@@ -16,12 +16,20 @@ from sesmon.iam import (
     FEATURE_OPERATIONS,
     build_policy,
     configuration_set_arns,
-    policy_actions,
     queue_arn,
 )
 
 QUEUE = "https://sqs.eu-west-1.amazonaws.com/123456789012/ses-events"
 ROLE = "arn:aws:iam::210987654321:role/sesmon"
+
+
+def policy_actions(policy: dict[str, Any]) -> set[str]:
+    """Every action a policy document allows."""
+    actions: set[str] = set()
+    for statement in policy["Statement"]:
+        value = statement["Action"]
+        actions.update([value] if isinstance(value, str) else value)
+    return actions
 
 
 def config(*targets: dict[str, Any]) -> Config:

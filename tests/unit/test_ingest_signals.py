@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
+from sesmon import statuspage
 from sesmon.batch import Message
 from sesmon.config import Config
 from sesmon.health import SourceHealth
 from sesmon.ingest import IngestComponent
 from sesmon.metrics import build_registry
 from sesmon.signals import SignalProvider
-from sesmon.store import Store
+from sesmon.state.sqlite import SqliteState
 from sesmon.targets import TargetDirectory
+from sesmon.windows import EVENTS, SENT
 from tests.sesgen import SesEventGenerator
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
 
 NOW = 1_790_000_000.0
 LABELS = {"target": "prod", "account_id": "123456789012", "region": "us-east-1"}
@@ -33,14 +38,14 @@ def component(tmp_path: Path, clock: list[float]) -> IngestComponent:
             "state": {"path": str(tmp_path / "s.db")},
         }
     )
-    store = Store(config.state.path)
+    store = SqliteState(config.state.path)
     comp = IngestComponent(
         config,
         store,
         health=SourceHealth(),
         targets=TargetDirectory(config.targets),
         clock=lambda: clock[0],
-        sqs_clients={"prod": _NoClient},
+        sqs_clients={"prod": lambda: cast("SQSClient", _NoClient())},
     )
     for ingest in comp.ingests.values():
         ingest.restore(clock[0])
@@ -101,7 +106,10 @@ def test_metrics_preinitialised_and_counted(tmp_path: Path) -> None:
     quiet = {**LABELS, "configuration_set": "quiet"}
     # Literal configured names are exported at zero before any event; globs are not.
     assert registry.get_sample_value("sesmon_events_total", {**quiet, "event_type": "bounce"}) == 0
-    assert registry.get_sample_value("sesmon_window_bounce_ratio", {**quiet, "window": "volume"}) == 0
+    volume = {**quiet, "window": "volume", "denominator": "events"}
+    assert registry.get_sample_value("sesmon_window_sent_recipients", volume) == 0
+    # No denominator yet: no ratio, which is not a ratio of 0.
+    assert registry.get_sample_value("sesmon_window_bounce_ratio", volume) is None
     assert (
         registry.get_sample_value("sesmon_sqs_messages_invalid_total", {**LABELS, "reason": "not_json"}) == 0
     )
@@ -112,10 +120,11 @@ def test_metrics_preinitialised_and_counted(tmp_path: Path) -> None:
     feed(comp, sends=10, bounces=1, at=NOW - 30)
     tx = {**LABELS, "configuration_set": "transactional"}
     assert registry.get_sample_value("sesmon_events_total", {**tx, "event_type": "send"}) == 10
-    sent = registry.get_sample_value("sesmon_window_sent_recipients", {**tx, "window": "1h"})
+    one_hour = {**tx, "window": "1h", "denominator": "events"}
+    sent = registry.get_sample_value("sesmon_window_sent_recipients", one_hour)
     assert sent is not None
     assert sent >= 10
-    ratio = registry.get_sample_value("sesmon_window_bounce_ratio", {**tx, "window": "1h"})
+    ratio = registry.get_sample_value("sesmon_window_bounce_ratio", one_hour)
     assert ratio is not None
     assert abs(ratio - 1 / sent) < 1e-12
     assert registry.get_sample_value("sesmon_configuration_set_last_event_timestamp_seconds", tx) is not None
@@ -123,11 +132,28 @@ def test_metrics_preinitialised_and_counted(tmp_path: Path) -> None:
     assert registry.get_sample_value("sesmon_sqs_messages_received_total", LABELS) == 11
 
 
-def test_status_page_fragment_lists_sets(tmp_path: Path) -> None:
+def test_status_rows_list_sets_and_render(tmp_path: Path) -> None:
     clock = [NOW]
     comp = component(tmp_path, clock)
-    assert "No SES events" in comp.status_html()
+    empty = comp.status()
+    assert empty is not None
+    assert empty.rows == ()
+    assert "No SES events" in statuspage.render_section(empty)
     feed(comp, sends=4, bounces=1, at=NOW - 30, cs="marketing")
-    page = comp.status_html()
+    status = comp.status()
+    assert status is not None
+    assert status.windows == ("1h", "24h", "volume")
+    hour = next(r for r in status.rows if r.configuration_set == "marketing" and r.window == "1h")
+    assert hour.target == "prod"
+    # The numbers the windows hold, unformatted.
+    totals = comp.ingests["prod"].totals(NOW)["marketing"]["1h"]
+    assert (hour.sent, hour.events) == (totals[SENT], totals[EVENTS])
+    assert hour.sent == 4
+    assert hour.bounce_ratio == totals.rate("bounce_rate")[0]
+    assert hour.bounce_ratio is not None
+    assert hour.bounce_ratio > 0
+    assert hour.denominator == "events"
+    assert hour.complaint_ratio == 0.0
+    page = statuspage.render_section(status)
     assert "<td>marketing</td>" in page
     assert "bounce % 1h" in page

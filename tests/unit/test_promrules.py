@@ -35,12 +35,15 @@ def test_rate_rule_has_one_alert_per_severity_with_guards_and_hysteresis() -> No
     assert critical["labels"] == {"severity": "critical", "signal": "bounce_rate"}
     assert warning["for"] == "10m"
     expr = str(warning["expr"])
-    assert 'sesmon_window_bounce_ratio{window="1h",configuration_set=~"mark.*|a\\\\.b"}) >= 0.05' in expr
+    selected = 'sesmon_window_bounce_ratio{window="1h",configuration_set=~"mark.*|a\\\\.b"}'
+    ratio = f"max without (denominator) ({selected})"
+    assert f"({ratio}) >= 0.05" in expr
     assert ">= 0.045 and on(target, account_id, region, configuration_set) ALERTS{" in expr
     assert 'alertname="BounceRateHigh", severity="warning", alertstate="firing"' in expr
     assert "sesmon_window_sent_recipients{" in expr
     assert ">= 500" in expr
-    assert ">= 7" in expr
+    assert ">= 6.5" in expr  # whole events, with half a unit of slack for ratio x volume
+    assert "unless on(target, account_id, region, configuration_set)" in expr  # held below guards
     assert ">= 0.1)" in str(critical["expr"])
 
 
@@ -58,7 +61,7 @@ def test_condition_rules_and_templates() -> None:
     assert annotations["summary"] == "Account {{ $labels.target }} is  at {{ $value | humanizePercentage }}"
     assert annotations["runbook_url"] == "https://rb/AccountUnderReview"
     assert stopped["expr"] == (
-        'time() - sesmon_configuration_set_last_event_timestamp_seconds{target=~"prod"} > 86400\n'
+        'time() - sesmon_configuration_set_last_event_timestamp_seconds{target=~"prod"} >= 86400\n'
     )
 
 

@@ -200,3 +200,44 @@ def test_templates_fill_placeholders_and_tolerate_typos() -> None:
 def test_notification_round_trips_through_json() -> None:
     n = Evaluator([rule(**{"for": "0s"})]).evaluate({"BounceRateHigh": [obs(0.06)]}, 5)[0]
     assert Notification.from_dict(orjson.loads(orjson.dumps(n.to_dict()))) == n
+
+
+def test_below_the_guards_a_pending_alert_starts_over() -> None:
+    ev = Evaluator([rule(**{"for": "2m", "min_recipients": 500})])
+    assert step(ev, 0, obs(0.06)) == []
+    assert step(ev, 60, obs(0.06, recipients=10)) == []  # too little volume: the timer is dropped
+    assert step(ev, 120, obs(0.06)) == []  # would have fired had the timer held
+    assert step(ev, 180, obs(0.06)) == []
+    assert [n.reason for n in step(ev, 240, obs(0.06))] == ["fired"]  # `for` after the dip
+
+
+def test_each_level_runs_its_own_timer() -> None:
+    ev = Evaluator([rule(**{"for": "2m"})])
+    step(ev, 0, obs(0.06))
+    step(ev, 60, obs(0.09))  # critical only for the last minute of warning's `for`
+    fired = step(ev, 120, obs(0.09))
+    assert [(n.reason, n.severity) for n in fired] == [("fired", "warning")]
+    assert [(n.reason, n.severity) for n in step(ev, 180, obs(0.09))] == [("escalated", "critical")]
+
+
+def test_state_saved_before_per_level_timers_loads() -> None:
+    ev = Evaluator([rule(**{"for": "10m"})])
+    legacy = {
+        "version": 1,
+        "alerts": [
+            {
+                "rule": "BounceRateHigh",
+                "labels": [list(p) for p in CS],
+                "phase": "firing",
+                "pending_since": 0.0,
+                "last_seen": 0.0,
+                "severity": "critical",
+                "starts_at": 0.0,
+                "upgrade_since": None,
+                "seq": 1,
+            }
+        ],
+    }
+    ev.load(legacy)
+    assert step(ev, 60, obs(0.075)) == []  # still critical: its hysteresis line is kept
+    assert [(n.reason, n.severity) for n in step(ev, 120, obs(0.06))] == [("deescalated", "warning")]

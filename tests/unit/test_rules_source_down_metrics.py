@@ -4,18 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sesmon import statuspage
 from sesmon.alerts.component import AlertsComponent, build_alerts_component, providers_of
 from sesmon.alerts.sinks import SendResult
 from sesmon.alerts.source_down import SourceDownProvider
 from sesmon.component import BaseComponent
-from sesmon.config import AlertsConfig, SinkConfig
+from sesmon.config import AlertsConfig, SinkConfig, TargetConfig
 from sesmon.health import SourceHealth
 from sesmon.metrics import build_registry
 from sesmon.rules import Notification
 from sesmon.signals import Observation
-from sesmon.store import Store
+from sesmon.state.sqlite import SqliteState
+from sesmon.targets import TargetDirectory
 
 T0 = 1_767_225_600.0
+ROLE = "arn:aws:iam::123456789012:role/sesmon"
 
 
 class Provider(BaseComponent):
@@ -60,7 +63,7 @@ def test_source_down_fires_after_for_and_resolves_on_success() -> None:
     config = AlertsConfig.model_validate(
         {"rules": [{"name": "SourceDown", "signal": "source_down", "severity": "critical", "for": "5m"}]}
     )
-    store = Store(":memory:")
+    store = SqliteState(":memory:")
     comp = build_alerts_component(config, store, health, lambda: T0, [])
     assert comp.evaluate(T0 + 10) == []
     assert comp.evaluate(T0 + 200) == []
@@ -83,12 +86,24 @@ def test_alert_metrics(tmp_path: Path) -> None:
         }
     )
     provider = Provider()
-    store = Store(tmp_path / "s.db")
+    store = SqliteState(tmp_path / "s.db")
     sink = DownSink(config.sinks[0])
-    comp = AlertsComponent(config, store, [provider], clock=lambda: T0, sinks={"hook": sink})
+    targets = TargetDirectory(
+        [
+            TargetConfig.model_validate({"name": "prod", "region": "eu-west-1", "role_arn": ROLE}),
+            TargetConfig.model_validate({"name": "other", "region": "us-east-1"}),
+        ]
+    )
+    comp = AlertsComponent(config, store, [provider], clock=lambda: T0, sinks={"hook": sink}, targets=targets)
     registry = build_registry(comp.collectors())
-    firing = {"rule": "BounceRateHigh", "severity": "warning", "configuration_set": "marketing"}
-    preinit = {"rule": "BounceRateHigh", "severity": "warning", "configuration_set": ""}
+    prod = {"target": "prod", "account_id": "123456789012", "region": "eu-west-1"}
+    firing = {"rule": "BounceRateHigh", "severity": "warning", **prod, "configuration_set": "marketing"}
+    preinit = {"rule": "BounceRateHigh", "severity": "warning", **prod, "configuration_set": ""}
+    other = {**preinit, "target": "other", "account_id": "unknown", "region": "us-east-1"}
+    assert registry.get_sample_value("sesmon_alerts_firing", preinit) == 0
+    assert registry.get_sample_value("sesmon_alerts_firing", other) == 0  # every watched target
+    targets.set_account_id("prod", "210987654321")  # STS confirmed another account: labels follow
+    prod["account_id"] = firing["account_id"] = preinit["account_id"] = "210987654321"
     assert registry.get_sample_value("sesmon_alerts_firing", preinit) == 0
     assert registry.get_sample_value("sesmon_notifications_total", {"sink": "hook"}) == 0
     assert registry.get_sample_value("sesmon_outbox_pending", {"sink": "hook"}) == 0
@@ -102,5 +117,6 @@ def test_alert_metrics(tmp_path: Path) -> None:
     provider.value = 0.0
     comp.evaluate(T0 + 15)
     assert registry.get_sample_value("sesmon_alerts_firing", firing) == 0  # kept at 0, not dropped
-    assert "BounceRateHigh" not in comp.status_html()
+    assert comp.status().firing == ()
+    assert "BounceRateHigh" not in statuspage.render_section(comp.status())
     store.close()

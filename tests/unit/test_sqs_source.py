@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 from botocore.exceptions import ClientError
@@ -15,8 +15,11 @@ from sesmon.config import Config
 from sesmon.health import SourceHealth
 from sesmon.ingest import TargetIngest
 from sesmon.sources.sqs import SqsSource
-from sesmon.store import Store
+from sesmon.state.sqlite import SqliteState
 from tests.sesgen import SesEventGenerator
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
 
 NOW = 1_790_000_000.0
 QUEUE = "https://sqs.us-east-1.amazonaws.com/123456789012/ses-events"
@@ -105,13 +108,13 @@ def make(
             "state": {"path": str(tmp_path / "s.db")},
         }
     )
-    ingest = TargetIngest(config.targets[0], config, Store(config.state.path))
+    ingest = TargetIngest(config.targets[0], config, SqliteState(config.state.path))
     ingest.restore(NOW)
     health = SourceHealth()
     source = SqsSource(
         target=config.targets[0],
         ingest=ingest,
-        client=lambda: client,
+        client=lambda: cast("SQSClient", client),  # scripted stand-in with the calls the source makes
         health=health,
         clock=lambda: NOW,
         backoff=lambda failures: 0.0,

@@ -11,7 +11,7 @@ from sesmon.batch import IngestDelta, Message, dedup_digest
 from sesmon.config import Config
 from sesmon.ingest import TargetIngest
 from sesmon.model import Outcome
-from sesmon.store import Store
+from sesmon.state.sqlite import SqliteState
 from sesmon.windows import HOUR, MINUTE, SENT, WIDTH
 from tests.sesgen import SesEventGenerator
 
@@ -45,7 +45,7 @@ def delta(n: int = 1) -> IngestDelta:
 
 
 def test_dedup_within_and_across_batches(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.db")
+    store = SqliteState(tmp_path / "s.db")
     seen: list[list[bool]] = []
 
     def build(fresh: list[bool]) -> IngestDelta:
@@ -71,7 +71,7 @@ def test_dedup_within_and_across_batches(tmp_path: Path) -> None:
 
 
 def test_dedup_keys_expire_after_their_ttl(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.db")
+    store = SqliteState(tmp_path / "s.db")
     store.ingest_apply_batch("prod", keyed("prod", [(1, "old")]), lambda f: delta(), NOW + 10)
     store.ingest_apply_batch("prod", keyed("prod", [(1, "new")]), lambda f: delta(), NOW + 1000)
     assert store.ingest_prune_dedup(NOW + 100, chunk=1) == 1
@@ -86,7 +86,7 @@ def test_dedup_keys_expire_after_their_ttl(tmp_path: Path) -> None:
 
 
 def test_pruning_by_prefix_keeps_every_key_until_it_expires(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.db")
+    store = SqliteState(tmp_path / "s.db")
     minute = int(NOW // MINUTE)
     ttl = 4 * 86400.0
     keys = {
@@ -115,7 +115,7 @@ def test_pruning_by_prefix_keeps_every_key_until_it_expires(tmp_path: Path) -> N
 
 
 def test_a_failing_batch_leaves_nothing_behind(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.db")
+    store = SqliteState(tmp_path / "s.db")
 
     def explode(fresh: list[bool]) -> IngestDelta:
         raise RuntimeError("disk full")
@@ -131,7 +131,7 @@ def test_a_failing_batch_leaves_nothing_behind(tmp_path: Path) -> None:
 
 
 def test_compaction_merges_minutes_into_hours_and_drops_old_hours(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.db")
+    store = SqliteState(tmp_path / "s.db")
     start = int(NOW // HOUR) * HOUR
     buckets = {("tx", MINUTE, start + i * MINUTE): [1] * WIDTH for i in range(3)}
     buckets[("tx", HOUR, start - 10 * HOUR)] = [5] * WIDTH
@@ -144,7 +144,7 @@ def test_compaction_merges_minutes_into_hours_and_drops_old_hours(tmp_path: Path
 def test_counters_are_exact_before_during_and_after_folding_their_log(tmp_path: Path) -> None:
     # Counter increments are logged one row per write and folded into totals every few hundred
     # writes (and on compaction): a reader sees the same sums at every stage, also after reopening.
-    store = Store(tmp_path / "s.db")
+    store = SqliteState(tmp_path / "s.db")
     expected: dict[tuple[str, ...], int] = {}
     for i in range(450):
         increments = {("events", f"cs{i % 7}", "send"): i + 1, ("sqs", "received"): 1}
@@ -155,7 +155,7 @@ def test_counters_are_exact_before_during_and_after_folding_their_log(tmp_path: 
         if i in (0, 198, 199, 200, 449):
             assert store.ingest_load("prod").counters == expected
     store.close()
-    reopened = Store(tmp_path / "s.db")
+    reopened = SqliteState(tmp_path / "s.db")
     assert reopened.ingest_load("prod").counters == expected
     reopened.ingest_compact("prod", minute_before=0, drop_before=0)
     assert reopened.ingest_load("prod").counters == expected
@@ -171,7 +171,7 @@ def test_restart_restores_counters_windows_and_admissions(tmp_path: Path) -> Non
     cfg = config(tmp_path / "s.db")
     gen = SesEventGenerator(seed=4, configuration_sets=("transactional", "marketing"), start=NOW - 1800)
     bodies = [gen.event("Send").body for _ in range(30)] + [gen.event().body for _ in range(70)]
-    store = Store(cfg.state.path)
+    store = SqliteState(cfg.state.path)
     first = TargetIngest(cfg.targets[0], cfg, store)
     first.restore(NOW)
     assert set(_process(first, bodies, NOW)) == {Outcome.COUNTED}
@@ -180,7 +180,7 @@ def test_restart_restores_counters_windows_and_admissions(tmp_path: Path) -> Non
     counters, totals, last = first.counters(), first.totals(NOW), first.last_events()
     store.close()
 
-    store = Store(cfg.state.path)
+    store = SqliteState(cfg.state.path)
     second = TargetIngest(cfg.targets[0], cfg, store)
     second.restore(NOW)
     assert second.counters() == counters
@@ -196,7 +196,7 @@ def test_restart_restores_counters_windows_and_admissions(tmp_path: Path) -> Non
 
 def test_invalid_bodies_are_counted_once_per_sqs_message(tmp_path: Path) -> None:
     cfg = config(tmp_path / "s.db")
-    store = Store(cfg.state.path)
+    store = SqliteState(cfg.state.path)
     ingest = TargetIngest(cfg.targets[0], cfg, store)
     ingest.restore(NOW)
     message = Message("sqs-1", "not json", sent_timestamp=NOW - 5)
@@ -215,7 +215,7 @@ def test_invalid_bodies_are_counted_once_per_sqs_message(tmp_path: Path) -> None
 
 def test_buckets_and_sets_are_exact_before_during_and_after_folding_their_log(tmp_path: Path) -> None:
     # Bucket counts and set admissions go through the same log as counters.
-    store = Store(tmp_path / "s.db")
+    store = SqliteState(tmp_path / "s.db")
     buckets: dict[tuple[str, int, int], list[int]] = {}
     last: dict[str, float | None] = {}
     for i in range(450):
@@ -237,7 +237,7 @@ def test_buckets_and_sets_are_exact_before_during_and_after_folding_their_log(tm
             assert {(cs, w, s): c for cs, w, s, c in state.buckets} == buckets
             assert state.sets == last
     store.close()
-    reopened = Store(tmp_path / "s.db")
+    reopened = SqliteState(tmp_path / "s.db")
     state = reopened.ingest_load("prod")
     assert {(cs, w, s): c for cs, w, s, c in state.buckets} == buckets
     assert [(w, s) for _, w, s, _ in state.buckets] == sorted((w, s) for _, w, s, _ in state.buckets)
@@ -255,7 +255,7 @@ def test_a_state_file_whose_log_predates_buckets_and_sets_is_migrated(tmp_path: 
             "INSERT INTO ingest_counter_log(target, counts) VALUES ('prod', ?)",
             (b'{"sqs\\u001freceived": 5}',),
         )
-    store = Store(path)
+    store = SqliteState(path)
     added = IngestDelta(counters={("sqs", "received"): 2}, buckets={("tx", 60, 600): [1] * WIDTH})
     store.ingest_add("prod", added)
     state = store.ingest_load("prod")

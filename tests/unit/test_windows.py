@@ -156,7 +156,7 @@ def test_sets_are_independent_and_empty_sets_read_zero() -> None:
     assert ws.totals("a", "1h")[SENT] == 5
     assert ws.totals("b", "1h").rate("bounce_rate")[1:] == (1, 7)
     assert ws.totals("missing", "1h").counts == tuple(zero())
-    assert ws.volume("missing", now).rate("bounce_rate") == (0.0, 0, 0)
+    assert ws.volume("missing", now).rate("bounce_rate") == (None, 0, 0)  # no denominator: no ratio
     assert len(ws.totals("a", "1h").counts) == WIDTH
 
 

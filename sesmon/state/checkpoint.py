@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from sesmon.logs import get_logger, log_event
 
-log = get_logger("sesmon.store")
+log = get_logger("sesmon.state")
 
 # Commits between two checkpoints: an ingestion commit writes a few dozen pages, so this keeps
 # the log near SQLite's own default of 1,000 pages.

@@ -1,4 +1,5 @@
-"""Durable state in SQLite (WAL): one connection, serialised by a lock, every write in a transaction."""
+"""The SQLite state backend (default, embedded; WAL): one connection, serialised by a lock, every write
+in a transaction."""
 
 from __future__ import annotations
 
@@ -7,15 +8,23 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
-from typing import Any
 
 import orjson
 
 from sesmon.batch import IngestDelta
-from sesmon.checkpoint import BACKSTOP_PAGES, WalCheckpointer
+from sesmon.state.checkpoint import BACKSTOP_PAGES, WalCheckpointer
+from sesmon.state.keys import decode_key, encode_key, from_legacy
+from sesmon.state.ports import (
+    SCHEMA_VERSION,
+    IngestState,
+    Lease,
+    LeaseLostError,
+    OutboxEntry,
+    OutboxRow,
+    StateError,
+)
 from sesmon.windows import WIDTH as _BUCKET_WIDTH
 
 _SCHEMA: tuple[str, ...] = (
@@ -27,11 +36,22 @@ _SCHEMA: tuple[str, ...] = (
         updated REAL NOT NULL,
         PRIMARY KEY (namespace, key)
     )""",
+    # Named leases with a fencing token (one process holds a SQLite file, but the contract is shared).
+    """CREATE TABLE IF NOT EXISTS leases (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        token INTEGER NOT NULL,
+        expires REAL NOT NULL
+    )""",
+    "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
 )
 
 
-class Store:
+class SqliteState:
     """The embedded state store; safe to share between threads."""
+
+    kind = "sqlite"
+    shared = False
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
@@ -44,21 +64,21 @@ class Store:
         # FULL: a batch is deleted from SQS only after its commit, so the commit must survive power loss.
         self._conn.execute("PRAGMA synchronous=FULL")
         self._conn.execute("PRAGMA busy_timeout=5000")
-        # Checkpoints run in the background (sesmon.checkpoint), not inside a commit.
+        # Checkpoints run in the background (sesmon.state.checkpoint), not inside a commit.
         self._checkpointer: WalCheckpointer | None = None
         if self.path != ":memory:":
             self._conn.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
             self._checkpointer = WalCheckpointer(self.path)
-        with self.transaction() as cur:
-            for statement in (*_SCHEMA, *_OUTBOX_SCHEMA, *_INGEST_SCHEMA):
-                cur.execute(statement)
-            # State files from before bucket and set changes went through the log lack their columns.
-            have = {row[1] for row in cur.execute("PRAGMA table_info(ingest_counter_log)")}
-            for column in ("buckets", "sets"):
-                if column not in have:
-                    cur.execute(f"ALTER TABLE ingest_counter_log ADD COLUMN {column} BLOB")
-            # Writes not yet folded into ingest_counters, ingest_buckets and ingest_sets (see _ingest_write).
-            self._write_log_rows = int(cur.execute("SELECT count(*) FROM ingest_counter_log").fetchone()[0])
+        try:
+            with self.transaction() as cur:
+                self._version = _migrate(cur, self.path)
+                # Writes not yet folded into ingest_counters, ingest_buckets and ingest_sets (_ingest_write).
+                self._write_log_rows = int(
+                    cur.execute("SELECT count(*) FROM ingest_counter_log").fetchone()[0]
+                )
+        except BaseException:
+            self.close()
+            raise
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Cursor]:
@@ -88,6 +108,10 @@ class Store:
             finally:
                 cur.close()
 
+    def schema_version(self) -> int:
+        """The schema version of the open file."""
+        return self._version
+
     def close(self) -> None:
         """Stop background checkpoints, checkpoint the WAL one last time and close the connection."""
         if self._checkpointer is not None:
@@ -98,17 +122,7 @@ class Store:
             finally:
                 self._conn.close()
 
-    # -- key/value documents ---------------------------------------------------------------------
-
-    @staticmethod
-    def kv_put_in(cur: sqlite3.Cursor, namespace: str, key: str, value: object, now: float) -> None:
-        """Store ``value`` (JSON-serialisable) under ``namespace/key`` inside the caller's transaction,
-        so a document commits together with what depends on it (alert state with its outbox rows)."""
-        cur.execute(
-            "INSERT INTO kv(namespace, key, value, updated) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT(namespace, key) DO UPDATE SET value = excluded.value, updated = excluded.updated",
-            (namespace, key, orjson.dumps(value), now),
-        )
+    # -- alert state (key/value documents) -------------------------------------------------------
 
     def kv_items(self, namespace: str) -> dict[str, object]:
         """Every document in ``namespace``."""
@@ -116,20 +130,67 @@ class Store:
             rows = cur.execute("SELECT key, value FROM kv WHERE namespace = ?", (namespace,)).fetchall()
         return {key: orjson.loads(value) for key, value in rows}
 
+    def alert_commit(
+        self,
+        namespace: str,
+        key: str,
+        value: object,
+        entries: Sequence[OutboxEntry],
+        *,
+        now: float,
+        fence: Lease | None = None,
+    ) -> None:
+        """Store a document and queue its notifications in one transaction (fenced when asked)."""
+        with self.transaction() as cur:
+            if fence is not None:
+                _check_fence(cur, fence)
+            cur.execute(
+                "INSERT INTO kv(namespace, key, value, updated) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(namespace, key) DO UPDATE SET value = excluded.value, "
+                "updated = excluded.updated",
+                (namespace, key, orjson.dumps(value), now),
+            )
+            cur.executemany(
+                "INSERT OR IGNORE INTO outbox(sink, notification_id, fingerprint, payload, created, "
+                "next_attempt) VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (e.sink, e.notification_id, e.fingerprint, orjson.dumps(e.payload), now, now)
+                    for e in entries
+                ],
+            )
+
+    # -- leases ----------------------------------------------------------------------------------
+
+    def lease_acquire(self, name: str, holder: str, ttl: float, now: float) -> Lease | None:
+        """Take or renew ``name`` (see LeasePort)."""
+        with self.transaction() as cur:
+            row = cur.execute("SELECT holder, token, expires FROM leases WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                token = 1
+            elif row[0] == holder and row[2] >= now:
+                token = int(row[1])
+            elif row[2] < now:
+                token = int(row[1]) + 1
+            else:
+                return None
+            cur.execute(
+                "INSERT INTO leases(name, holder, token, expires) VALUES (?, ?, ?, ?) ON CONFLICT(name) "
+                "DO UPDATE SET holder = excluded.holder, token = excluded.token, expires = excluded.expires",
+                (name, holder, token, now + ttl),
+            )
+        return Lease(name, holder, token, now + ttl)
+
+    def lease_release(self, lease: Lease) -> None:
+        """Expire ``lease`` at once if it is still current."""
+        with self.transaction() as cur:
+            cur.execute(
+                "UPDATE leases SET expires = -1 WHERE name = ? AND holder = ? AND token = ?",
+                (lease.name, lease.holder, lease.token),
+            )
+
     # -- notification outbox (alerts) ------------------------------------------------------------
     # Each notification is written here, per sink, in the same transaction as the alert state that
     # produced it, before any attempt to send it. Rows end as ``delivered`` or ``given_up``.
-
-    @staticmethod
-    def outbox_add_in(
-        cur: sqlite3.Cursor, sink: str, notification_id: str, fingerprint: str, payload: object, *, now: float
-    ) -> None:
-        """Queue ``payload`` for ``sink`` inside a caller's transaction (a repeated id is ignored)."""
-        cur.execute(
-            "INSERT OR IGNORE INTO outbox"
-            "(sink, notification_id, fingerprint, payload, created, next_attempt) VALUES (?, ?, ?, ?, ?, ?)",
-            (sink, notification_id, fingerprint, orjson.dumps(payload), now, now),
-        )
 
     def outbox_due(self, now: float, limit: int = 100) -> list[OutboxRow]:
         """Pending rows whose time has come, oldest first; per (sink, alert) only the oldest pending
@@ -271,7 +332,7 @@ class Store:
         # hundreds): appending to a log is far cheaper than an upsert for each, and dirties one page
         # instead of one per bucket. The log is folded into ingest_counters, ingest_buckets and
         # ingest_sets every _WRITE_LOG_FOLD rows, in the same transaction; readers add it back.
-        increments = {_KEY_SEP.join(k): v for k, v in delta.counters.items() if v}
+        increments = {encode_key(k): v for k, v in delta.counters.items() if v}
         buckets = [[cs, width, start, counts] for (cs, width, start), counts in delta.buckets.items()]
         names = delta.admitted | delta.last_events.keys()
         if not (increments or buckets or names):
@@ -356,7 +417,7 @@ class Store:
             finally:
                 cur.execute("COMMIT")
         return IngestState(
-            counters={tuple(key.split(_KEY_SEP)): value for key, value in stored.items()},
+            counters={decode_key(key): value for key, value in stored.items()},
             buckets=[
                 (cs, width, start, counts)
                 for (_, cs, width, start), counts in sorted(buckets.items(), key=lambda kv: kv[0][2:])
@@ -447,22 +508,8 @@ _OUTBOX_SCHEMA: tuple[str, ...] = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class OutboxRow:
-    """One queued notification for one sink."""
+# -- ingestion schema and types (see the ingestion section of SqliteState) ------------------------
 
-    id: int
-    sink: str
-    notification_id: str
-    fingerprint: str
-    payload: Any
-    created: float
-    attempts: int
-
-
-# -- ingestion schema and types (see the ingestion section of Store) ---------------------------------
-
-_KEY_SEP = "\x1f"
 _SQL_CHUNK = 499  # rows of 2 parameters, plus one: SQLite's historical limit of 999 bound parameters
 _DEDUP_INSERT_HEAD = "INSERT INTO ingest_dedup(prefix, key, expires) VALUES "
 _DEDUP_INSERT_TAIL = " ON CONFLICT DO NOTHING"
@@ -492,7 +539,7 @@ _INGEST_SCHEMA: tuple[str, ...] = (
     # Expired keys are found by prefix (see ingest_prune_dedup); state files from before that carry
     # an index on expires, which would only slow every insert.
     "DROP INDEX IF EXISTS ingest_dedup_expires",
-    # Cumulative counters (metric family and labels joined by \x1f), so totals survive restarts.
+    # Cumulative counters (key: the JSON array of metric family and labels), so totals survive restarts.
     """CREATE TABLE IF NOT EXISTS ingest_counters (
         target TEXT NOT NULL,
         key TEXT NOT NULL,
@@ -562,10 +609,59 @@ def _merge_logged(
             sets[key] = _later(sets.get(key), last)
 
 
-@dataclass
-class IngestState:
-    """What :meth:`Store.ingest_load` returns."""
+def _check_fence(cur: sqlite3.Cursor, fence: Lease) -> None:
+    """Raise LeaseLostError unless ``fence`` is still the lease's current holder and token."""
+    row = cur.execute("SELECT holder, token FROM leases WHERE name = ?", (fence.name,)).fetchone()
+    if row is None or (row[0], int(row[1])) != (fence.holder, fence.token):
+        raise LeaseLostError(f"lease {fence.name!r} token {fence.token} is no longer current")
 
-    counters: dict[tuple[str, ...], int]
-    buckets: list[tuple[str, int, int, list[int]]]  # (configuration_set, width, start, counts)
-    sets: dict[str, float | None]  # admitted name → newest event time
+
+# -- schema versions ---------------------------------------------------------------------------------
+# Version 1 is the first release (no schema_version table); each step moves a file one version on.
+
+
+_RELEASE_1_TABLES = frozenset({"kv", "outbox", "ingest_dedup", "ingest_counters", "ingest_counter_log"})
+
+
+def _migrate(cur: sqlite3.Cursor, path: str) -> int:
+    """Create or upgrade the schema inside the open transaction; return the resulting version."""
+    tables = {row[0] for row in cur.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if "schema_version" in tables:
+        version = int(cur.execute("SELECT max(version) FROM schema_version").fetchone()[0] or 0)
+    else:
+        version = 1 if tables & _RELEASE_1_TABLES else SCHEMA_VERSION
+    if version > SCHEMA_VERSION:
+        raise StateError(
+            f"state file {path} is at schema version {version}, newer than this sesmon "
+            f"({SCHEMA_VERSION}): upgrade sesmon, or point state.path at another file"
+        )
+    for statement in (*_SCHEMA, *_OUTBOX_SCHEMA, *_INGEST_SCHEMA):
+        cur.execute(statement)
+    if version < 2:
+        _to_v2(cur)
+    cur.execute("DELETE FROM schema_version")
+    cur.execute("INSERT INTO schema_version(version) VALUES (?)", (SCHEMA_VERSION,))
+    return SCHEMA_VERSION
+
+
+def _to_v2(cur: sqlite3.Cursor) -> None:
+    """Version 2: counter keys as JSON arrays instead of parts joined by \\x1f (in the table and the log)."""
+    # Early first-release files lack the log's bucket and set columns.
+    have = {row[1] for row in cur.execute("PRAGMA table_info(ingest_counter_log)")}
+    for column in ("buckets", "sets"):
+        if column not in have:
+            cur.execute(f"ALTER TABLE ingest_counter_log ADD COLUMN {column} BLOB")
+    counters = cur.execute("SELECT target, key, value FROM ingest_counters").fetchall()
+    cur.execute("DELETE FROM ingest_counters")
+    cur.executemany(
+        "INSERT INTO ingest_counters(target, key, value) VALUES (?, ?, ?)",
+        [(target, from_legacy(key), value) for target, key, value in counters],
+    )
+    logged = cur.execute("SELECT id, counts FROM ingest_counter_log").fetchall()
+    cur.executemany(
+        "UPDATE ingest_counter_log SET counts = ? WHERE id = ?",
+        [
+            (orjson.dumps({from_legacy(k): v for k, v in orjson.loads(counts).items()}), row_id)
+            for row_id, counts in logged
+        ],
+    )

@@ -1,0 +1,73 @@
+"""docs/ARCHITECTURE.md stays the map: its layout lists every module; code cites only its sections."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+DOC = ROOT / "docs" / "ARCHITECTURE.md"
+
+
+def layout_paths(text: str) -> set[str]:
+    """The file paths of the ``sesmon/`` tree in the Layout section's code block (2 spaces a level)."""
+    section = text.split("## Layout", 1)[1].split("```", 2)[1]
+    paths: set[str] = set()
+    stack: list[str] = []
+    for line in section.splitlines():
+        match = re.match(r"( *)(\S+)", line)
+        if match is None:
+            continue
+        depth = len(match.group(1)) // 2
+        name = match.group(2)
+        if depth == 0 and name != "sesmon/":
+            stack = []
+            continue  # top-level directories beside the package
+        if depth == 0:
+            stack = ["sesmon"]
+            continue
+        if not stack:
+            continue
+        del stack[depth:]
+        if name.endswith("/"):
+            stack.append(name.rstrip("/"))
+        else:
+            paths.add("/".join([*stack, name]))
+    return paths
+
+
+def test_layout_lists_every_module_and_only_existing_ones() -> None:
+    listed = layout_paths(DOC.read_text())
+    actual = {p.relative_to(ROOT).as_posix() for p in (ROOT / "sesmon").rglob("*.py")}
+    assert sorted(actual - listed) == [], "modules missing from docs/ARCHITECTURE.md#layout"
+    assert sorted(listed - actual) == [], "docs/ARCHITECTURE.md#layout lists modules that do not exist"
+
+
+def test_the_layout_parser_reads_nesting() -> None:
+    text = "## Layout\n```\nsesmon/\n  a.py   x\n  sub/\n    b.py   y\n  c.py   z\ndocs/   d\n```\n"
+    assert layout_paths(text) == {"sesmon/a.py", "sesmon/sub/b.py", "sesmon/c.py"}
+
+
+def test_code_and_tests_cite_the_architecture_doc_only() -> None:
+    cited = [
+        str(path.relative_to(ROOT))
+        for folder in ("sesmon", "tests", "benchmarks", "scripts", "grafana", "deploy")
+        for path in (ROOT / folder).rglob("*")
+        if path.is_file() and path.suffix in {".py", ".md", ".yaml", ".yml", ""} and path != Path(__file__)
+        if "DESIGN" + ".md" in path.read_text(errors="ignore")
+    ]
+    assert cited == []
+
+
+def test_cited_sections_exist() -> None:
+    anchors = {
+        re.sub(r"[^a-z0-9 -]", "", heading.lower()).replace(" ", "-")
+        for heading in re.findall(r"^#+ (.+)$", DOC.read_text(), flags=re.MULTILINE)
+    }
+    cited = {
+        (str(path.relative_to(ROOT)), anchor)
+        for folder in ("sesmon", "tests")
+        for path in (ROOT / folder).rglob("*.py")
+        for anchor in re.findall(r"ARCHITECTURE\.md#([a-z0-9-]+)", path.read_text())
+    }
+    assert sorted(c for c in cited if c[1] not in anchors) == []
