@@ -78,7 +78,7 @@ def test_installed_wheel_runs_version_and_check_config(built: Built, tmp_path: P
     # Run outside the checkout, so nothing but the installed wheel can be imported.
     version = _run(built.sesmon, "--version", cwd=tmp_path)
     assert version.returncode == 0, version.stderr
-    assert version.stdout.startswith(f"sesmon {__version__}, ")
+    assert version.stdout == f"sesmon {__version__}\n"
     config = tmp_path / "sesmon.yaml"
     config.write_text((ROOT / "config.example.yaml").read_text())
     check = _run(built.sesmon, "check-config", cwd=tmp_path)
