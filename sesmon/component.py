@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from prometheus_client.registry import Collector
 
@@ -57,6 +57,16 @@ class Component(Protocol):
 
     def status(self) -> Section | None:
         """This capability's status-page section as typed rows (``sesmon/status.py``); None for none."""
+        ...
+
+
+@runtime_checkable
+class ChangeNotifier(Protocol):
+    """A component whose data changes between jobs (ingestion, per committed batch): the daemon
+    subscribes what reacts to change (the /metrics renderer, rule evaluation)."""
+
+    def on_change(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` (cheap, non-blocking) after each change."""
         ...
 
 

@@ -17,7 +17,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sesmon import __version__, redact
 from sesmon.alerts.component import build_alerts_component
 from sesmon.aws_health import build_aws_component
-from sesmon.component import Component, Job
+from sesmon.component import ChangeNotifier, Component, Job
 from sesmon.config import Config
 from sesmon.denominators import SendBoard
 from sesmon.health import SourceHealth
@@ -25,6 +25,7 @@ from sesmon.identity_health import build_identity_component
 from sesmon.ingest import build_ingest
 from sesmon.logs import get_logger, log_event
 from sesmon.metrics import build_registry
+from sesmon.metrics.exposition import Exposition, ExpositionCollector
 from sesmon.metrics.self_metrics import BuildInfoCollector, SourceHealthCollector
 from sesmon.sources.aws import ApiCallCounter, AwsClients
 from sesmon.state.factory import open_state
@@ -119,6 +120,12 @@ class Daemon:
             ],
             runtime=True,
         )
+        # /metrics is rendered in the background when data changed, never per scrape.
+        self.exposition = Exposition(self.registry)
+        self.registry.register(ExpositionCollector(lambda: self.exposition))
+        for comp in self.components:
+            if isinstance(comp, ChangeNotifier):
+                comp.on_change(self.exposition.changed)
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(max_workers=8)},
             job_defaults={"max_instances": 1, "coalesce": True},
@@ -155,7 +162,8 @@ class Daemon:
                 )
         probes = Probes(alive=self.alive, pending=self.pending, status=self.status)
         server = self.config.server
-        self._server = start_server(server.host, server.port, make_app(self.registry, probes))
+        self.exposition.start()
+        self._server = start_server(server.host, server.port, make_app(self.exposition, probes))
         log_event(
             log,
             logging.INFO,
@@ -259,6 +267,7 @@ class Daemon:
                 log_event(log, logging.ERROR, "stop_failed", component=comp.name, error=str(exc))
         if self._server is not None:
             self._server.close()
+        self.exposition.close()
         self.store.close()
         log_event(log, logging.INFO, "stopped")
         return 0

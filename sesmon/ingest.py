@@ -78,6 +78,7 @@ class TargetIngest:
         self._last_events: dict[str, float] = {}
         self._lag_counts = [0] * (len(LAG_BUCKETS) + 1)
         self._lag_sum = 0.0
+        self.changed: Callable[[], None] = _nothing  # called after each committed batch
         self._deleted_pending = 0
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -148,6 +149,7 @@ class TargetIngest:
             for i, count in enumerate(built.lag_counts):
                 totals[i] += count
             self._lag_sum += built.lag_sum
+        self.changed()
         return outcomes(parsed, fresh)
 
     def record_deleted(self, count: int) -> None:
@@ -289,7 +291,18 @@ class IngestComponent(BaseComponent):
             for t in config.targets
             if t.sqs is not None
         ]
-        self._collector = EventsCollector(self.readouts, targets)
+        self._collector = EventsCollector(self.readouts, targets, config.metrics)
+        self._listeners: list[Callable[[], None]] = []
+        for ingest in self.ingests.values():
+            ingest.changed = self._changed
+
+    def on_change(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` after every committed batch (ChangeNotifier)."""
+        self._listeners.append(callback)
+
+    def _changed(self) -> None:
+        for callback in self._listeners:
+            callback()
 
     # -- Component -------------------------------------------------------------------------------
 
@@ -430,3 +443,7 @@ def build_ingest(
     return IngestComponent(
         config, store, health=health, targets=targets, clock=clock, sqs_clients=clients, sends=sends
     )
+
+
+def _nothing() -> None:
+    return None

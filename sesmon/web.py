@@ -13,6 +13,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from prometheus_client import CollectorRegistry, make_wsgi_app
 
 from sesmon import statuspage
+from sesmon.metrics.exposition import CONTENT_TYPE, Exposition
 from sesmon.status import StatusReport
 
 if TYPE_CHECKING:
@@ -28,14 +29,21 @@ class Probes:
     status: Callable[[], StatusReport]  # the status page's rows; statuspage renders them
 
 
-def make_app(registry: CollectorRegistry, probes: Probes) -> Callable[..., Iterable[bytes]]:
-    """The WSGI application; pure apart from reading ``registry`` and ``probes``."""
+def make_app(registry: CollectorRegistry | Exposition, probes: Probes) -> Callable[..., Iterable[bytes]]:
+    """The WSGI application; pure apart from reading ``registry`` and ``probes``.
 
-    metrics_app = make_wsgi_app(registry)
+    With an :class:`Exposition` (the daemon's), /metrics serves its ready bytes; with a bare registry
+    each scrape renders it.
+    """
+
+    metrics_app = make_wsgi_app(registry) if isinstance(registry, CollectorRegistry) else None
 
     def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "/")
         if path == "/metrics":
+            if isinstance(registry, Exposition):
+                return _metrics(registry, environ, start_response)
+            assert metrics_app is not None
             result: Iterable[bytes] = metrics_app(environ, start_response)
             return result
         if path == "/healthz":
@@ -53,6 +61,18 @@ def make_app(registry: CollectorRegistry, probes: Probes) -> Callable[..., Itera
         return _text(start_response, 404, "not found\n")
 
     return app
+
+
+def _metrics(exposition: Exposition, environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+    rendered = exposition.current()
+    headers = [("Content-Type", CONTENT_TYPE)]
+    body = rendered.body
+    if "gzip" in environ.get("HTTP_ACCEPT_ENCODING", ""):
+        headers.append(("Content-Encoding", "gzip"))
+        body = rendered.gzipped
+    headers.append(("Content-Length", str(len(body))))
+    start_response("200 OK", headers)
+    return [body]
 
 
 _REASONS = {200: "OK", 404: "Not Found", 503: "Service Unavailable"}
