@@ -2,8 +2,8 @@
 
 Rendering the registry walks every series (seconds of CPU with a thousand configuration sets), so a
 scrape never does it: a background thread renders after :meth:`Exposition.changed` (at most once per
-``interval``) and at least every ``max_age`` seconds while someone scrapes, for values that move with
-time alone (window ratios, timestamps). A scrape returns the last rendering, gzip-compressed when the
+``interval``, and never more than a tenth of the time) and at least every ``max_age`` seconds while
+someone scrapes, for values that move with time alone (window ratios, timestamps). A scrape returns the last rendering, gzip-compressed when the
 client accepts it. When nobody has scraped for ``idle_after`` seconds nothing is rendered.
 """
 
@@ -22,6 +22,9 @@ from prometheus_client.registry import Collector
 # Prometheus's text format, version 0.0.4 (what prometheus_client's own handler serves by default).
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 RENDER_INTERVAL = 1.0
+# A rendering waits at least this many times as long as the last one took after it, so rendering
+# stays under a tenth of a core however many series there are.
+DUTY_FACTOR = 10.0
 MAX_AGE = 10.0
 IDLE_AFTER = 300.0
 
@@ -34,14 +37,17 @@ class Rendered:
     gzipped: bytes
     series: int
     rendered_at: float  # monotonic
+    took: float = 0.0  # seconds the rendering took
 
 
-def render(registry: CollectorRegistry, now: float) -> Rendered:
+def render(registry: CollectorRegistry, clock: Callable[[], float] = time.monotonic) -> Rendered:
     """The registry's exposition, exactly as prometheus_client renders it."""
+    started = clock()
     body = generate_latest(registry)
     # Every line is a sample except the "# HELP" and "# TYPE" lines.
     series = body.count(b"\n") - body.count(b"\n#") - (1 if body.startswith(b"#") else 0)
-    return Rendered(body, gzip.compress(body, compresslevel=6), series, now)
+    zipped = gzip.compress(body, compresslevel=6)
+    return Rendered(body, zipped, series, started, clock() - started)
 
 
 class Exposition:
@@ -106,7 +112,7 @@ class Exposition:
         with self._render_lock:
             with self._cond:
                 self._dirty = False
-            rendered = render(self.registry, self.clock())
+            rendered = render(self.registry, self.clock)
             with self._cond:
                 self._current = rendered
             return rendered
@@ -126,7 +132,7 @@ class Exposition:
             return 0.0
         age = now - self._current.rendered_at
         if self._dirty:
-            return max(0.0, self.interval - age)
+            return max(0.0, max(self.interval, DUTY_FACTOR * self._current.took) - age)
         return max(0.0, self.max_age - age)
 
     def _run(self) -> None:

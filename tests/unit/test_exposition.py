@@ -154,7 +154,12 @@ def test_no_rendering_while_nobody_scrapes(ingest: IngestComponent, exposition: 
     _scrape(exposition)
     assert exposition._due_in(time.monotonic()) == pytest.approx(3600.0, abs=5)
     _feed(ingest, 10, seed=6)
-    assert exposition._due_in(time.monotonic()) == 0.0
+    rendered = exposition.latest()
+    assert rendered is not None
+    # Due once ten times the last rendering's duration has passed since it (interval is 0 here).
+    due = exposition._due_in(rendered.rendered_at)
+    assert due == pytest.approx(10 * rendered.took)
+    assert exposition._due_in(rendered.rendered_at + due) == 0.0
 
 
 def test_detailed_breakdowns_are_off_by_default_and_configurable(tmp_path: Path) -> None:
