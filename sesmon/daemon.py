@@ -15,7 +15,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from sesmon import __version__, redact
-from sesmon.alerts.component import build_alerts_component
+from sesmon.alerts.component import AlertsComponent, build_alerts_component
 from sesmon.aws_health import build_aws_component
 from sesmon.component import ChangeNotifier, Component, Job
 from sesmon.config import Config
@@ -123,9 +123,13 @@ class Daemon:
         # /metrics is rendered in the background when data changed, never per scrape.
         self.exposition = Exposition(self.registry)
         self.registry.register(ExpositionCollector(lambda: self.exposition))
+        # What a committed batch changes is seen at once: the renderer and the rules that read it.
+        alerts = [c for c in self.components if isinstance(c, AlertsComponent)]
         for comp in self.components:
             if isinstance(comp, ChangeNotifier):
                 comp.on_change(self.exposition.changed)
+                for alert in alerts:
+                    comp.on_change(alert.poke)
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(max_workers=8)},
             job_defaults={"max_instances": 1, "coalesce": True},

@@ -1,10 +1,11 @@
 """The /metrics body, rendered in the background when the data changed and served as ready bytes.
 
-Rendering the registry walks every series (seconds of CPU with a thousand configuration sets), so a
-scrape never does it: a background thread renders after :meth:`Exposition.changed` (at most once per
-``interval``, and never more than a tenth of the time) and at least every ``max_age`` seconds while
-someone scrapes, for values that move with time alone (window ratios, timestamps). A scrape returns the last rendering, gzip-compressed when the
-client accepts it. When nobody has scraped for ``idle_after`` seconds nothing is rendered.
+Rendering the registry walks every series (about a second of CPU with a thousand configuration
+sets), so a scrape never does it: a background thread renders after :meth:`Exposition.changed` (at
+most once per ``interval``, and never more than a tenth of the time) and at least every ``max_age``
+seconds while someone scrapes, for values that move with time alone (window ratios, timestamps). A
+scrape returns the last rendering, gzip-compressed when the client accepts it. When nobody has
+scraped for ``idle_after`` seconds nothing is rendered.
 """
 
 from __future__ import annotations

@@ -158,6 +158,7 @@ def test_no_rendering_while_nobody_scrapes(ingest: IngestComponent, exposition: 
     assert rendered is not None
     # Due once ten times the last rendering's duration has passed since it (interval is 0 here).
     due = exposition._due_in(rendered.rendered_at)
+    assert due is not None
     assert due == pytest.approx(10 * rendered.took)
     assert exposition._due_in(rendered.rendered_at + due) == 0.0
 
