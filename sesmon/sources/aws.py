@@ -123,7 +123,6 @@ class AwsClients:
         self.counter = counter
         self._timeouts = (connect_timeout, read_timeout, max_attempts)
         pool = max(10, (target.sqs.receivers if target.sqs else 0) + 4)
-        self._pool_size = pool
         self.config = BotoConfig(
             region_name=target.region,
             # total_max_attempts counts the first request too (botocore's max_attempts would not).
@@ -221,7 +220,6 @@ class AwsClients:
                     max_attempts=attempts,
                     connect_timeout=connect,
                     read_timeout=read,
-                    pool_size=self._pool_size,
                 )
             return self._sqs_json
 

@@ -1,23 +1,28 @@
-"""A lean SQS client for the receive/delete path: SQS's JSON protocol over a pooled connection.
+"""A lean SQS client for the receive/delete path: SQS's JSON protocol, kept-alive connections.
 
 botocore spends about 0.8 ms of CPU per request on its generic machinery (parameter validation,
 shape-driven serialising and parsing, a dozen event hooks), which was most of what the daemon spent
 per event. This client keeps what matters from botocore: the session's (refreshable, role-assumed)
 credentials, SigV4 signing, the endpoint botocore resolved, its "standard" retry policy (the same
 retryable errors, throttling detection and jittered exponential backoff) and the request counting
-hook's accounting; it builds the JSON body itself, sends it over a urllib3 pool and parses the answer
-with orjson. Errors are raised as botocore's ``ClientError`` and connection errors, as a boto3 client
-would raise them, so callers handle both clients alike. Only the operations the receivers call exist.
+hook's accounting; it builds the JSON body itself, sends it over a kept-alive http.client connection
+per thread and parses the answer with orjson. Errors are raised as botocore's ``ClientError`` and
+connection errors, as a boto3 client would raise them, so callers handle both clients alike. Only
+the operations the receivers call exist.
 """
 
 from __future__ import annotations
 
+import http.client
+import socket
+import ssl
+import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import urlsplit
 
 import orjson
-import urllib3
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest, AWSResponse, HTTPHeaders
 from botocore.exceptions import ClientError, EndpointConnectionError, HTTPClientError, ReadTimeoutError
@@ -51,7 +56,6 @@ class SqsJsonClient:
         max_attempts: int,
         connect_timeout: float,
         read_timeout: float,
-        pool_size: int,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._endpoint = str(client.meta.endpoint_url).rstrip("/") + "/"
@@ -64,13 +68,18 @@ class SqsJsonClient:
             retry_checker=StandardRetryConditions(max_attempts=max_attempts),
             retry_backoff=ExponentialBackoff(),
         )
-        self._pool = urllib3.PoolManager(
-            num_pools=2,
-            maxsize=pool_size,
-            block=False,
-            retries=False,
-            timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
-        )
+        parts = urlsplit(self._endpoint)
+        self._https = parts.scheme == "https"
+        self._host = parts.hostname or ""
+        self._port = parts.port or (443 if self._https else 80)
+        self._path = parts.path or "/"
+        self._timeouts = (connect_timeout, read_timeout)
+        # One kept-alive connection per receiver thread: http.client directly costs less than half
+        # of urllib3's pool per request, and a thread never waits for another's connection.
+        self._local = threading.local()
+        self._tls = ssl.create_default_context() if self._https else None
+        self._connections: list[http.client.HTTPConnection] = []
+        self._connections_lock = threading.Lock()
 
     # -- the operations the receivers use (boto3's keyword arguments and response shapes) ---------
 
@@ -87,8 +96,60 @@ class SqsJsonClient:
         return self.call("GetQueueAttributes", params)
 
     def close(self) -> None:
-        """Close the pooled connections."""
-        self._pool.clear()
+        """Close every thread's connection."""
+        with self._connections_lock:
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            conn.close()
+
+    def _connection(self) -> http.client.HTTPConnection:
+        conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            connect, _ = self._timeouts
+            if self._tls is not None:
+                conn = http.client.HTTPSConnection(self._host, self._port, timeout=connect, context=self._tls)
+            else:
+                conn = http.client.HTTPConnection(self._host, self._port, timeout=connect)
+            self._local.conn = conn
+            with self._connections_lock:
+                self._connections.append(conn)
+        return conn
+
+    def _drop_connection(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+            with self._connections_lock:
+                if conn in self._connections:
+                    self._connections.remove(conn)
+
+    def _send(self, body: bytes, headers: dict[str, str]) -> tuple[int, bytes, http.client.HTTPMessage]:
+        """POST over this thread's connection; a kept-alive one the server closed is reopened once."""
+        for reused in (True, False):
+            conn = self._connection()
+            fresh = conn.sock is None
+            try:
+                if fresh:
+                    conn.connect()
+                    # Connected within the connect timeout; the long poll then has the read timeout.
+                    assert conn.sock is not None
+                    conn.sock.settimeout(self._timeouts[1])
+                conn.request("POST", self._path, body=body, headers=headers)
+                response = conn.getresponse()
+                data = response.read(MAX_RESPONSE_BYTES + 1)
+                if response.will_close or len(data) > MAX_RESPONSE_BYTES:
+                    self._drop_connection()
+                return response.status, data, response.headers
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                self._drop_connection()
+                # An idle connection the server had closed: try once more on a new one.
+                if not reused or fresh:
+                    raise
+            except BaseException:
+                self._drop_connection()
+                raise
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
     # -- one call, with botocore's retry policy ---------------------------------------------------
 
@@ -123,34 +184,22 @@ class SqsJsonClient:
         SigV4Auth(self._credentials.get_frozen_credentials(), "sqs", self._region).add_auth(request)
         self._record(operation)
         try:
-            response = self._pool.urlopen(
-                "POST",
-                self._endpoint,
-                body=body,
-                headers=dict(request.headers.items()),
-                preload_content=False,
-                redirect=False,
-            )
-            try:
-                data = response.read(MAX_RESPONSE_BYTES + 1)
-            finally:
-                response.release_conn()
-        except urllib3.exceptions.ReadTimeoutError as exc:
+            status, data, response_headers = self._send(body, dict(request.headers.items()))
+        except TimeoutError as exc:
             return 0, None, None, ReadTimeoutError(endpoint_url=self._endpoint, error=exc)
-        except (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError) as exc:
+        except (ConnectionRefusedError, socket.gaierror) as exc:
             return 0, None, None, EndpointConnectionError(endpoint_url=self._endpoint, error=exc)
-        except urllib3.exceptions.HTTPError as exc:
+        except (OSError, http.client.HTTPException) as exc:
             return 0, None, None, HTTPClientError(error=exc)
-        status = response.status
         if status == 200 and len(data) <= MAX_RESPONSE_BYTES:
             try:
                 return 200, orjson.loads(data) if data else {}, None, None
             except orjson.JSONDecodeError as exc:
                 return 0, None, None, HTTPClientError(error=exc)
-        http = AWSResponse(
-            self._endpoint, status, HTTPHeaders.from_pairs(list(response.headers.items())), None
+        http_response = AWSResponse(
+            self._endpoint, status, HTTPHeaders.from_pairs(list(response_headers.items())), None
         )
-        return status, _error(status, data, response.headers), http, None
+        return status, _error(status, data, response_headers), http_response, None
 
 
 def _error(status: int, data: bytes, headers: Any) -> dict[str, Any]:
