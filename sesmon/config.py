@@ -164,6 +164,70 @@ class IdentitiesConfig(Strict):
     interval: Seconds = 900.0
 
 
+# SES event types an event destination can publish (SES v2 spelling); sesmon counts them all.
+SES_EVENT_TYPES = (
+    "SEND",
+    "REJECT",
+    "BOUNCE",
+    "COMPLAINT",
+    "DELIVERY",
+    "OPEN",
+    "CLICK",
+    "RENDERING_FAILURE",
+    "DELIVERY_DELAY",
+    "SUBSCRIPTION",
+)
+_AWS_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_RULE_NAME_CHARS = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def _aws_name(value: str) -> str:
+    if not _AWS_NAME.match(value):
+        raise ValueError(f"{value!r} must be 1-64 letters, digits, '_' or '-'")
+    return value
+
+
+AwsName = Annotated[str, AfterValidator(_aws_name)]
+
+
+class EventsConfig(Strict):
+    """How SES events reach the queue: what ``sesmon setup`` builds and ``sesmon doctor`` checks."""
+
+    via: Literal["sns", "eventbridge"] = "sns"
+    # SNS: the topic every configuration set publishes to, subscribed by the queue.
+    topic_name: AwsName = "sesmon-ses-events"
+    raw_delivery: bool = False
+    # EventBridge: the bus SES publishes to and the rule that sends SES events to the queue.
+    event_bus: str = "default"
+    rule_name: str = "sesmon-ses-events"
+    # The dead-letter queue (default: the queue's name + "-dlq") and when a message moves there.
+    dlq_name: AwsName | None = None
+    max_receive_count: int = Field(default=5, ge=1, le=1000)
+    destination_name: AwsName = "sesmon"
+    # The sets that get an event destination; default: the target's literal configuration_sets.
+    configuration_sets: tuple[AwsName, ...] | None = None
+    event_types: tuple[str, ...] = SES_EVENT_TYPES
+    # Create configuration sets that do not exist yet (with reputation metrics on).
+    create_configuration_sets: bool = True
+
+    @field_validator("event_types")
+    @classmethod
+    def _known_types(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [t for t in value if t not in SES_EVENT_TYPES]
+        if unknown:
+            raise ValueError(f"unknown event types {unknown}; known: {', '.join(SES_EVENT_TYPES)}")
+        if not value:
+            raise ValueError("at least one event type is required")
+        return value
+
+    @field_validator("rule_name", "event_bus")
+    @classmethod
+    def _rule_chars(cls, value: str) -> str:
+        if not _RULE_NAME_CHARS.match(value):
+            raise ValueError(f"{value!r} must be 1-64 letters, digits, '.', '_' or '-'")
+        return value
+
+
 class TargetConfig(Strict):
     """One AWS account and region to monitor."""
 
@@ -173,6 +237,7 @@ class TargetConfig(Strict):
     external_id: str | None = None
     endpoint_url: HttpUrl | None = None
     sqs: SqsConfig | None = None
+    events: EventsConfig = EventsConfig()
     cloudwatch: CloudWatchConfig = CloudWatchConfig()
     account: AccountConfig = AccountConfig()
     identities: IdentitiesConfig = IdentitiesConfig()
@@ -200,13 +265,38 @@ class VolumeWindowConfig(Strict):
 
 
 class StateConfig(Strict):
-    """Where state survives restarts."""
+    """Where state survives restarts: an SQLite file (one process) or PostgreSQL (a fleet)."""
 
-    # sqlite: the embedded file at ``path``; memory: nothing survives the process (tests).
-    backend: Literal["sqlite", "memory"] = "sqlite"
+    # sqlite: the embedded file at ``path``; postgresql: shared by a fleet (``dsn``); memory: tests.
+    backend: Literal["sqlite", "postgresql", "memory"] = "sqlite"
     path: str = "sesmon-state.db"
+    # libpq connection string or URL; a secret (give dsn_file to read it from a file).
+    dsn: SecretStr | None = None
+    pool_size: Annotated[int, Field(ge=2, le=64)] = 4
     # SQS keeps messages up to 4 days by default, so a redelivery can arrive that late.
     dedup_ttl: Seconds = 4 * 86400.0
+    # Fleet leadership: a leader that stops renewing is replaced within two of these.
+    lease_ttl: Annotated[float, BeforeValidator(parse_duration), Field(ge=2.0, le=600.0)] = 15.0
+    # How often the leader reloads windows and counters that other replicas committed.
+    refresh_interval: Annotated[float, BeforeValidator(parse_duration), Field(gt=0.0, le=300.0)] = 5.0
+    # This process's name in a fleet (the ``replica`` label); defaults to the host name.
+    replica: (
+        Annotated[str, Field(min_length=1, max_length=63, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")] | None
+    ) = None
+
+    @model_validator(mode="after")
+    def _dsn_for_postgresql(self) -> StateConfig:
+        if self.backend == "postgresql" and self.dsn is None:
+            raise ValueError("state.backend postgresql needs state.dsn (or state.dsn_file)")
+        if self.backend != "postgresql" and self.dsn is not None:
+            raise ValueError("state.dsn is only used with state.backend: postgresql")
+        return self
+
+    def resolved_dsn(self) -> str:
+        """The connection string (a secret: never log it)."""
+        if self.dsn is None:
+            raise ValueError("state.dsn is not set")
+        return self.dsn.get_secret_value()
 
 
 def _listen(value: str) -> str:

@@ -36,7 +36,7 @@ from sesmon.logs import get_logger, log_event
 from sesmon.metrics.events import EventsCollector, TargetReadout
 from sesmon.signals import WINDOWED_SIGNALS, Observation
 from sesmon.sources.sqs import SqsSource
-from sesmon.state.ports import IngestPort
+from sesmon.state.ports import IngestPort, IngestState
 from sesmon.status import RateRow, RatesStatus
 from sesmon.targets import TargetDirectory
 from sesmon.windows import EVENTS, HOUR, MINUTE, SENT, VOLUME, Totals, WindowSet
@@ -87,13 +87,28 @@ class TargetIngest:
         """Load counters, buckets and admitted sets from the store (at start)."""
         state = self.store.ingest_load(self.name)
         with self._lock:
-            self._counters = dict(state.counters)
-            self._sets = ConfigurationSets(self.target, state.sets)
-            self._last_events = {k: v for k, v in state.sets.items() if v is not None}
-            self._windows = WindowSet(self.window_lengths, *self._volume, now=now)
-            for cs, width, start, counts in state.buckets:
-                self._windows.add(cs, width, start, counts)
-            self._windows.prune(now)
+            self._load(state, dict(state.counters), now)
+
+    def _load(self, state: IngestState, counters: dict[CounterKey, int], now: float) -> None:
+        self._counters = counters
+        self._sets = ConfigurationSets(self.target, state.sets)
+        self._last_events = {k: v for k, v in state.sets.items() if v is not None}
+        self._windows = WindowSet(self.window_lengths, *self._volume, now=now)
+        for cs, width, start, counts in state.buckets:
+            self._windows.add(cs, width, start, counts)
+        self._windows.prune(now)
+
+    def refresh(self, now: float) -> None:
+        """Replace the in-memory mirror with what shared state holds now (other replicas' commits
+        included), keeping what this process has not persisted yet (deleted-message counts) and its
+        own lag histogram."""
+        with self._lock:
+            # Under the lock: no local commit lands between the snapshot and the swap.
+            state = self.store.ingest_load(self.name)
+            counters = dict(state.counters)
+            if self._deleted_pending:
+                counters[SQS_DELETED] = counters.get(SQS_DELETED, 0) + self._deleted_pending
+            self._load(state, counters, now)
 
     def prune(self, now: float) -> None:
         """Compact old buckets in memory and in the store (dedup keys are pruned store-wide)."""
@@ -309,7 +324,11 @@ class IngestComponent(BaseComponent):
     def jobs(self) -> Sequence[Job]:
         if not self.ingests:
             return ()
-        return (Job("ingest-prune", PRUNE_INTERVAL, self.prune, run_at_start=False),)
+        jobs = [Job("ingest-prune", PRUNE_INTERVAL, self.prune, run_at_start=False, every_replica=True)]
+        if self.store.shared:
+            # The leader's windows and counters include what other replicas committed.
+            jobs.append(Job("ingest-refresh", self.config.state.refresh_interval, self.refresh))
+        return jobs
 
     def collectors(self) -> Sequence[Collector]:
         return (self._collector,) if self.ingests else ()
@@ -329,6 +348,14 @@ class IngestComponent(BaseComponent):
             source.join(deadline)
         for ingest in self.ingests.values():
             ingest.flush()
+
+    def became_leader(self, now: float) -> None:
+        self.refresh(now)
+
+    def refresh(self, now: float) -> None:
+        """Reload every target's counters, windows and sets from shared state."""
+        for ingest in self.ingests.values():
+            ingest.refresh(now)
 
     def prune(self, now: float) -> None:
         """Drop expired dedup keys and compact old buckets."""
