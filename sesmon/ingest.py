@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from prometheus_client.registry import Collector
@@ -34,6 +35,7 @@ from sesmon.events import INVALID_REASONS, invert_providers
 from sesmon.health import SourceHealth
 from sesmon.logs import get_logger, log_event
 from sesmon.metrics.events import EventsCollector, TargetReadout
+from sesmon.model import Rejection, SesEvent
 from sesmon.signals import WINDOWED_SIGNALS, Observation
 from sesmon.sources.sqs import SqsSource
 from sesmon.state.ports import IngestPort, IngestState
@@ -52,6 +54,18 @@ log = get_logger("sesmon.ingest")
 Clock = Callable[[], float]
 NO_EVENTS = "no_events"
 PRUNE_INTERVAL = 300.0
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A parsed batch waiting for a group commit, and what became of it."""
+
+    parsed: list[SesEvent | Rejection]
+    rows: list[tuple[int, bytes]]
+    received: int
+    now: float
+    outcomes: list[Processed] | None = None
+    error: BaseException | None = None
 
 
 class TargetIngest:
@@ -79,6 +93,9 @@ class TargetIngest:
         self._lag_counts = [0] * (len(LAG_BUCKETS) + 1)
         self._lag_sum = 0.0
         self.changed: Callable[[], None] = _nothing  # called after each committed batch
+        self._group = threading.Condition()
+        self._queued: list[_Pending] = []
+        self._committing = False
         self._deleted_pending = 0
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -127,6 +144,45 @@ class TargetIngest:
         committed, so a failed commit leaves no trace and the batch is simply received again.
         """
         parsed, rows = parse_batch(messages, self.name, now)
+        mine = _Pending(parsed, rows, len(messages), now)
+        with self._group:
+            self._queued.append(mine)
+            # Group commit: while one receiver's commit is on its way to disk, the batches other
+            # receivers hand in meanwhile queue up, and the next of them commits them all at once.
+            while mine.outcomes is None and mine.error is None and self._committing:
+                self._group.wait()
+            if mine.outcomes is None and mine.error is None:
+                self._committing = True
+                group, self._queued = self._queued, []
+            else:
+                group = []
+        if group:
+            try:
+                results = self._commit(group)
+            except BaseException as exc:
+                with self._group:
+                    for pending in group:
+                        pending.error = exc
+                    self._committing = False
+                    self._group.notify_all()
+                raise
+            with self._group:
+                for pending, result in zip(group, results, strict=True):
+                    pending.outcomes = result
+                self._committing = False
+                self._group.notify_all()
+            self.changed()
+        if mine.error is not None:
+            raise mine.error
+        assert mine.outcomes is not None
+        return mine.outcomes
+
+    def _commit(self, group: Sequence[_Pending]) -> list[list[Processed]]:
+        """One transaction for every batch in ``group``; each batch's outcomes, in order."""
+        parsed = [item for pending in group for item in pending.parsed]
+        rows = [row for pending in group for row in pending.rows]
+        received = sum(pending.received for pending in group)
+        now = max(pending.now for pending in group)
         with self._lock:
             deleted = self._deleted_pending
             holder: list[Built] = []
@@ -136,7 +192,7 @@ class TargetIngest:
                     parsed,
                     fresh,
                     now=now,
-                    received=len(messages),
+                    received=received,
                     deleted=deleted,
                     sets=self._sets,
                     windows=self._windows,
@@ -164,8 +220,13 @@ class TargetIngest:
             for i, count in enumerate(built.lag_counts):
                 totals[i] += count
             self._lag_sum += built.lag_sum
-        self.changed()
-        return outcomes(parsed, fresh)
+        everything = outcomes(parsed, fresh)
+        out: list[list[Processed]] = []
+        start = 0
+        for pending in group:
+            out.append(everything[start : start + len(pending.parsed)])
+            start += len(pending.parsed)
+        return out
 
     def record_deleted(self, count: int) -> None:
         """Count messages deleted from SQS; persisted with the next batch (or :meth:`flush`)."""
