@@ -414,3 +414,21 @@ def test_doctor_passes_on_the_demo_account_and_checks_dns(
     else:
         assert failing(report) == {}
     assert setup(config).changes == 0
+
+
+def test_setup_stops_with_one_line_when_a_set_is_missing_and_may_not_be_created(
+    aws: EmbeddedAws, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = make_config(aws, tmp_path)
+    data = config.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    data["targets"][0]["events"] = {"create_configuration_sets": False}
+    path = tmp_path / "sesmon.yaml"
+    path.write_text(json.dumps(data))
+    assert cli.main(["setup", "--config", str(path), "--apply"]) == 1
+    captured = capsys.readouterr()
+    assert "create    sqs queue sesmon-events" in captured.out  # what was done before it stopped
+    assert captured.out.endswith("Stopped: the steps above were applied, the rest not.\n")
+    assert captured.err == (
+        "sesmon setup: target prod: configuration set transactional does not exist; create it or set "
+        "targets.prod.events.create_configuration_sets: true\n"
+    )
