@@ -432,3 +432,46 @@ def test_setup_stops_with_one_line_when_a_set_is_missing_and_may_not_be_created(
         "sesmon setup: target prod: configuration set transactional does not exist; create it or set "
         "targets.prod.events.create_configuration_sets: true\n"
     )
+
+
+def test_events_sent_through_eventbridge_arrive_and_count_once_with_the_same_by_sns(
+    aws: EmbeddedAws, tmp_path: Path
+) -> None:
+    config = make_config(aws, tmp_path, via="eventbridge")
+    outcome = setup(config)
+    gen = SesEventGenerator(seed=5, simulator_share=0.0)
+    event = gen.event("Bounce", "marketing")
+    record = json.loads(json.loads(event.body)["Message"])
+    # What SES puts on the bus: an "Email Bounced" event whose detail is the record.
+    clients = clients_of(config)
+    clients.client("events").put_events(
+        Entries=[
+            {
+                "Source": "aws.ses",
+                "DetailType": "Email Bounced",
+                "Detail": json.dumps(record),
+                "Resources": [f"arn:aws:ses:us-east-1:{ACCOUNT}:configuration-set/marketing"],
+                "EventBusName": "default",
+            }
+        ]
+    )
+    sqs = aws.sqs()
+    bodies: list[str] = []
+    for _ in range(30):
+        if bodies:
+            break
+        page = sqs.receive_message(QueueUrl=outcome.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+        bodies += [m["Body"] for m in page.get("Messages", [])]
+    assert len(bodies) == 1
+    assert json.loads(bodies[0])["detail-type"] == "Email Bounced"
+    store = SqliteState(config.state.path)
+    try:
+        ingest = TargetIngest(config.targets[0], config, store)
+        ingest.restore(gen.start + 3600)
+        # The same bounce also arriving SNS-wrapped (a second route) counts once.
+        ingest.process([Message("eb", bodies[0]), Message("sns", event.body)], gen.start + 3600)
+        counters = ingest.counters()
+    finally:
+        store.close()
+    assert counters[("events", "marketing", "bounce")] == 1
+    assert counters[("sqs", "duplicate")] == 1
