@@ -21,7 +21,7 @@ from sesmon.dnsauth import Status
 from sesmon.iam import actions_for, doctor_actions
 from sesmon.provisioning import find_subscription
 from sesmon.sources.aws import AwsClients
-from sesmon.sources.discovery import list_configuration_sets
+from sesmon.sources.discovery import RateLimiter, list_configuration_sets
 from sesmon.sources.routing import QUEUE_DESTINATIONS
 from sesmon.wiring import (
     EVENTS_PRINCIPAL,
@@ -233,8 +233,16 @@ class _Route:
 class Doctor:
     """The checks of one target, through that target's clients."""
 
-    def __init__(self, target: TargetConfig, config: Config, clients: AwsClients) -> None:
+    def __init__(
+        self,
+        target: TargetConfig,
+        config: Config,
+        clients: AwsClients,
+        pace: Callable[[], None] | None = None,
+    ) -> None:
         self.target = target
+        # SES allows about one configuration-set call a second; doctor keeps to it like discovery.
+        self.pace = pace or RateLimiter().wait
         self.config = config
         self.clients = clients
         self.wiring = wiring_for(target, config)
@@ -473,7 +481,7 @@ class Doctor:
 
     def _configuration_sets(self) -> None:
         sesv2 = self.clients.client("sesv2")
-        names, _dropped = list_configuration_sets(sesv2, self.target, lambda: None)
+        names, _dropped = list_configuration_sets(sesv2, self.target, self.pace)
         missing = [n for n in self.wiring.configuration_sets if n not in names]
         for name in missing:
             self.report.add(False, f"configuration set {name}", "does not exist", f"create it: {SETUP_FIX}")
@@ -488,6 +496,7 @@ class Doctor:
             self._configuration_set(sesv2, name)
 
     def _configuration_set(self, sesv2: Any, name: str) -> None:
+        self.pace()
         info = sesv2.get_configuration_set(ConfigurationSetName=name)
         reputation = bool((info.get("ReputationOptions") or {}).get("ReputationMetricsEnabled", False))
         self.report.add(
@@ -496,6 +505,7 @@ class Doctor:
             "enabled" if reputation else "disabled: CloudWatch publishes no per-set reputation",
             f"enable them: {SETUP_FIX} (or sesv2 put-configuration-set-reputation-options)",
         )
+        self.pace()
         destinations = sesv2.get_configuration_set_event_destinations(ConfigurationSetName=name)
         route = _Route()
         for destination in destinations.get("EventDestinations", []):
