@@ -7,6 +7,7 @@ pattern matches SES email events → target), and the queue policy must let that
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import json
 from collections.abc import Callable, Iterable, Sequence
@@ -606,24 +607,33 @@ class Doctor:
     # DNS ------------------------------------------------------------------------------------------
 
     def _dns(self) -> None:
-        from sesmon.identity_health import IdentityHealthComponent  # noqa: PLC0415 - only doctor needs it
+        from sesmon.identity_health import (  # noqa: PLC0415 - only doctor's DNS section needs it
+            ChecksIncompleteError,
+            IdentityHealthComponent,
+        )
         from sesmon.targets import TargetDirectory  # noqa: PLC0415
 
         component = IdentityHealthComponent(
             self.config, {self.target.name: self.clients}, TargetDirectory(self.config.targets)
         )
-        component.poll_identities(self.target.name)
-        component.poll_dns(self.target.name, 0.0)
+        # Each poll keeps what it got before raising "incomplete": the checks below report it.
+        with contextlib.suppress(ChecksIncompleteError):
+            component.poll_identities(self.target.name)
+        with contextlib.suppress(ChecksIncompleteError):
+            component.poll_dns(self.target.name, 0.0)
         view = component.views()[0]
         if not view.dns:
             self.report.add(True, "dns", "no verified domain identity to check")
         for domain in view.dns:
             for result in domain.results:
+                answered = result.status is not Status.ERROR
                 self.report.add(
                     result.status is Status.OK,
                     f"dns {result.check.value} {result.domain}",
                     result.reason,
-                    "publish the record SES shows for the identity (SES console → Identities)",
+                    "publish the record SES shows for the identity (SES console → Identities)"
+                    if answered
+                    else "DNS gave no answer: check dns.nameservers and that they are reachable",
                 )
 
 

@@ -371,18 +371,22 @@ def test_doctor_json_lists_every_check_and_exits_1_on_a_failure(
     assert by_check["queue"]["fix"] == "create it: sesmon setup --config CONFIG --apply"
 
 
-@pytest.mark.parametrize("broken", [False, True])
+@pytest.mark.parametrize("broken", ["", "no-dmarc", "no-answer"])
 def test_doctor_passes_on_the_demo_account_and_checks_dns(
-    aws: EmbeddedAws, tmp_path: Path, broken: bool
+    aws: EmbeddedAws, tmp_path: Path, broken: str
 ) -> None:
     from sesmon.demo import provision as demo  # noqa: PLC0415
     from sesmon.demo.dns_server import DemoDns, ses_zone  # noqa: PLC0415
 
     demo.provision(aws.sesv2(), aws.sns(), aws.sqs())
     zone = ses_zone(demo.DOMAIN, demo.MAIL_FROM_DOMAIN, "us-east-1")
-    if broken:
+    if broken == "no-dmarc":
         zone = {key: value for key, value in zone.items() if not key[0].startswith("_dmarc.")}
     dns = DemoDns(zone).start()
+    # A stopped server's port: nothing answers there.
+    silent = DemoDns(zone).start()
+    silent.stop()
+    nameserver = silent.address if broken == "no-answer" else dns.address
     try:
         config = Config.model_validate(
             {
@@ -400,7 +404,7 @@ def test_doctor_passes_on_the_demo_account_and_checks_dns(
                         },
                     }
                 ],
-                "dns": {"nameservers": [dns.address], "timeout": "2s"},
+                "dns": {"nameservers": [nameserver], "timeout": "1s"},
                 "state": {"path": str(tmp_path / "state.db")},
             }
         )
@@ -410,8 +414,12 @@ def test_doctor_passes_on_the_demo_account_and_checks_dns(
     # The demo wires itself through setup's code, so doctor finds its path complete.
     dns_checks = {c.check: c.ok for c in report.checks if c.check.startswith("dns ")}
     assert f"dns dmarc {demo.DOMAIN}" in dns_checks
-    if broken:
+    if broken == "no-dmarc":
         assert list(failing(report)) == [f"dns dmarc {demo.DOMAIN}"]
+    elif broken == "no-answer":
+        bad = failing(report)
+        assert set(bad) == set(dns_checks)
+        assert all(fix.startswith("DNS gave no answer") for _, fix in bad.values())
     else:
         assert failing(report) == {}
     assert setup(config).changes == 0
