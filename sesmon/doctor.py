@@ -260,7 +260,8 @@ class Doctor:
         for step in steps:
             try:
                 step()
-            except (ClientError, BotoCoreError) as exc:
+            # Any failure of a section is its ✗ line: doctor reports, it never stops with a traceback.
+            except Exception as exc:  # noqa: BLE001
                 section = step.__name__.strip("_").replace("_", " ")
                 fix = "grant the permission (sesmon iam-policy --config CONFIG)" if denied(exc) else ""
                 self.report.add(False, section, f"could not be checked: {_why(exc)}", fix)
