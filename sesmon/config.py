@@ -265,13 +265,38 @@ class VolumeWindowConfig(Strict):
 
 
 class StateConfig(Strict):
-    """Where state survives restarts."""
+    """Where state survives restarts: an SQLite file (one process) or PostgreSQL (a fleet)."""
 
-    # sqlite: the embedded file at ``path``; memory: nothing survives the process (tests).
-    backend: Literal["sqlite", "memory"] = "sqlite"
+    # sqlite: the embedded file at ``path``; postgresql: shared by a fleet (``dsn``); memory: tests.
+    backend: Literal["sqlite", "postgresql", "memory"] = "sqlite"
     path: str = "sesmon-state.db"
+    # libpq connection string or URL; a secret (give dsn_file to read it from a file).
+    dsn: SecretStr | None = None
+    pool_size: Annotated[int, Field(ge=2, le=64)] = 4
     # SQS keeps messages up to 4 days by default, so a redelivery can arrive that late.
     dedup_ttl: Seconds = 4 * 86400.0
+    # Fleet leadership: a leader that stops renewing is replaced within two of these.
+    lease_ttl: Annotated[float, BeforeValidator(parse_duration), Field(ge=2.0, le=600.0)] = 15.0
+    # How often the leader reloads windows and counters that other replicas committed.
+    refresh_interval: Annotated[float, BeforeValidator(parse_duration), Field(gt=0.0, le=300.0)] = 5.0
+    # This process's name in a fleet (the ``replica`` label); defaults to the host name.
+    replica: (
+        Annotated[str, Field(min_length=1, max_length=63, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")] | None
+    ) = None
+
+    @model_validator(mode="after")
+    def _dsn_for_postgresql(self) -> StateConfig:
+        if self.backend == "postgresql" and self.dsn is None:
+            raise ValueError("state.backend postgresql needs state.dsn (or state.dsn_file)")
+        if self.backend != "postgresql" and self.dsn is not None:
+            raise ValueError("state.dsn is only used with state.backend: postgresql")
+        return self
+
+    def resolved_dsn(self) -> str:
+        """The connection string (a secret: never log it)."""
+        if self.dsn is None:
+            raise ValueError("state.dsn is not set")
+        return self.dsn.get_secret_value()
 
 
 def _listen(value: str) -> str:
@@ -293,6 +318,14 @@ class ServerConfig(Strict):
     """The HTTP endpoint serving /metrics, /healthz, /readyz and the status page."""
 
     listen: Annotated[str, AfterValidator(_listen)] = "0.0.0.0:9469"
+    # Requests run on this many worker threads; parsing and idle connections need none.
+    threads: int = Field(default=4, ge=1, le=64)
+    # Open connections beyond this wait in the listen backlog (1,024) instead of costing memory.
+    max_connections: int = Field(default=2000, ge=16, le=100_000)
+    # A request's line and headers must arrive within header_timeout; an idle connection closes
+    # after idle_timeout.
+    header_timeout: Seconds = Field(default=10.0, gt=0)
+    idle_timeout: Seconds = Field(default=30.0, gt=0)
 
     @property
     def host(self) -> str:

@@ -20,7 +20,7 @@ from sesmon.logs import get_logger, log_event
 from sesmon.metrics.alerts import AlertsCollector
 from sesmon.rules import Evaluator, FiringAlert, Notification
 from sesmon.signals import Observation, SignalProvider
-from sesmon.state.ports import AlertStore, OutboxEntry
+from sesmon.state.ports import AlertStore, Lease, OutboxEntry
 from sesmon.status import AlertRow, AlertsStatus, SinkRow
 from sesmon.targets import TargetDirectory
 
@@ -50,8 +50,11 @@ class AlertsComponent(BaseComponent):
         sinks: Mapping[str, Sink] | None = None,
         rng: random.Random | None = None,
         targets: TargetDirectory | None = None,
+        fence: Callable[[], Lease | None] = lambda: None,
     ) -> None:
         self.config = config
+        # In a fleet, the leader's lease: a deposed leader's state write is refused, not applied.
+        self._fence = fence
         # Resolves an alert's target to the account_id and region its series carry.
         self.targets = targets if targets is not None else TargetDirectory(())
         self.store = store
@@ -80,6 +83,10 @@ class AlertsComponent(BaseComponent):
         with self._lock:
             saved = self.store.kv_items(NAMESPACE).get(STATE_KEY)
             self.evaluator.load(saved if isinstance(saved, dict) else None)
+
+    def became_leader(self, now: float) -> None:  # noqa: ARG002 - part of the interface
+        # The previous leader may have moved alerts on since this replica last read them.
+        self.load()
 
     def jobs(self) -> Sequence[Job]:
         jobs = [
@@ -152,7 +159,9 @@ class AlertsComponent(BaseComponent):
                     for sink in self.sinks.values()
                     if routes(sink.config, n)
                 ]
-                self.store.alert_commit(NAMESPACE, STATE_KEY, self.evaluator.to_dict(), entries, now=now)
+                self.store.alert_commit(
+                    NAMESPACE, STATE_KEY, self.evaluator.to_dict(), entries, now=now, fence=self._fence()
+                )
             except Exception:
                 self.evaluator.load(before)  # nothing was persisted, so nothing happened
                 raise
@@ -235,7 +244,8 @@ def build_alerts_component(
     components: Sequence[object],
     *,
     targets: TargetDirectory | None = None,
+    fence: Callable[[], Lease | None] = lambda: None,
 ) -> AlertsComponent:
     """The alerts component over every signal-providing component plus ``source_down``."""
     providers = [*providers_of(components), SourceDownProvider(health)]
-    return AlertsComponent(config, store, providers, clock, targets=targets)
+    return AlertsComponent(config, store, providers, clock, targets=targets, fence=fence)

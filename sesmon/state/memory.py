@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 
 from sesmon.batch import IngestDelta
 from sesmon.state.ports import (
+    INGEST_DOCUMENTS,
     SCHEMA_VERSION,
     DedupRow,
     IngestState,
@@ -103,6 +104,11 @@ class MemoryState:
             self._write(target, delta)
 
     def _write(self, target: str, delta: IngestDelta) -> None:
+        for name, document in delta.documents.items():
+            if document is None:
+                self._kv.pop((INGEST_DOCUMENTS + target, name), None)
+            else:
+                self._kv[(INGEST_DOCUMENTS + target, name)] = document
         for key, value in delta.counters.items():
             if value:
                 self._counters[(target, key)] = self._counters.get((target, key), 0) + value
@@ -118,6 +124,9 @@ class MemoryState:
             elif last is not None:
                 held = self._sets[key]
                 self._sets[key] = last if held is None else max(held, last)
+
+    def ingest_documents(self, target: str) -> dict[str, object]:
+        return self.kv_items(INGEST_DOCUMENTS + target)
 
     def ingest_load(self, target: str) -> IngestState:
         with self._lock:
