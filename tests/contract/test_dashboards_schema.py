@@ -103,7 +103,7 @@ def test_overview_filters_by_account_region_and_configuration_set() -> None:
     # region (empty when about no target) and follow every selection, keeping the empty value too.
     # The process panels read the standard process_* and python_* families, kept to sesmon's own
     # processes by joining on sesmon_build_info.
-    own = ("sesmon_notification", "sesmon_outbox_pending", "sesmon_build_info")
+    own = ("sesmon_notification", "sesmon_outbox_pending", "sesmon_build_info", "sesmon_exposition_")
     for data in _committed().values():
         for where, expr in generate.panel_queries(data):
             if any(name in expr for name in own):
