@@ -29,6 +29,7 @@ PURE_CORE = (
     "sesmon.counting",
     "sesmon.demo.scenarios",
     "sesmon.demo.traffic",
+    "sesmon.denominators",
     "sesmon.dnsauth",
     "sesmon.durations",
     "sesmon.events",
