@@ -17,7 +17,8 @@ class Job:
     """A periodic task; the daemon schedules it and, when ``source`` is set, records its health.
 
     ``func`` takes the current time and raises on failure. Failures are logged and recorded, never
-    propagated, so one failing target never stalls the others.
+    propagated, so one failing target never stalls the others. In a fleet a job runs on the leader
+    only, unless ``every_replica``.
     """
 
     name: str
@@ -26,6 +27,7 @@ class Job:
     source: str | None = None
     target: str | None = None
     run_at_start: bool = True
+    every_replica: bool = False
 
 
 def target_job(source: str, target: str, interval: float, poll: Callable[[str, float], None]) -> Job:
@@ -59,6 +61,10 @@ class Component(Protocol):
         """This capability's status-page section as typed rows (``sesmon/status.py``); None for none."""
         ...
 
+    def became_leader(self, now: float) -> None:
+        """This replica now leads the fleet: reload what other replicas may have changed."""
+        ...
+
 
 class BaseComponent:
     """Defaults for components that need only some of the hooks."""
@@ -78,4 +84,7 @@ class BaseComponent:
         return None
 
     def status(self) -> Section | None:
+        return None
+
+    def became_leader(self, now: float) -> None:  # noqa: ARG002 - part of the interface
         return None

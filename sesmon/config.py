@@ -164,6 +164,114 @@ class IdentitiesConfig(Strict):
     interval: Seconds = 900.0
 
 
+SIMULATOR_SUCCESS = "success@simulator.amazonses.com"
+
+
+class CanaryConfig(Strict):
+    """The pipeline canary: a message to the SES mailbox simulator per set, its events awaited."""
+
+    configuration_sets: tuple[str, ...]
+    from_address: str  # a verified identity of the account (an address or one at a verified domain)
+    interval: Seconds = 300.0
+    deadline: Seconds = 120.0
+    to_address: str = SIMULATOR_SUCCESS
+
+    @field_validator("configuration_sets")
+    @classmethod
+    def _sets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("name at least one configuration set to probe")
+        for name in value:
+            if not re.match(r"^[A-Za-z0-9_-]{1,64}$", name):
+                raise ValueError(f"{name!r} is not a configuration set name (1-64 of A-Z a-z 0-9 _ -)")
+        return value
+
+    @field_validator("from_address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        if not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", value):
+            raise ValueError(f"{value!r} is not an email address")
+        return value
+
+    @field_validator("to_address")
+    @classmethod
+    def _simulator(cls, value: str) -> str:
+        # Only simulator traffic stays out of the AWS-comparable rates (and costs no reputation).
+        if not value.endswith("@simulator.amazonses.com"):
+            raise ValueError("must be an SES mailbox simulator address (…@simulator.amazonses.com)")
+        return value
+
+    @model_validator(mode="after")
+    def _deadline(self) -> CanaryConfig:
+        if self.deadline >= self.interval:
+            raise ValueError("deadline must be shorter than interval (one probe at a time per set)")
+        return self
+
+
+# SES event types an event destination can publish (SES v2 spelling); sesmon counts them all.
+SES_EVENT_TYPES = (
+    "SEND",
+    "REJECT",
+    "BOUNCE",
+    "COMPLAINT",
+    "DELIVERY",
+    "OPEN",
+    "CLICK",
+    "RENDERING_FAILURE",
+    "DELIVERY_DELAY",
+    "SUBSCRIPTION",
+)
+_AWS_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_RULE_NAME_CHARS = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def _aws_name(value: str) -> str:
+    if not _AWS_NAME.match(value):
+        raise ValueError(f"{value!r} must be 1-64 letters, digits, '_' or '-'")
+    return value
+
+
+AwsName = Annotated[str, AfterValidator(_aws_name)]
+
+
+class EventsConfig(Strict):
+    """How SES events reach the queue: what ``sesmon setup`` builds and ``sesmon doctor`` checks."""
+
+    via: Literal["sns", "eventbridge"] = "sns"
+    # SNS: the topic every configuration set publishes to, subscribed by the queue.
+    topic_name: AwsName = "sesmon-ses-events"
+    raw_delivery: bool = False
+    # EventBridge: the bus SES publishes to and the rule that sends SES events to the queue.
+    event_bus: str = "default"
+    rule_name: str = "sesmon-ses-events"
+    # The dead-letter queue (default: the queue's name + "-dlq") and when a message moves there.
+    dlq_name: AwsName | None = None
+    max_receive_count: int = Field(default=5, ge=1, le=1000)
+    destination_name: AwsName = "sesmon"
+    # The sets that get an event destination; default: the target's literal configuration_sets.
+    configuration_sets: tuple[AwsName, ...] | None = None
+    event_types: tuple[str, ...] = SES_EVENT_TYPES
+    # Create configuration sets that do not exist yet (with reputation metrics on).
+    create_configuration_sets: bool = True
+
+    @field_validator("event_types")
+    @classmethod
+    def _known_types(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [t for t in value if t not in SES_EVENT_TYPES]
+        if unknown:
+            raise ValueError(f"unknown event types {unknown}; known: {', '.join(SES_EVENT_TYPES)}")
+        if not value:
+            raise ValueError("at least one event type is required")
+        return value
+
+    @field_validator("rule_name", "event_bus")
+    @classmethod
+    def _rule_chars(cls, value: str) -> str:
+        if not _RULE_NAME_CHARS.match(value):
+            raise ValueError(f"{value!r} must be 1-64 letters, digits, '.', '_' or '-'")
+        return value
+
+
 class TargetConfig(Strict):
     """One AWS account and region to monitor."""
 
@@ -173,11 +281,13 @@ class TargetConfig(Strict):
     external_id: str | None = None
     endpoint_url: HttpUrl | None = None
     sqs: SqsConfig | None = None
+    events: EventsConfig = EventsConfig()
     cloudwatch: CloudWatchConfig = CloudWatchConfig()
     account: AccountConfig = AccountConfig()
     identities: IdentitiesConfig = IdentitiesConfig()
     configuration_sets: tuple[str, ...] = ("*",)
     max_configuration_sets: int = Field(default=100, ge=1, le=10000)
+    canary: CanaryConfig | None = None
 
     @field_validator("sqs", mode="before")
     @classmethod
@@ -191,6 +301,12 @@ class TargetConfig(Strict):
         """True when ``name`` matches one of the configured globs."""
         return globs.matches_any(name, self.configuration_sets)
 
+    @model_validator(mode="after")
+    def _canary_needs_queue(self) -> TargetConfig:
+        if self.canary is not None and self.sqs is None:
+            raise ValueError("canary: the probes' events come back through sqs: configure sqs too")
+        return self
+
 
 class VolumeWindowConfig(Strict):
     """AWS judges reputation over a representative volume, not a fixed time: mirror that."""
@@ -200,13 +316,38 @@ class VolumeWindowConfig(Strict):
 
 
 class StateConfig(Strict):
-    """Where state survives restarts."""
+    """Where state survives restarts: an SQLite file (one process) or PostgreSQL (a fleet)."""
 
-    # sqlite: the embedded file at ``path``; memory: nothing survives the process (tests).
-    backend: Literal["sqlite", "memory"] = "sqlite"
+    # sqlite: the embedded file at ``path``; postgresql: shared by a fleet (``dsn``); memory: tests.
+    backend: Literal["sqlite", "postgresql", "memory"] = "sqlite"
     path: str = "sesmon-state.db"
+    # libpq connection string or URL; a secret (give dsn_file to read it from a file).
+    dsn: SecretStr | None = None
+    pool_size: Annotated[int, Field(ge=2, le=64)] = 4
     # SQS keeps messages up to 4 days by default, so a redelivery can arrive that late.
     dedup_ttl: Seconds = 4 * 86400.0
+    # Fleet leadership: a leader that stops renewing is replaced within two of these.
+    lease_ttl: Annotated[float, BeforeValidator(parse_duration), Field(ge=2.0, le=600.0)] = 15.0
+    # How often the leader reloads windows and counters that other replicas committed.
+    refresh_interval: Annotated[float, BeforeValidator(parse_duration), Field(gt=0.0, le=300.0)] = 5.0
+    # This process's name in a fleet (the ``replica`` label); defaults to the host name.
+    replica: (
+        Annotated[str, Field(min_length=1, max_length=63, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")] | None
+    ) = None
+
+    @model_validator(mode="after")
+    def _dsn_for_postgresql(self) -> StateConfig:
+        if self.backend == "postgresql" and self.dsn is None:
+            raise ValueError("state.backend postgresql needs state.dsn (or state.dsn_file)")
+        if self.backend != "postgresql" and self.dsn is not None:
+            raise ValueError("state.dsn is only used with state.backend: postgresql")
+        return self
+
+    def resolved_dsn(self) -> str:
+        """The connection string (a secret: never log it)."""
+        if self.dsn is None:
+            raise ValueError("state.dsn is not set")
+        return self.dsn.get_secret_value()
 
 
 def _listen(value: str) -> str:
@@ -228,6 +369,14 @@ class ServerConfig(Strict):
     """The HTTP endpoint serving /metrics, /healthz, /readyz and the status page."""
 
     listen: Annotated[str, AfterValidator(_listen)] = "0.0.0.0:9469"
+    # Requests run on this many worker threads; parsing and idle connections need none.
+    threads: int = Field(default=4, ge=1, le=64)
+    # Open connections beyond this wait in the listen backlog (1,024) instead of costing memory.
+    max_connections: int = Field(default=2000, ge=16, le=100_000)
+    # A request's line and headers must arrive within header_timeout; an idle connection closes
+    # after idle_timeout.
+    header_timeout: Seconds = Field(default=10.0, gt=0)
+    idle_timeout: Seconds = Field(default=30.0, gt=0)
 
     @property
     def host(self) -> str:
@@ -277,6 +426,8 @@ DEFAULT_PROVIDERS: dict[str, tuple[str, ...]] = {
 }
 
 Severity = Literal["info", "warning", "critical"]
+ACTIONS = ("pause_configuration_set", "pause_account")
+Action = Literal["pause_configuration_set", "pause_account"]
 
 
 def _for_duration(value: object) -> float:
@@ -307,6 +458,8 @@ class RuleConfig(Strict):
     summary: str | None = None
     description: str | None = None
     runbook_url: str | None = None
+    # What to do in AWS when the alert fires, under the guards of alerts.actions.
+    actions: tuple[Action, ...] = ()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -366,9 +519,31 @@ class SinkConfig(Strict):
         return self
 
 
+class ActionsConfig(Strict):
+    """The guards every action of a rule passes before sesmon changes anything in AWS."""
+
+    # dry_run notifies what it would do and changes nothing; only enforce calls AWS.
+    mode: Literal["dry_run", "enforce"] = "dry_run"
+    min_severity: Severity = "critical"
+    # Sent recipients behind the rate (the alert's volume) below which nothing is paused.
+    min_recipients: int = Field(default=1000, ge=0)
+    # Configuration-set globs that may be paused; empty: none may.
+    configuration_sets: tuple[str, ...] = ()
+    # Pauses per target in any 24 hours, and the least time between two pauses of one set.
+    max_per_day: int = Field(default=1, ge=1)
+    cooldown: Seconds = 6 * 3600.0
+    # Pausing the whole account stops every sender in it: refused unless allowed here.
+    allow_account_pause: bool = False
+
+    def allows_configuration_set(self, name: str) -> bool:
+        """True when ``name`` matches one of the allow-list globs."""
+        return globs.matches_any(name, self.configuration_sets)
+
+
 class AlertsConfig(Strict):
     """Alert rules, notification sinks and delivery policy."""
 
+    actions: ActionsConfig = ActionsConfig()
     rules: tuple[RuleConfig, ...] = ()
     sinks: tuple[SinkConfig, ...] = ()
     repeat_interval: Seconds = 4 * 3600.0
@@ -383,6 +558,11 @@ class AlertsConfig(Strict):
     def _unique(self) -> AlertsConfig:
         _reject_duplicates([r.name for r in self.rules], "rule")
         _reject_duplicates([s.name for s in self.sinks], "sink")
+        for index, rule in enumerate(self.rules):
+            if "pause_account" in rule.actions and not self.actions.allow_account_pause:
+                raise ValueError(
+                    f"rules[{index}].actions: pause_account needs alerts.actions.allow_account_pause: true"
+                )
         return self
 
 

@@ -55,6 +55,7 @@ _CONDITIONS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "dns_check_failed": ("sesmon_dns_check_ok", "", "== 0", (*TARGET, "domain", "check")),
     "event_type_not_routed": ("sesmon_configuration_set_event_type_routed", "", "== 0", (*SET, "event_type")),
     "source_down": ("sesmon_source_up", "", "== 0", (*TARGET, "source")),
+    "canary_failed": ("sesmon_canary_up", "", "== 0", SET),
 }
 
 
@@ -174,7 +175,9 @@ def _go_template(text: str, rule: RuleConfig, severity: str, threshold: float | 
     subject = " ".join(
         f"{k}={{{{ $labels.{k} }}}}" for k in q.subject if k not in TARGET[1:] and k != "target"
     )
-    literal["subject"] = subject or "{{ $labels.target }}"
+    # As the built-in evaluator words it (rules.template_values): the target is always named.
+    target = "{{ $labels.target }}"
+    literal["subject"] = f"{subject} on target {target}" if subject else target
     out = []
     try:
         parts = list(string.Formatter().parse(text))

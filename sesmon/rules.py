@@ -441,8 +441,11 @@ def template_values(
 ) -> dict[str, object]:
     """The placeholders available to summary/description/runbook_url templates."""
     labels = dict(state.labels)
+    # What the alert is about, naming its target too: two targets may share a set name or a source.
     subject = " ".join(f"{k}={v}" for k, v in state.labels if k != "target")
-    subject = subject or labels.get("target", "account")
+    if "target" in labels:
+        subject = f"{subject} on target {labels['target']}" if subject else labels["target"]
+    subject = subject or "account"
     values: dict[str, object] = {
         "configuration_set": "",
         "target": "",

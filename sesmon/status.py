@@ -168,15 +168,64 @@ class SinkRow:
 
 
 @dataclass(frozen=True, slots=True)
+class PausedRow:
+    """A configuration set (or, with ``configuration_set`` empty, an account) sesmon has paused."""
+
+    target: str
+    configuration_set: str
+    since: float
+    rule: str
+
+
+@dataclass(frozen=True, slots=True)
+class ActionRow:
+    """One decision an alert transition led to, as one line (``text``) and its result."""
+
+    at: float
+    result: str  # done, dry_run, refused, failed, pending
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ActionsStatus:
+    """Guarded actions: the mode, what is paused now, the latest decisions (newest first)."""
+
+    mode: str
+    paused: tuple[PausedRow, ...]
+    recent: tuple[ActionRow, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class AlertsStatus:
     """The alerting section."""
 
     firing: tuple[AlertRow, ...]
     sinks: tuple[SinkRow, ...]
+    actions: ActionsStatus | None = None  # None when no rule has actions
+
+
+@dataclass(frozen=True, slots=True)
+class CanaryRow:
+    """The pipeline canary of one configuration set: its latest probe and round trip."""
+
+    target: str
+    configuration_set: str
+    ok: bool | None  # None until a probe concluded
+    last_roundtrip: float | None
+    last_success: float | None
+    sent: int
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class CanaryStatus:
+    """The canary section: simulator traffic, shown apart from the rates it never counts in."""
+
+    rows: tuple[CanaryRow, ...]
 
 
 # What a component may report; statuspage renders each kind.
-Section = RatesStatus | AccountsStatus | IdentitiesStatus | AlertsStatus
+Section = RatesStatus | AccountsStatus | IdentitiesStatus | AlertsStatus | CanaryStatus
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,9 @@ from itertools import groupby
 from sesmon.denominators import CLOUDWATCH
 from sesmon.status import (
     AccountsStatus,
+    ActionsStatus,
     AlertsStatus,
+    CanaryStatus,
     DnsRow,
     IdentitiesStatus,
     IdentityRow,
@@ -62,6 +64,8 @@ def render_section(section: Section) -> str:
             return identities(section)
         case AlertsStatus():
             return alerts(section)
+        case CanaryStatus():
+            return canary(section)
 
 
 # -- building blocks -------------------------------------------------------------------------------
@@ -276,4 +280,69 @@ def alerts(section: AlertsStatus) -> str:
         if section.sinks
         else ""
     )
-    return f"<h3>Firing alerts</h3>{firing}{sinks}"
+    acted = actions(section.actions) if section.actions is not None else ""
+    return f"<h3>Firing alerts</h3>{firing}{sinks}{acted}"
+
+
+def actions(section: ActionsStatus) -> str:
+    """What sesmon paused (and how to resume it), then the latest action decisions."""
+    paused = (
+        _table(
+            ("target", "paused", "since", "rule"),
+            (
+                _tr(
+                    (
+                        _td(p.target),
+                        _td(
+                            f"configuration set {p.configuration_set}"
+                            if p.configuration_set
+                            else "the account",
+                            False,
+                        ),
+                        _td(_iso(p.since)),
+                        _td(p.rule),
+                    )
+                )
+                for p in section.paused
+            ),
+        )
+        + "<p>Resume with <code>sesmon resume --configuration-set NAME</code>.</p>"
+        if section.paused
+        else "<p>Nothing paused by sesmon.</p>"
+    )
+    recent = (
+        _table(
+            ("at", "result", "action"),
+            (
+                _tr((_td(_iso(r.at)), _td(r.result, r.result not in ("refused", "failed")), _td(r.text)))
+                for r in section.recent
+            ),
+        )
+        if section.recent
+        else ""
+    )
+    return f"<h3>Actions (mode {_esc(section.mode)})</h3>{paused}{recent}"
+
+
+def canary(section: CanaryStatus) -> str:
+    """Each probed configuration set: its latest probe, round trip and last success."""
+    return (
+        "<p>Probe messages to the SES mailbox simulator; simulator recipients never count in the rates.</p>"
+        + _table(
+            ("target", "configuration set", "state", "round trip", "last success", "probes sent", "detail"),
+            (
+                _tr(
+                    (
+                        _td(r.target),
+                        _td(r.configuration_set),
+                        _td("waiting" if r.ok is None else ("ok" if r.ok else "failed"), r.ok),
+                        _td("-" if r.last_roundtrip is None else f"{r.last_roundtrip:.1f} s"),
+                        _td("-" if r.last_success is None else _iso(r.last_success)),
+                        _td(str(r.sent)),
+                        _td(r.detail),
+                    )
+                )
+                for r in section.rows
+            ),
+        )
+    )

@@ -9,6 +9,8 @@ from collections.abc import Callable, Mapping, Sequence
 
 from prometheus_client.registry import Collector
 
+from sesmon.actions.policy import ActionRecord
+from sesmon.actions.runner import ActionRunner
 from sesmon.alerts.dispatcher import Backoff, DeliveryStats, Dispatcher
 from sesmon.alerts.routing import routes
 from sesmon.alerts.sinks import AlertmanagerSink, Sink, build_sinks
@@ -17,10 +19,11 @@ from sesmon.component import BaseComponent, Job
 from sesmon.config import AlertsConfig
 from sesmon.health import SourceHealth
 from sesmon.logs import get_logger, log_event
+from sesmon.metrics.actions import ActionsCollector
 from sesmon.metrics.alerts import AlertsCollector
 from sesmon.rules import Evaluator, FiringAlert, Notification
 from sesmon.signals import Observation, SignalProvider
-from sesmon.state.ports import AlertStore, OutboxEntry
+from sesmon.state.ports import AlertStore, Lease, OutboxEntry
 from sesmon.status import AlertRow, AlertsStatus, SinkRow
 from sesmon.targets import TargetDirectory
 
@@ -50,10 +53,15 @@ class AlertsComponent(BaseComponent):
         sinks: Mapping[str, Sink] | None = None,
         rng: random.Random | None = None,
         targets: TargetDirectory | None = None,
+        fence: Callable[[], Lease | None] = lambda: None,
+        actions: ActionRunner | None = None,
     ) -> None:
         self.config = config
+        # In a fleet, the leader's lease: a deposed leader's state write is refused, not applied.
+        self._fence = fence
         # Resolves an alert's target to the account_id and region its series carry.
         self.targets = targets if targets is not None else TargetDirectory(())
+        self.actions = actions if actions is not None and actions.enabled else None
         self.store = store
         self.providers = list(providers)
         self.clock = clock
@@ -81,6 +89,10 @@ class AlertsComponent(BaseComponent):
             saved = self.store.kv_items(NAMESPACE).get(STATE_KEY)
             self.evaluator.load(saved if isinstance(saved, dict) else None)
 
+    def became_leader(self, now: float) -> None:  # noqa: ARG002 - part of the interface
+        # The previous leader may have moved alerts on since this replica last read them.
+        self.load()
+
     def jobs(self) -> Sequence[Job]:
         jobs = [
             Job("alerts-evaluate", self.config.evaluation_interval, self._evaluate_job),
@@ -97,7 +109,12 @@ class AlertsComponent(BaseComponent):
         self.dispatch(now)
 
     def collectors(self) -> Sequence[Collector]:
-        return [AlertsCollector(self.config, self.firing, self.stats, self.store.outbox_counts, self.targets)]
+        collectors: list[Collector] = [
+            AlertsCollector(self.config, self.firing, self.stats, self.store.outbox_counts, self.targets)
+        ]
+        if self.actions is not None:
+            collectors.append(ActionsCollector(self.actions.counts.snapshot))
+        return collectors
 
     def firing(self) -> list[FiringAlert]:
         """Firing alerts, read under the lock evaluation holds (scrapes run on other threads)."""
@@ -145,17 +162,25 @@ class AlertsComponent(BaseComponent):
             observations = self.observe(now)
             before = self.evaluator.to_dict()
             notifications = self.evaluator.evaluate(observations, now)
+            records: list[ActionRecord] = []
             try:
-                entries = [
-                    OutboxEntry(sink.config.name, n.id, n.fingerprint, n.to_dict())
-                    for n in notifications
-                    for sink in self.sinks.values()
-                    if routes(sink.config, n)
-                ]
-                self.store.alert_commit(NAMESPACE, STATE_KEY, self.evaluator.to_dict(), entries, now=now)
+                if self.actions is not None:
+                    # An action is decided and written with the transition causing it, atomically.
+                    records, notifications = self.actions.plan(notifications, now)
+                self.store.alert_commit(
+                    NAMESPACE,
+                    STATE_KEY,
+                    self.evaluator.to_dict(),
+                    self.entries(notifications),
+                    now=now,
+                    fence=self._fence(),
+                    documents=self.actions.documents(records) if self.actions is not None else (),
+                )
             except Exception:
                 self.evaluator.load(before)  # nothing was persisted, so nothing happened
                 raise
+            if self.actions is not None:
+                self.actions.committed(records)
         for n in notifications:
             log_event(
                 log,
@@ -168,8 +193,20 @@ class AlertsComponent(BaseComponent):
                 value=n.value,
                 notification=n.id,
             )
+        if self.actions is not None:
+            # Also picks up a record a crash left pending: the SES calls are idempotent.
+            self.actions.run_pending(now, self.entries)
         self.dispatch(now)
         return notifications
+
+    def entries(self, notifications: Sequence[Notification]) -> list[OutboxEntry]:
+        """An outbox row for each notification and each sink it routes to."""
+        return [
+            OutboxEntry(sink.config.name, n.id, n.fingerprint, n.to_dict())
+            for n in notifications
+            for sink in self.sinks.values()
+            if routes(sink.config, n)
+        ]
 
     def dispatch(self, now: float) -> int:
         """Send due outbox rows; prune old finished rows hourly."""
@@ -219,6 +256,7 @@ class AlertsComponent(BaseComponent):
                 )
                 for s in self.config.sinks
             ),
+            actions=self.actions.status() if self.actions is not None else None,
         )
 
 
@@ -235,7 +273,9 @@ def build_alerts_component(
     components: Sequence[object],
     *,
     targets: TargetDirectory | None = None,
+    fence: Callable[[], Lease | None] = lambda: None,
+    actions: ActionRunner | None = None,
 ) -> AlertsComponent:
     """The alerts component over every signal-providing component plus ``source_down``."""
     providers = [*providers_of(components), SourceDownProvider(health)]
-    return AlertsComponent(config, store, providers, clock, targets=targets)
+    return AlertsComponent(config, store, providers, clock, targets=targets, fence=fence, actions=actions)

@@ -13,6 +13,7 @@ from typing import Any, TextIO
 
 from sesmon.alerts.sinks import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from sesmon.demo import console
+from sesmon.servers import ServerHandle, serve_in_thread
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +30,9 @@ class Received:
     summary: str
     reason: str
     signature: str  # "ok", "unsigned" or "bad"
+    # Which target (and, for source_down, which source) the alert is about.
+    target: str = ""
+    source: str = ""
 
 
 def describe(payload: dict[str, Any], at: float, signature: str) -> list[Received]:
@@ -50,6 +54,8 @@ def describe(payload: dict[str, Any], at: float, signature: str) -> list[Receive
                 summary=str(notes.get("summary", "")),
                 reason=reason,
                 signature=signature,
+                target=str(labels.get("target", "")),
+                source=str(labels.get("source", "")),
             )
         )
     return found
@@ -63,12 +69,17 @@ def _number(text: object) -> float | None:
 
 
 def format_line(item: Received, started: float | None = None) -> str:
-    """One console line: status, severity, rule, configuration set, value vs threshold, signature."""
+    """One console line: status, severity, rule, what it is about, value vs threshold, signature."""
     clock = f"t+{item.at - started:5.1f}s" if started is not None else time.strftime("%H:%M:%S")
     head = f"[webhook {clock}] {item.status.upper():8s} {item.severity:8s} {item.rule}"
     parts = [head]
-    if item.configuration_set:
-        parts.append(f"configuration_set={item.configuration_set}")
+    for name, value in (
+        ("target", item.target),
+        ("source", item.source),
+        ("configuration_set", item.configuration_set),
+    ):
+        if value:
+            parts.append(f"{name}={value}")
     if item.value is not None and item.threshold is not None:
         parts.append(f"{item.value * 100:.2f}% vs threshold {item.threshold * 100:.2f}%")
     if item.reason and item.reason not in ("fired", "firing"):
@@ -95,30 +106,27 @@ class DemoReceiver:
         self._lock = threading.Lock()
         self._received: list[Received] = []
         self._arrived = threading.Condition(self._lock)
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._handle: ServerHandle | None = None
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> DemoReceiver:
         """Serve in a daemon thread; returns self."""
-        self._server = ThreadingHTTPServer((host, port), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="demo-webhook", daemon=True)
-        self._thread.start()
+        server = ThreadingHTTPServer((host, port), self._handler())
+        server.daemon_threads = True
+        self._handle = serve_in_thread(server, "demo-webhook")
         return self
 
     @property
     def url(self) -> str:
         """Where sesmon posts notifications."""
-        if self._server is None:
+        if self._handle is None:
             raise RuntimeError("the receiver is not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/sesmon"
+        return f"http://{self._handle.host}:{self._handle.port}/sesmon"
 
     def stop(self) -> None:
-        """Stop serving."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        """Stop serving and join the server's thread."""
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
 
     def received(self) -> list[Received]:
         """Every alert received so far, in arrival order."""

@@ -12,6 +12,10 @@ def open_state(config: StateConfig) -> StateBackend:
         from sesmon.state.memory import MemoryState  # noqa: PLC0415 - load only the backend in use
 
         return MemoryState()
+    if config.backend == "postgresql":
+        from sesmon.state.postgres import PostgresState  # noqa: PLC0415 - psycopg only when configured
+
+        return PostgresState(config.resolved_dsn(), pool_size=config.pool_size)
     from sesmon.state.sqlite import SqliteState  # noqa: PLC0415
 
     return SqliteState(config.path)

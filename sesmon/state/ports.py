@@ -51,6 +51,15 @@ class OutboxEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class Document:
+    """A further key/value document written in the same atomic write as an alert commit."""
+
+    namespace: str
+    key: str
+    value: object
+
+
+@dataclass(frozen=True, slots=True)
 class Lease:
     """A held lease: ``token`` grows by one each time the lease changes hands (a fencing token)."""
 
@@ -68,11 +77,19 @@ class StateError(RuntimeError):
     """State cannot be opened or used as configured (message names the problem, never a secret)."""
 
 
+# kv namespace of IngestDelta.documents, followed by the target's name: every backend writes a
+# delta's documents (a value of None removes one) in the same transaction as the rest of it.
+INGEST_DOCUMENTS = "ingest:"
+
+
 class IngestPort(Protocol):
     """Ingestion: dedup rows, cumulative counters, window buckets and admitted sets per target.
 
     The unit of atomicity is the SQS batch: its dedup rows and its effect commit together.
+    ``shared`` is true when other processes (a fleet's replicas) write the same state.
     """
+
+    shared: bool
 
     def ingest_apply_batch(
         self,
@@ -95,6 +112,10 @@ class IngestPort(Protocol):
 
     def ingest_load(self, target: str) -> IngestState:
         """Everything stored for ``target``, read from one snapshot."""
+        ...
+
+    def ingest_documents(self, target: str) -> dict[str, object]:
+        """The documents (``IngestDelta.documents``) stored for ``target`` with its batches."""
         ...
 
     def ingest_prune_dedup(self, now: float, chunk: int = 20_000, young: float = 0.0) -> int:
@@ -128,8 +149,10 @@ class AlertStatePort(Protocol):
         *,
         now: float,
         fence: Lease | None = None,
+        documents: Sequence[Document] = (),
     ) -> None:
-        """Store ``value`` under ``namespace/key`` and queue ``entries``, all or nothing.
+        """Store ``value`` under ``namespace/key`` and ``documents``, and queue ``entries``, all or
+        nothing (an action decided on a transition is one of ``documents``).
 
         With ``fence``, the write happens only while that lease is still current, else
         :class:`LeaseLostError` is raised and nothing is written.
@@ -184,10 +207,9 @@ class AlertStore(AlertStatePort, OutboxPort, Protocol):
 
 
 class StateBackend(IngestPort, AlertStatePort, OutboxPort, LeasePort, Protocol):
-    """Everything sesmon keeps; ``shared`` when other processes may write the same state."""
+    """Everything sesmon keeps, in one backend (``kind``: sqlite, postgresql or memory)."""
 
     kind: str
-    shared: bool
 
     def schema_version(self) -> int:
         """The schema version the stored state is at."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from itertools import chain
@@ -17,7 +18,9 @@ from sesmon.batch import IngestDelta
 from sesmon.state.checkpoint import BACKSTOP_PAGES, WalCheckpointer
 from sesmon.state.keys import decode_key, encode_key, from_legacy
 from sesmon.state.ports import (
+    INGEST_DOCUMENTS,
     SCHEMA_VERSION,
+    Document,
     IngestState,
     Lease,
     LeaseLostError,
@@ -89,7 +92,10 @@ class SqliteState:
             try:
                 yield cur
             except BaseException:
-                cur.execute("ROLLBACK")
+                # SQLite rolls back by itself on some errors (SQLITE_FULL): a second ROLLBACK would
+                # fail and hide the error that matters ("database or disk is full").
+                if self._conn.in_transaction:
+                    cur.execute("ROLLBACK")
                 raise
             else:
                 cur.execute("COMMIT")
@@ -139,16 +145,20 @@ class SqliteState:
         *,
         now: float,
         fence: Lease | None = None,
+        documents: Sequence[Document] = (),
     ) -> None:
-        """Store a document and queue its notifications in one transaction (fenced when asked)."""
+        """Store documents and queue their notifications in one transaction (fenced when asked)."""
         with self.transaction() as cur:
             if fence is not None:
                 _check_fence(cur, fence)
-            cur.execute(
+            cur.executemany(
                 "INSERT INTO kv(namespace, key, value, updated) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT(namespace, key) DO UPDATE SET value = excluded.value, "
                 "updated = excluded.updated",
-                (namespace, key, orjson.dumps(value), now),
+                [
+                    (namespace, key, orjson.dumps(value), now),
+                    *((d.namespace, d.key, orjson.dumps(d.value), now) for d in documents),
+                ],
             )
             cur.executemany(
                 "INSERT OR IGNORE INTO outbox(sink, notification_id, fingerprint, payload, created, "
@@ -335,6 +345,8 @@ class SqliteState:
         increments = {encode_key(k): v for k, v in delta.counters.items() if v}
         buckets = [[cs, width, start, counts] for (cs, width, start), counts in delta.buckets.items()]
         names = delta.admitted | delta.last_events.keys()
+        if delta.documents:
+            self._ingest_documents_write(cur, target, delta.documents)
         if not (increments or buckets or names):
             return
         cur.execute(
@@ -349,6 +361,22 @@ class SqliteState:
         self._write_log_rows += 1
         if self._write_log_rows >= _WRITE_LOG_FOLD:
             self._fold_write_log(cur)
+
+    def _ingest_documents_write(self, cur: sqlite3.Cursor, target: str, documents: dict[str, object]) -> None:
+        namespace = INGEST_DOCUMENTS + target
+        for key, value in documents.items():
+            if value is None:
+                cur.execute("DELETE FROM kv WHERE namespace = ? AND key = ?", (namespace, key))
+            else:
+                cur.execute(
+                    "INSERT INTO kv(namespace, key, value, updated) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT(namespace, key) DO UPDATE SET value = excluded.value, "
+                    "updated = excluded.updated",
+                    (namespace, key, orjson.dumps(value), time.time()),
+                )
+
+    def ingest_documents(self, target: str) -> dict[str, object]:
+        return self.kv_items(INGEST_DOCUMENTS + target)
 
     def _fold_write_log(self, cur: sqlite3.Cursor) -> None:
         """Apply every logged write to the tables and empty the log (inside a transaction)."""

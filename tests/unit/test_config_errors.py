@@ -151,6 +151,13 @@ CASES: list[tuple[str, str, str]] = [
         "alerts.rules[0]: warning threshold must not be above the critical threshold",
     ),
     (
+        "rule-pause-account-not-allowed",
+        TARGET
+        + "alerts:\n  rules:\n    - {name: RepHigh, signal: bounce_rate, window: 1h, critical: 0.1, "
+        + "actions: [pause_account]}\n",
+        "alerts: rules[0].actions: pause_account needs alerts.actions.allow_account_pause: true",
+    ),
+    (
         "rule-guard-without-volume",
         TARGET
         + "alerts:\n  rules:\n    - {name: RepHigh, signal: quota_usage, warning: 0.05, "
@@ -166,6 +173,22 @@ CASES: list[tuple[str, str, str]] = [
         "sink-without-url",
         TARGET + "alerts:\n  sinks:\n    - {name: chat, type: slack}\n",
         "alerts.sinks[0]: a slack sink needs url (or url_file)",
+    ),
+    (
+        "events-unknown-route",
+        TARGET + "    events: {via: kafka}\n",
+        "targets[0].events.via: input should be 'sns' or 'eventbridge'",
+    ),
+    (
+        "events-unknown-event-type",
+        TARGET + "    events: {event_types: [SEND, BOUNCED]}\n",
+        "targets[0].events.event_types: unknown event types ['BOUNCED']; known: SEND, REJECT, BOUNCE, "
+        "COMPLAINT, DELIVERY, OPEN, CLICK, RENDERING_FAILURE, DELIVERY_DELAY, SUBSCRIPTION",
+    ),
+    (
+        "events-bad-topic-name",
+        TARGET + "    events: {topic_name: 'ses events'}\n",
+        "targets[0].events.topic_name: 'ses events' must be 1-64 letters, digits, '_' or '-'",
     ),
     (
         "volume-too-small",

@@ -67,7 +67,8 @@ def test_sqs_only_is_scoped_to_the_queue_arn() -> None:
                 "account": off,
                 "identities": off,
             }
-        )
+        ),
+        doctor=False,
     )
     assert policy_actions(policy) == {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
     (statement,) = policy["Statement"]
@@ -162,3 +163,53 @@ def test_checked_in_policy_matches_the_example_config(capsys: Any) -> None:
     assert json.loads(capsys.readouterr().out) == json.loads(
         (root / "deploy" / "iam-policy.json").read_text()
     )
+
+
+def test_write_permissions_only_when_an_action_is_configured() -> None:
+    target = {"name": "a", "region": "eu-west-1", "sqs": {"queue_url": QUEUE}}
+    plain = build_policy(config(target))
+    assert not {a for a in policy_actions(plain) if a.startswith("ses:Put")}
+    rule = {"name": "Spike", "signal": "bounce_rate", "window": "1h", "critical": 0.1}
+    acting = Config.model_validate(
+        {
+            "targets": [target],
+            "alerts": {
+                "actions": {"configuration_sets": ["marketing*"], "allow_account_pause": True},
+                "rules": [{**rule, "actions": ["pause_configuration_set", "pause_account"]}],
+            },
+        }
+    )
+    policy = build_policy(acting)
+    (sets,) = statements_for(policy, "ses:PutConfigurationSetSendingOptions")
+    assert sets["Resource"] == "arn:aws:ses:eu-west-1:123456789012:configuration-set/marketing*"
+    (account,) = statements_for(policy, "ses:PutAccountSendingAttributes")
+    assert account["Resource"] == "*"
+
+
+def test_doctor_reads_are_in_the_policy_and_setup_writes_are_apart(tmp_path: Path, capsys: Any) -> None:
+    target = {"name": "a", "region": "eu-west-1", "sqs": {"queue_url": QUEUE}, "configuration_sets": ["tx"]}
+    cfg = config(target)
+    actions = policy_actions(build_policy(cfg))
+    assert {
+        "sns:ListSubscriptionsByTopic",
+        "events:ListRules",
+        "sqs:GetQueueUrl",
+        "ses:GetAccount",
+    } <= actions
+    assert not any(a.startswith(("sns:Create", "sqs:Create", "sqs:Set", "events:Put")) for a in actions)
+    setup = build_policy(cfg, setup=True)
+    written = policy_actions(setup)
+    assert {"sqs:CreateQueue", "sqs:SetQueueAttributes", "sns:CreateTopic", "sns:Subscribe"} <= written
+    assert "ses:CreateConfigurationSetEventDestination" in written
+    assert not any(a.startswith("events:") for a in written)  # the SNS route needs no EventBridge
+    by_action = {a: s["Resource"] for s in setup["Statement"] for a in s["Action"]}
+    assert by_action["sns:Subscribe"] == "arn:aws:sns:eu-west-1:123456789012:sesmon-ses-events"
+    assert by_action["ses:CreateConfigurationSetEventDestination"] == (
+        "arn:aws:ses:eu-west-1:123456789012:configuration-set/tx"
+    )
+    bridge = config({**target, "events": {"via": "eventbridge"}})
+    assert "events:PutTargets" in policy_actions(build_policy(bridge, setup=True))
+    path = tmp_path / "sesmon.yaml"
+    path.write_text(json.dumps({"targets": [target]}))
+    assert cli.main(["iam-policy", "--setup", "--config", str(path)]) == 0
+    assert json.loads(capsys.readouterr().out) == setup

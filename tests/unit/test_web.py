@@ -46,14 +46,25 @@ def test_healthz_follows_liveness() -> None:
     assert _call(make_app(CollectorRegistry(), _probes(alive=True)), "/healthz")[0] == "200 OK"
     status, _, body = _call(make_app(CollectorRegistry(), _probes(alive=False)), "/healthz")
     assert status == "503 Service Unavailable"
-    assert body == "scheduler stopped\n"
+    assert body == "not alive: stopped\n"
+    wedged = Probes(
+        alive=lambda: False,
+        pending=list,
+        status=_probes().status,
+        wedged=lambda: ["sesmon-sqs-prod-0 (no progress for 400s)"],
+    )
+    status, _, body = _call(make_app(CollectorRegistry(), wedged), "/healthz")
+    assert (status, body) == (
+        "503 Service Unavailable",
+        "not alive: no progress: sesmon-sqs-prod-0 (no progress for 400s)\n",
+    )
 
 
 def test_readyz_names_what_is_pending() -> None:
-    app = make_app(CollectorRegistry(), _probes(pending=["sqs/prod", "cloudwatch/prod"]))
-    status, _, body = _call(app, "/readyz")
+    waiting = ["sqs/prod (last error: NoCredentialsError: Unable to locate credentials)", "cloudwatch/prod"]
+    status, _, body = _call(make_app(CollectorRegistry(), _probes(pending=waiting)), "/readyz")
     assert status == "503 Service Unavailable"
-    assert body == "not ready; waiting for: sqs/prod, cloudwatch/prod\n"
+    assert body == "not ready; waiting for:\n" + "".join(f"{w}\n" for w in waiting)
     assert _call(make_app(CollectorRegistry(), _probes()), "/readyz")[1:] == (
         {"Content-Type": "text/plain; charset=utf-8"},
         "ready\n",
