@@ -273,7 +273,9 @@ class Daemon:
         sections = [
             (comp.name, section) for comp in self.components if (section := comp.status()) is not None
         ]
-        return StatusReport(__version__, tuple(self.pending()), sources, tuple(sections))
+        return StatusReport(
+            __version__, tuple(self.pending()), sources, tuple(sections), taken_at=self.clock()
+        )
 
     def _expect_leader_sources(self, now: float) -> None:  # noqa: ARG002 - an on_gain callback
         for comp in self.components:

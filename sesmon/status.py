@@ -26,6 +26,15 @@ class SourceRow:
 
 
 @dataclass(frozen=True, slots=True)
+class Levels:
+    """The thresholds of the alert rules that watch one rate: the lowest warning and critical level."""
+
+    warning: float | None
+    critical: float | None
+    rules: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class RateRow:
     """A configuration set's AWS-comparable rates over one window."""
 
@@ -39,6 +48,24 @@ class RateRow:
     # Where ``sent`` comes from: "events" (Send events counted here) or "cloudwatch" (AWS/SES Send,
     # for a set that publishes no Send events; docs/ARCHITECTURE.md#counting-rules).
     denominator: str = "events"
+    # The rules watching each rate over this window (None: no rule does).
+    bounce_levels: Levels | None = None
+    complaint_levels: Levels | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RateHistory:
+    """A configuration set's rates per ``step`` seconds over the last day, oldest first (None: no sends)."""
+
+    target: str
+    configuration_set: str
+    step: int
+    sent: tuple[int, ...]
+    bounce: tuple[float | None, ...]
+    complaint: tuple[float | None, ...]
+    # The rules watching each rate over any window, for the reference line.
+    bounce_levels: Levels | None = None
+    complaint_levels: Levels | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +74,7 @@ class RatesStatus:
 
     windows: tuple[str, ...]
     rows: tuple[RateRow, ...]
+    history: tuple[RateHistory, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +181,7 @@ class AlertRow:
     labels: Labels
     value: float
     since: float
+    signal: str = ""  # the rule's signal: a rate's value is a fraction, a condition's is 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,3 +265,4 @@ class StatusReport:
     pending: tuple[str, ...]
     sources: tuple[SourceRow, ...]
     sections: Sequence[tuple[str, Section]] = field(default_factory=tuple)
+    taken_at: float | None = None  # when these rows were read (Unix seconds)

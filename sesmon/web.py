@@ -68,10 +68,14 @@ def make_app(registry: CollectorRegistry, probes: Probes) -> Callable[..., Itera
             return _text(
                 start_response, 503, "not ready; waiting for:\n" + "".join(f"{w}\n" for w in waiting)
             )
-        if path == "/":
-            page = statuspage.render(probes.status()).encode()
-            start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
-            return [page]
+        if path in ("/", "/" + statuspage.FRAGMENT_PATH):
+            # The page, or the live part of it that the page's script fetches to refresh itself.
+            report = probes.status()
+            page = statuspage.render(report) if path == "/" else statuspage.render_main(report)
+            start_response(
+                "200 OK", [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store")]
+            )
+            return [page.encode()]
         return _text(start_response, 404, "not found\n")
 
     return app

@@ -243,8 +243,12 @@ class AlertsComponent(BaseComponent):
         """Firing alerts and each sink's delivery counts."""
         counts = self.store.outbox_counts()
         delivered, failures, given_up = self.stats.snapshot()
+        signals = {rule.name: rule.signal for rule in self.config.rules}
         return AlertsStatus(
-            firing=tuple(AlertRow(a.rule, a.severity, a.labels, a.value, a.starts_at) for a in self.firing()),
+            firing=tuple(
+                AlertRow(a.rule, a.severity, a.labels, a.value, a.starts_at, signals.get(a.rule, ""))
+                for a in self.firing()
+            ),
             sinks=tuple(
                 SinkRow(
                     name=s.name,

@@ -42,8 +42,10 @@ PURE_CORE = (
     "sesmon.redact",
     "sesmon.rules",
     "sesmon.signals",
+    "sesmon.sparkline",
     "sesmon.status",
     "sesmon.statuspage",
+    "sesmon.thresholds",
     "sesmon.windows",
     "sesmon.wiring",
 )
