@@ -78,10 +78,11 @@ def _metrics_section(text: str) -> str:
 
 
 def test_the_metric_table_names_exactly_the_families_the_collectors_define() -> None:
-    # Collectors name their families with string literals; an f-string name stands for its prefix.
+    # Collectors (metrics/, and capabilities that keep their own) name their families with string
+    # literals; an f-string name stands for its prefix.
     written = {
         match.group(2): bool(match.group(1))
-        for path in (ROOT / "sesmon" / "metrics").glob("*.py")
+        for path in (ROOT / "sesmon").rglob("*.py")
         for match in re.finditer(r'(f?)"(sesmon_[a-z0-9_{}]+)"', path.read_text())
     }
     exact = {name for name, templated in written.items() if not templated}
