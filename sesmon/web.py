@@ -16,6 +16,7 @@ from waitress.server import TcpWSGIServer
 from waitress.task import ThreadedTaskDispatcher
 
 from sesmon import statuspage
+from sesmon.coalesce import Coalesced
 from sesmon.config import ServerConfig
 from sesmon.logs import get_logger, log_event
 from sesmon.servers import JOIN_SECONDS, ServerHandle, serve_in_thread
@@ -29,6 +30,8 @@ log = get_logger("sesmon.web")
 logging.getLogger("waitress.queue").setLevel(logging.ERROR)
 # /metrics, the probes and the status page only read: any other method is refused (405).
 ALLOWED_METHODS = ("GET", "HEAD")
+# Prometheus scrapes every few seconds at the most: an answer a second old is as good as new.
+SHARE_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -41,19 +44,37 @@ class Probes:
     wedged: Callable[[], list[str]] = list  # loops that stopped making progress (why not alive)
 
 
-def make_app(registry: CollectorRegistry, probes: Probes) -> Callable[..., Iterable[bytes]]:
-    """The WSGI application; pure apart from reading ``registry`` and ``probes``."""
+def make_app(
+    registry: CollectorRegistry, probes: Probes, share_seconds: float = SHARE_SECONDS
+) -> Callable[..., Iterable[bytes]]:
+    """The WSGI application; pure apart from reading ``registry`` and ``probes``.
 
-    metrics_app = make_wsgi_app(registry)
+    ``/metrics`` and the status page are rendered at most once per ``share_seconds``: requests in
+    that time, and those that arrive while a rendering runs, get the same bytes.
+    """
+
+    exposition = make_wsgi_app(registry)
+
+    def metrics_app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        # prometheus_client answers only GET; for HEAD the server sends the headers alone.
+        result: Iterable[bytes] = exposition({**environ, "REQUEST_METHOD": "GET"}, start_response)
+        return result
+
+    def page_app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        del environ
+        start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
+        return [statuspage.render(probes.status()).encode()]
+
+    # The two expensive answers are shared (see sesmon.coalesce); the probes are always live.
+    metrics = Coalesced(metrics_app, share_seconds)
+    page = Coalesced(page_app, share_seconds)
 
     def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD", "GET") not in ALLOWED_METHODS:
             return _text(start_response, 405, "method not allowed\n", [("Allow", ", ".join(ALLOWED_METHODS))])
         path = environ.get("PATH_INFO", "/")
         if path == "/metrics":
-            # prometheus_client answers only GET; for HEAD the server sends the headers alone.
-            result: Iterable[bytes] = metrics_app({**environ, "REQUEST_METHOD": "GET"}, start_response)
-            return result
+            return metrics(environ, start_response)
         if path == "/healthz":
             if probes.alive():
                 return _text(start_response, 200, "ok\n")
@@ -69,9 +90,7 @@ def make_app(registry: CollectorRegistry, probes: Probes) -> Callable[..., Itera
                 start_response, 503, "not ready; waiting for:\n" + "".join(f"{w}\n" for w in waiting)
             )
         if path == "/":
-            page = statuspage.render(probes.status()).encode()
-            start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
-            return [page]
+            return page(environ, start_response)
         return _text(start_response, 404, "not found\n")
 
     return app
