@@ -195,9 +195,19 @@ class _Waitress:
             self._stopped.set()
 
     def shutdown(self) -> None:
-        # The loop exits once its socket map is empty; only its own thread may empty it.
+        # Workers first, while the loop still runs: a request being answered finishes writing (the
+        # loop flushes it) and queued ones are cancelled. Then the loop, which exits once its socket
+        # map is empty; only its own thread may empty it.
+        deadline = time.monotonic() + JOIN_SECONDS
+        self._stop_workers(deadline)
         self._loop.trigger.pull_trigger(self._close_all)
-        self._stopped.wait(JOIN_SECONDS)
+        self._stopped.wait(max(0.0, deadline - time.monotonic()))
+
+    def _stop_workers(self, deadline: float) -> None:
+        workers = self._server.task_dispatcher
+        workers.shutdown(timeout=int(JOIN_SECONDS))
+        if isinstance(workers, _Workers):
+            workers.join(deadline)
 
     def _close_all(self) -> None:
         for dispatcher in list(self._loop._map.values()):
@@ -208,11 +218,7 @@ class _Waitress:
                 dispatcher.handle_close()
 
     def server_close(self) -> None:
-        deadline = time.monotonic() + JOIN_SECONDS
-        workers = self._server.task_dispatcher
-        workers.shutdown(timeout=int(JOIN_SECONDS))
-        if isinstance(workers, _Workers):
-            workers.join(deadline)
+        self._stop_workers(time.monotonic() + JOIN_SECONDS)  # already stopped unless the loop died
         if self._loop.socket is not None:
             self._server.close()
 
