@@ -16,8 +16,12 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from prometheus_client.registry import Collector
 
 from sesmon import __version__, redact
+from sesmon.actions.runner import ActionRunner
+from sesmon.actions.ses import SesActuator
 from sesmon.alerts.component import build_alerts_component
 from sesmon.aws_health import build_aws_component
+from sesmon.canary import build_canary
+from sesmon.canary_probes import CanaryProbes
 from sesmon.component import Component, Job
 from sesmon.config import Config
 from sesmon.denominators import SendBoard
@@ -85,13 +89,29 @@ def build_components(ctx: Context) -> list[Component]:
     )
     if ingest is not None:
         components.append(ingest)
+    probes = CanaryProbes()
+    sesv2 = {name: clients.lazy("sesv2") for name, clients in ctx.aws.items()}
+    canary = build_canary(ctx.config, sesv2, ctx.targets, probes)
+    if canary is not None and ingest is not None:
+        for name in canary.canaries:
+            ingest.ingests[name].canary = probes  # ingestion reports the probes' events
+        components.append(canary)
     identity = build_identity_component(ctx.config, ctx.aws, ctx.targets)
     if identity is not None:
         components.append(identity)
+    actuator = SesActuator(sesv2)
+    actions = ActionRunner(ctx.config.alerts, ctx.store, actuator)
     # Alerts stay last: they read every component that is a SignalProvider.
     fence = ctx.leadership.fence if ctx.leadership is not None else (lambda: None)
     alerts = build_alerts_component(
-        ctx.config.alerts, ctx.store, ctx.health, ctx.clock, components, targets=ctx.targets, fence=fence
+        ctx.config.alerts,
+        ctx.store,
+        ctx.health,
+        ctx.clock,
+        components,
+        targets=ctx.targets,
+        fence=fence,
+        actions=actions,
     )
     components.append(alerts)
     return components
@@ -253,7 +273,9 @@ class Daemon:
         sections = [
             (comp.name, section) for comp in self.components if (section := comp.status()) is not None
         ]
-        return StatusReport(__version__, tuple(self.pending()), sources, tuple(sections))
+        return StatusReport(
+            __version__, tuple(self.pending()), sources, tuple(sections), taken_at=self.clock()
+        )
 
     def _expect_leader_sources(self, now: float) -> None:  # noqa: ARG002 - an on_gain callback
         for comp in self.components:

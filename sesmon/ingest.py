@@ -1,4 +1,9 @@
-"""SES event ingestion: parse, dedup, count and store each SQS batch; windows, signals, metrics, status."""
+"""SES event ingestion: parse, dedup, count and store each SQS batch; windows, signals, metrics, status.
+
+Past 400 lines: ``TargetIngest`` (one target's pipeline state) and ``IngestComponent`` (what the
+daemon schedules, exports and asks for signals) share the lock discipline and the window reads; the
+per-event work itself lives in the pure ``batch``, ``counting`` and ``windows`` modules.
+"""
 
 from __future__ import annotations
 
@@ -21,8 +26,9 @@ from sesmon.batch import (
     parse_batch,
     should_delete,
 )
+from sesmon.canary_probes import CanaryProbes
 from sesmon.component import BaseComponent, Job
-from sesmon.config import Config, TargetConfig
+from sesmon.config import Config, RuleConfig, TargetConfig
 from sesmon.counting import (
     SQS_DELETED,
     ConfigurationSets,
@@ -36,11 +42,13 @@ from sesmon.fleet import replica_name
 from sesmon.health import Heartbeats, SourceHealth
 from sesmon.logs import get_logger, log_event
 from sesmon.metrics.events import EventsCollector, TargetReadout
+from sesmon.model import SesEvent
 from sesmon.signals import WINDOWED_SIGNALS, Observation
 from sesmon.sources.sqs import SqsSource
 from sesmon.state.ports import IngestPort, IngestState
-from sesmon.status import RateRow, RatesStatus
+from sesmon.status import RateHistory, RateRow, RatesStatus
 from sesmon.targets import TargetDirectory
+from sesmon.thresholds import levels_for
 from sesmon.windows import EVENTS, HOUR, MINUTE, SENT, VOLUME, Totals, WindowSet
 
 if TYPE_CHECKING:
@@ -97,6 +105,7 @@ class TargetIngest:
         self._carried: dict[str, float] = {}
         self._documents = replica_name(config.state.replica)
         self._carried_key = f"{self._documents}/{_CARRIED}"
+        self.canary: CanaryProbes | None = None  # set when the target runs a pipeline canary
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -237,6 +246,10 @@ class TargetIngest:
             for i, count in enumerate(built.lag_counts):
                 totals[i] += count
             self._lag_sum += built.lag_sum
+        canary = self.canary
+        if canary is not None and canary.outstanding:
+            # Only while a probe is out: one emptiness test per batch otherwise.
+            canary.seen(((e.message_id, e.event_type) for e in parsed if isinstance(e, SesEvent)), now)
         return outcomes(parsed, fresh)
 
     def record_undeleted(self, count: int, slot: int = 0) -> None:
@@ -339,6 +352,12 @@ class TargetIngest:
         """Configuration set → window label (and ``volume``) → totals."""
         with self._lock:
             return self._all_totals(now)
+
+    def history(self, now: float, span: int, step: int) -> dict[str, list[tuple[int, int, int, int]]]:
+        """Configuration set → (start, sent, bounced, complained) per step (``WindowSet.history``)."""
+        with self._lock:
+            windows = self._windows
+            return {cs: windows.history(cs, now, span, step) for cs in windows.configuration_sets()}
 
     def last_events(self) -> dict[str, float]:
         """Configuration set → newest SES event time."""
@@ -494,17 +513,38 @@ class IngestComponent(BaseComponent):
             return None
         now = self.clock()
         windows = (*self.config.windows, VOLUME)
+        rules = self.config.alerts.rules
         rows: list[RateRow] = []
+        history: list[RateHistory] = []
         for name, ingest in self.ingests.items():
             for cs, per_window in sorted(ingest.totals(now).items()):
-                rows.extend(_rate_row(name, cs, w, per_window.get(w)) for w in windows)
-        return RatesStatus(windows=windows, rows=tuple(rows))
+                rows.extend(_rate_row(name, cs, w, per_window.get(w), rules) for w in windows)
+            for cs, steps in sorted(ingest.history(now, HISTORY_SPAN, HISTORY_STEP).items()):
+                history.append(_history(name, cs, steps, rules))
+        return RatesStatus(windows=windows, rows=tuple(rows), history=tuple(history))
 
 
-def _rate_row(target: str, configuration_set: str, window: str, totals: Totals | None) -> RateRow:
+# The status page's sparklines: the last day in quarter hours, read from the minute buckets.
+HISTORY_SPAN = 24 * 3600
+HISTORY_STEP = 15 * 60
+
+
+def _rate_row(
+    target: str, configuration_set: str, window: str, totals: Totals | None, rules: Sequence[RuleConfig]
+) -> RateRow:
+    bounce = levels_for(rules, "bounce_rate", window, target, configuration_set)
+    complaint = levels_for(rules, "complaint_rate", window, target, configuration_set)
     if totals is None or not totals[EVENTS]:
         return RateRow(
-            target, configuration_set, window, sent=0, events=0, bounce_ratio=None, complaint_ratio=None
+            target,
+            configuration_set,
+            window,
+            sent=0,
+            events=0,
+            bounce_ratio=None,
+            complaint_ratio=None,
+            bounce_levels=bounce,
+            complaint_levels=complaint,
         )
     return RateRow(
         target,
@@ -515,6 +555,23 @@ def _rate_row(target: str, configuration_set: str, window: str, totals: Totals |
         bounce_ratio=totals.rate("bounce_rate")[0],
         complaint_ratio=totals.rate("complaint_rate")[0],
         denominator=totals.denominator,
+        bounce_levels=bounce,
+        complaint_levels=complaint,
+    )
+
+
+def _history(
+    target: str, configuration_set: str, steps: list[tuple[int, int, int, int]], rules: Sequence[RuleConfig]
+) -> RateHistory:
+    return RateHistory(
+        target,
+        configuration_set,
+        HISTORY_STEP,
+        sent=tuple(sent for _, sent, _, _ in steps),
+        bounce=tuple(bounced / sent if sent else None for _, sent, bounced, _ in steps),
+        complaint=tuple(complained / sent if sent else None for _, sent, _, complained in steps),
+        bounce_levels=levels_for(rules, "bounce_rate", None, target, configuration_set),
+        complaint_levels=levels_for(rules, "complaint_rate", None, target, configuration_set),
     )
 
 

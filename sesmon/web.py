@@ -61,9 +61,13 @@ def make_app(
         return result
 
     def page_app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        del environ
-        start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
-        return [statuspage.render(probes.status()).encode()]
+        report = probes.status()
+        whole = environ.get("PATH_INFO", "/") == "/"
+        page = statuspage.render(report) if whole else statuspage.render_main(report)
+        start_response(
+            "200 OK", [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store")]
+        )
+        return [page.encode()]
 
     # The two expensive answers are shared (see sesmon.coalesce); the probes are always live.
     metrics = Coalesced(metrics_app, share_seconds)
@@ -89,7 +93,8 @@ def make_app(
             return _text(
                 start_response, 503, "not ready; waiting for:\n" + "".join(f"{w}\n" for w in waiting)
             )
-        if path == "/":
+        if path in ("/", "/" + statuspage.FRAGMENT_PATH):
+            # The page, or the live part of it that the page's script fetches to refresh itself.
             return page(environ, start_response)
         return _text(start_response, 404, "not found\n")
 

@@ -10,6 +10,7 @@ from sesmon.state.ports import (
     INGEST_DOCUMENTS,
     SCHEMA_VERSION,
     DedupRow,
+    Document,
     IngestState,
     Lease,
     LeaseLostError,
@@ -189,11 +190,14 @@ class MemoryState:
         *,
         now: float,
         fence: Lease | None = None,
+        documents: Sequence[Document] = (),
     ) -> None:
         with self._lock:
             if fence is not None and not self._current(fence):
                 raise LeaseLostError(f"lease {fence.name!r} token {fence.token} is no longer current")
             self._kv[(namespace, key)] = value
+            for document in documents:
+                self._kv[(document.namespace, document.key)] = document.value
             for entry in entries:
                 if (entry.sink, entry.notification_id) in self._outbox_ids:
                     continue

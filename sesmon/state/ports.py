@@ -51,6 +51,15 @@ class OutboxEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class Document:
+    """A further key/value document written in the same atomic write as an alert commit."""
+
+    namespace: str
+    key: str
+    value: object
+
+
+@dataclass(frozen=True, slots=True)
 class Lease:
     """A held lease: ``token`` grows by one each time the lease changes hands (a fencing token)."""
 
@@ -140,8 +149,10 @@ class AlertStatePort(Protocol):
         *,
         now: float,
         fence: Lease | None = None,
+        documents: Sequence[Document] = (),
     ) -> None:
-        """Store ``value`` under ``namespace/key`` and queue ``entries``, all or nothing.
+        """Store ``value`` under ``namespace/key`` and ``documents``, and queue ``entries``, all or
+        nothing (an action decided on a transition is one of ``documents``).
 
         With ``fence``, the write happens only while that lease is still current, else
         :class:`LeaseLostError` is raised and nothing is written.

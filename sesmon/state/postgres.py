@@ -28,6 +28,7 @@ from sesmon.state.ports import (
     INGEST_DOCUMENTS,
     SCHEMA_VERSION,
     DedupRow,
+    Document,
     IngestState,
     Lease,
     LeaseLostError,
@@ -408,6 +409,7 @@ class PostgresState:
         *,
         now: float,
         fence: Lease | None = None,
+        documents: Sequence[Document] = (),
     ) -> None:
         def attempt() -> None:
             with self._tx() as cur:
@@ -427,6 +429,14 @@ class PostgresState:
                     "updated = excluded.updated",
                     (namespace, key, orjson.dumps(value), now),
                 )
+                for document in documents:  # an action decided on this transition, and so on
+                    self._run(
+                        cur,
+                        "INSERT INTO kv(namespace, key, value, updated) VALUES (%s, %s, %s, %s) "
+                        "ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, "
+                        "updated = excluded.updated",
+                        (document.namespace, document.key, orjson.dumps(document.value), now),
+                    )
                 if entries:
                     self._run(
                         cur,

@@ -20,6 +20,7 @@ from sesmon.state.keys import decode_key, encode_key, from_legacy
 from sesmon.state.ports import (
     INGEST_DOCUMENTS,
     SCHEMA_VERSION,
+    Document,
     IngestState,
     Lease,
     LeaseLostError,
@@ -144,16 +145,20 @@ class SqliteState:
         *,
         now: float,
         fence: Lease | None = None,
+        documents: Sequence[Document] = (),
     ) -> None:
-        """Store a document and queue its notifications in one transaction (fenced when asked)."""
+        """Store documents and queue their notifications in one transaction (fenced when asked)."""
         with self.transaction() as cur:
             if fence is not None:
                 _check_fence(cur, fence)
-            cur.execute(
+            cur.executemany(
                 "INSERT INTO kv(namespace, key, value, updated) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT(namespace, key) DO UPDATE SET value = excluded.value, "
                 "updated = excluded.updated",
-                (namespace, key, orjson.dumps(value), now),
+                [
+                    (namespace, key, orjson.dumps(value), now),
+                    *((d.namespace, d.key, orjson.dumps(d.value), now) for d in documents),
+                ],
             )
             cur.executemany(
                 "INSERT OR IGNORE INTO outbox(sink, notification_id, fingerprint, payload, created, "

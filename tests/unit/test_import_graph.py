@@ -31,6 +31,7 @@ PURE_CORE = (
     "sesmon.demo.scenarios",
     "sesmon.denominators",
     "sesmon.demo.traffic",
+    "sesmon.denominators",
     "sesmon.dnsauth",
     "sesmon.durations",
     "sesmon.events",
@@ -41,8 +42,10 @@ PURE_CORE = (
     "sesmon.redact",
     "sesmon.rules",
     "sesmon.signals",
+    "sesmon.sparkline",
     "sesmon.status",
     "sesmon.statuspage",
+    "sesmon.thresholds",
     "sesmon.windows",
     "sesmon.wiring",
 )

@@ -79,8 +79,20 @@ def test_status_page_escapes_titles_and_shows_state() -> None:
     assert "<h2>alerts &lt;&amp;&gt;</h2><h3>Firing alerts</h3><p>No alerts firing.</p>" in body
     row = "<td>prod&lt;&amp;&gt;</td><td class='bad'>down</td><td>&lt;script&gt;x&lt;/script&gt;</td>"
     assert row in body
-    assert "<script>" not in body
+    assert body.count("<script>") == 1  # the page's own refresh script; the error text is escaped
+    assert "<script>x" not in body
     assert "starting (waiting for sqs/prod)" in body
+
+
+def test_status_fragment_is_the_live_part_of_the_page() -> None:
+    app = make_app(CollectorRegistry(), _probes(pending=["sqs/prod"]))
+    status, headers, fragment = _call(app, "/status/fragment")
+    assert status == "200 OK"
+    assert headers == {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"}
+    assert fragment.startswith("<p>State: starting (waiting for sqs/prod)</p><section><h2>Sources</h2>")
+    page = _call(app, "/")[2]
+    assert f"<main id='status'>{fragment}</main>" in page
+    assert "<html" not in fragment
 
 
 def test_unknown_path_is_404() -> None:
