@@ -19,6 +19,7 @@ from sesmon import statuspage
 from sesmon.coalesce import Coalesced
 from sesmon.config import ServerConfig
 from sesmon.logs import get_logger, log_event
+from sesmon.metrics.exposition import CONTENT_TYPE, Exposition
 from sesmon.servers import JOIN_SECONDS, ServerHandle, serve_in_thread
 from sesmon.status import StatusReport
 
@@ -45,17 +46,19 @@ class Probes:
 
 
 def make_app(
-    registry: CollectorRegistry, probes: Probes, share_seconds: float = SHARE_SECONDS
+    registry: CollectorRegistry | Exposition, probes: Probes, share_seconds: float = SHARE_SECONDS
 ) -> Callable[..., Iterable[bytes]]:
     """The WSGI application; pure apart from reading ``registry`` and ``probes``.
 
-    ``/metrics`` and the status page are rendered at most once per ``share_seconds``: requests in
+    With an :class:`Exposition` (the daemon's), /metrics serves its ready bytes; with a bare registry
+    it is rendered at most once per ``share_seconds``, as the status page always is: requests in
     that time, and those that arrive while a rendering runs, get the same bytes.
     """
 
-    exposition = make_wsgi_app(registry)
+    exposition = make_wsgi_app(registry) if isinstance(registry, CollectorRegistry) else None
 
     def metrics_app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        assert exposition is not None
         # prometheus_client answers only GET; for HEAD the server sends the headers alone.
         result: Iterable[bytes] = exposition({**environ, "REQUEST_METHOD": "GET"}, start_response)
         return result
@@ -69,7 +72,7 @@ def make_app(
         )
         return [page.encode()]
 
-    # The two expensive answers are shared (see sesmon.coalesce); the probes are always live.
+    # The expensive answers are shared (see sesmon.coalesce); the probes are always live.
     metrics = Coalesced(metrics_app, share_seconds)
     page = Coalesced(page_app, share_seconds)
 
@@ -78,6 +81,8 @@ def make_app(
             return _text(start_response, 405, "method not allowed\n", [("Allow", ", ".join(ALLOWED_METHODS))])
         path = environ.get("PATH_INFO", "/")
         if path == "/metrics":
+            if isinstance(registry, Exposition):
+                return _metrics(registry, environ, start_response)
             return metrics(environ, start_response)
         if path == "/healthz":
             if probes.alive():
@@ -99,6 +104,18 @@ def make_app(
         return _text(start_response, 404, "not found\n")
 
     return app
+
+
+def _metrics(exposition: Exposition, environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+    rendered = exposition.current()
+    headers = [("Content-Type", CONTENT_TYPE)]
+    body = rendered.body
+    if "gzip" in environ.get("HTTP_ACCEPT_ENCODING", ""):
+        headers.append(("Content-Encoding", "gzip"))
+        body = rendered.gzipped
+    headers.append(("Content-Length", str(len(body))))
+    start_response("200 OK", headers)
+    return [body]
 
 
 _REASONS = {200: "OK", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable"}

@@ -115,7 +115,7 @@ def test_exact_counts_through_sqs(
         health=health,
         targets=targets,
         clock=time.time,
-        sqs_clients={"prod": lambda: AwsClients(target, ApiCallCounter()).client("sqs")},
+        sqs_clients={"prod": lambda: AwsClients(target, ApiCallCounter()).sqs_receiver()},
     )
     registry = build_registry(component.collectors())
     ingest = component.ingests["prod"]
