@@ -191,6 +191,9 @@ class StateConfig(Strict):
     # sqlite: the embedded file at ``path``; memory: nothing survives the process (tests).
     backend: Literal["sqlite", "memory"] = "sqlite"
     path: str = "sesmon-state.db"
+    # A corrupt or unreadable file: fail (exit 1 naming the file and the fix), or move it aside and
+    # start fresh (every counter, alert and dedup key begins again).
+    on_corrupt: Literal["fail", "quarantine"] = "fail"
     # SQS keeps messages up to 4 days by default, so a redelivery can arrive that late.
     dedup_ttl: Seconds = 4 * 86400.0
 

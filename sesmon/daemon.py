@@ -27,8 +27,10 @@ from sesmon.ingest import build_ingest
 from sesmon.logs import get_logger, log_event
 from sesmon.metrics import build_registry
 from sesmon.metrics.self_metrics import BuildInfoCollector, SourceHealthCollector
+from sesmon.metrics.state import StateCollector
 from sesmon.sources.aws import ApiCallCounter, AwsClients
 from sesmon.state.factory import open_state
+from sesmon.state.monitor import StateSource
 from sesmon.state.ports import StateBackend
 from sesmon.targets import TargetDirectory
 from sesmon.web import Probes, ServerHandle, make_app, start_server
@@ -99,7 +101,10 @@ class Daemon:
         self.drain_seconds = drain_seconds
         self.health = SourceHealth()
         self.targets = TargetDirectory(config.targets)
-        self.store = open_state(config.state)
+        self._exit_code = 0
+        self._stopping = threading.Event()
+        self.state_source = StateSource(self.health, clock, on_lost=self._state_lost)
+        self.store = open_state(config.state, self.state_source, clock)
         self.api_calls = ApiCallCounter()
         self.context = Context(
             config,
@@ -115,6 +120,7 @@ class Daemon:
             [
                 BuildInfoCollector(),
                 SourceHealthCollector(self.health, self.targets),
+                StateCollector(self.state_source),
                 *(c for comp in self.components for c in comp.collectors()),
             ],
             runtime=True,
@@ -124,7 +130,6 @@ class Daemon:
             job_defaults={"max_instances": 1, "coalesce": True},
             timezone="UTC",
         )
-        self._stopping = threading.Event()
         self._state_loaded = False
         self._server: ServerHandle | None = None
         self._signals = 0
@@ -263,8 +268,14 @@ class Daemon:
         if self._server is not None:
             self._server.close()
         self.store.close()
-        log_event(log, logging.INFO, "stopped")
-        return 0
+        log_event(log, logging.INFO, "stopped", exit_code=self._exit_code)
+        return self._exit_code
+
+    def _state_lost(self, _problem: str) -> None:
+        # Called from the writing thread: counting already stopped (every write raises); stop the rest
+        # and exit 1, so the supervisor restarts sesmon on a fresh file.
+        self._exit_code = 1
+        self._stopping.set()
 
 
 def _utc(timestamp: float) -> object:
