@@ -15,6 +15,7 @@ import httpx
 import orjson
 from prometheus_client.parser import text_string_to_metric_families
 
+from sesmon.state.sqlite import SqliteState
 from tests.conftest import MotoServer, environment_without_aws
 
 if TYPE_CHECKING:
@@ -22,6 +23,20 @@ if TYPE_CHECKING:
 
 SESMON = [sys.executable, "-m", "sesmon.cli"]
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def stored_counters(state: Path | str) -> dict[tuple[str, ...], int]:
+    """What the state file holds for target ``prod`` (read once sesmon has stopped)."""
+    store = SqliteState(state)
+    try:
+        return store.ingest_load("prod").counters
+    finally:
+        store.close()
+
+
+def event_counters(counters: dict[tuple[str, ...], int]) -> dict[tuple[str, ...], int]:
+    """The event counters, without the SQS message accounting."""
+    return {k: v for k, v in counters.items() if k[0] != "sqs"}
 
 
 def wait_for(condition: Callable[[], bool], what: str, timeout: float = 120.0) -> None:

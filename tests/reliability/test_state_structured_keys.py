@@ -10,9 +10,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from sesmon.state.sqlite import SqliteState
 from tests.conftest import MotoServer
-from tests.reliability.sesmon_process import SesmonProcess, wait_for
+from tests.reliability.sesmon_process import SesmonProcess, stored_counters, wait_for
 from tests.sesgen import SesEventGenerator
 
 # Provider groups are named in the config, so any text can be one: the hardest labels a key can hold.
@@ -73,9 +72,7 @@ def test_awkward_label_values_round_trip_through_a_restart(sesmon: SesmonProcess
     assert set(before) - {"other"} == set(AWKWARD)  # no split pieces such as "evil" or "name"
     assert sesmon.stop() == 0
 
-    store = SqliteState(sesmon.state)
-    counters = store.ingest_load("prod").counters
-    store.close()
+    counters = stored_counters(sesmon.state)
     for name in AWKWARD:
         assert counters[("providers", "transactional", name, "send")] == EVENTS_PER_PROVIDER
     assert all(len(key) == 4 for key in counters if key[0] == "providers")
