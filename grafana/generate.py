@@ -31,12 +31,26 @@ DASHBOARD_DIR = Path(__file__).resolve().parent / "dashboards"
 # without the ${DS_...} placeholders that only the import dialog understands.
 DATASOURCE = model.DataSourceRef(type_val="prometheus", uid="${datasource}")
 
-# Filters every AWS-derived series by the dashboard's variables.
-ACCOUNT = 'account_id=~"$account_id", region=~"$region"'
+# Filters every AWS-derived series by the dashboard's variables: the target (a name from the config,
+# unique even when two targets share an account or a set name), its account and its region.
+ACCOUNT = 'target=~"$target", account_id=~"$account_id", region=~"$region"'
 CONFIG_SET = f'{ACCOUNT}, configuration_set=~"$configuration_set"'
 # sesmon's alerts carry their target's account and region (empty for alerts about no target);
 # account-level ones carry an empty configuration_set.
-ALERT_SET = 'account_id=~"$account_id|", region=~"$region|", configuration_set=~"$configuration_set|"'
+ALERT_SET = (
+    'target=~"$target|", account_id=~"$account_id|", region=~"$region|", '
+    'configuration_set=~"$configuration_set|"'
+)
+# Keeps the process_* and python_* families of other exporters scraped by the same Prometheus out.
+SESMON_PROCESS = "and on (job, instance) sesmon_build_info"
+
+# Units: SES counts recipients and events, sesmon counts messages and notifications; Grafana's
+# "suffix:" unit names what is counted instead of calling it requests or operations.
+RECIPIENTS_PER_SECOND = "suffix: recipients/s"
+RECIPIENTS = "suffix: recipients"
+EVENTS_PER_SECOND = "suffix: events/s"
+MESSAGES_PER_SECOND = "suffix: messages/s"
+NOTIFICATIONS_PER_SECOND = "suffix: notifications/s"
 
 # AWS's published review and pause levels for account-level reputation.
 BOUNCE_REVIEW, BOUNCE_PAUSE = 0.05, 0.10
@@ -164,6 +178,23 @@ def variable(name: str, label: str, expr: str) -> builders.QueryVariable:
     )
 
 
+def with_target_variables(dash: builders.Dashboard) -> builders.Dashboard:
+    """Target (a name from sesmon's config), then its accounts, then their regions."""
+    return (
+        dash.with_variable(variable("target", "Target", "label_values(sesmon_source_up, target)"))
+        .with_variable(
+            variable("account_id", "Account", 'label_values(sesmon_source_up{target=~"$target"}, account_id)')
+        )
+        .with_variable(
+            variable(
+                "region",
+                "Region",
+                'label_values(sesmon_source_up{target=~"$target", account_id=~"$account_id"}, region)',
+            )
+        )
+    )
+
+
 def datasource_variable() -> builders.DatasourceVariable:
     return builders.DatasourceVariable("datasource").label("Data source").type("prometheus")
 
@@ -196,15 +227,12 @@ def base(uid: str, title: str, description: str) -> builders.Dashboard:
 def overview() -> builders.Dashboard:
     """Deliverability at a glance: account state, sending, reputation and alerts."""
     dash = (
-        base(
-            "sesmon-overview",
-            "sesmon / SES deliverability",
-            "Amazon SES deliverability per account, region and configuration set, from sesmon.",
-        )
-        .with_variable(datasource_variable())
-        .with_variable(variable("account_id", "Account", "label_values(sesmon_source_up, account_id)"))
-        .with_variable(
-            variable("region", "Region", 'label_values(sesmon_source_up{account_id=~"$account_id"}, region)')
+        with_target_variables(
+            base(
+                "sesmon-overview",
+                "sesmon / SES deliverability",
+                "Amazon SES deliverability per target, account, region and configuration set, from sesmon.",
+            ).with_variable(datasource_variable())
         )
         .with_variable(
             variable(
@@ -276,9 +304,8 @@ def overview() -> builders.Dashboard:
         .datasource(DATASOURCE)
         .with_target(
             query(
-                f"max by (account_id, region) (sesmon_send_quota_sent_last_24h{{{ACCOUNT}}})"
-                f" / max by (account_id, region) (sesmon_send_quota_max_24h{{{ACCOUNT}}} > 0)",
-                "{{account_id}} {{region}}",
+                f"max by (target, account_id, region) (sesmon_send_quota_usage_ratio{{{ACCOUNT}}})",
+                "{{target}}",
                 instant=True,
             )
         )
@@ -293,12 +320,19 @@ def overview() -> builders.Dashboard:
     dash = dash.with_panel(
         graph(
             "Sending quota",
-            "Sent in the last 24 hours against the 24-hour quota, and the maximum send rate.",
-            "short",
-            query(f"sesmon_send_quota_sent_last_24h{{{ACCOUNT}}}", "sent 24h {{account_id}} {{region}}"),
-            query(f"sesmon_send_quota_max_24h{{{ACCOUNT}}}", "quota 24h {{account_id}} {{region}}"),
-            query(f"sesmon_send_quota_max_rate{{{ACCOUNT}}}", "max rate/s {{account_id}} {{region}}"),
-        )
+            "Recipients sent in the last 24 hours against the 24-hour quota.",
+            RECIPIENTS,
+            query(f"sesmon_send_quota_sent_last_24h{{{ACCOUNT}}}", "sent 24h {{target}}"),
+            query(f"sesmon_send_quota_max_24h{{{ACCOUNT}}}", "quota 24h {{target}}"),
+        ).span(8)
+    )
+    dash = dash.with_panel(
+        graph(
+            "Maximum send rate",
+            "The most recipients SES accepts per second from the account.",
+            RECIPIENTS_PER_SECOND,
+            query(f"sesmon_send_quota_max_rate{{{ACCOUNT}}}", "{{target}}"),
+        ).span(4)
     )
     dash = dash.with_panel(
         _instant_table(
@@ -319,7 +353,7 @@ def overview() -> builders.Dashboard:
         graph(
             "Sends and deliveries",
             "Recipients per second per configuration set (SES counts recipients, not messages).",
-            "reqps",
+            RECIPIENTS_PER_SECOND,
             query(
                 f"sum by (configuration_set, event_type) (rate(sesmon_recipients_total"
                 f'{{{CONFIG_SET}, event_type=~"send|delivery"}}[$__rate_interval]))',
@@ -332,7 +366,7 @@ def overview() -> builders.Dashboard:
             graph(
                 "Events by type",
                 "SES events per second by type, for the selected configuration sets.",
-                "ops",
+                EVENTS_PER_SECOND,
                 query(
                     f"sum by (event_type) (rate(sesmon_events_total{{{CONFIG_SET}}}[$__rate_interval]))",
                     "{{event_type}}",
@@ -396,7 +430,7 @@ def overview() -> builders.Dashboard:
             "Sent recipients in window",
             "The denominator of the event-based rates: a rate over few recipients says little. "
             "From Send events, or from CloudWatch's Send for sets whose Send events are not routed.",
-            "short",
+            RECIPIENTS,
             query(
                 f'sesmon_window_sent_recipients{{{CONFIG_SET}, window="$window"}}',
                 "{{configuration_set}} ({{window}}, {{denominator}})",
@@ -408,7 +442,7 @@ def overview() -> builders.Dashboard:
             graph(
                 "Delivery delays by type",
                 "Delayed recipients per second by delay type.",
-                "reqps",
+                RECIPIENTS_PER_SECOND,
                 query(
                     f"sum by (delay_type) "
                     f"(rate(sesmon_delivery_delays_total{{{CONFIG_SET}}}[$__rate_interval]))",
@@ -425,7 +459,7 @@ def overview() -> builders.Dashboard:
                 "Bounces by type and subtype",
                 "Bounced recipients per second. Permanent bounces (except OnAccountSuppressionList) count "
                 "toward the AWS bounce rate.",
-                "reqps",
+                RECIPIENTS_PER_SECOND,
                 query(
                     f"sum by (bounce_type, bounce_subtype) "
                     f"(rate(sesmon_bounces_total{{{CONFIG_SET}}}[$__rate_interval]))",
@@ -439,7 +473,7 @@ def overview() -> builders.Dashboard:
             graph(
                 "Complaints by feedback type",
                 "Complained recipients per second by feedback type and complaint subtype.",
-                "reqps",
+                RECIPIENTS_PER_SECOND,
                 query(
                     f"sum by (feedback_type, complaint_subtype) "
                     f"(rate(sesmon_complaints_total{{{CONFIG_SET}}}[$__rate_interval]))",
@@ -453,7 +487,7 @@ def overview() -> builders.Dashboard:
             graph(
                 "Recipients by mailbox provider",
                 "Recipients per second by mailbox provider and event type.",
-                "reqps",
+                RECIPIENTS_PER_SECOND,
                 query(
                     f"sum by (provider, event_type) "
                     f"(rate(sesmon_recipients_by_provider_total{{{CONFIG_SET}}}[$__rate_interval]))",
@@ -724,17 +758,12 @@ def _table_format() -> prom_model.PromQueryFormat:
 
 def self_monitoring() -> builders.Dashboard:
     """sesmon's own health: sources, AWS API use and cost, SQS intake, lag and notifications."""
-    dash = (
+    dash = with_target_variables(
         base(
             "sesmon-self",
             "sesmon / self-monitoring",
             "Health of the sesmon daemon: sources, AWS API requests and cost, SQS intake and notifications.",
-        )
-        .with_variable(datasource_variable())
-        .with_variable(variable("account_id", "Account", "label_values(sesmon_source_up, account_id)"))
-        .with_variable(
-            variable("region", "Region", 'label_values(sesmon_source_up{account_id=~"$account_id"}, region)')
-        )
+        ).with_variable(datasource_variable())
     )
 
     dash = dash.with_row(builders.Row("Sources"))
@@ -859,7 +888,7 @@ def self_monitoring() -> builders.Dashboard:
         graph(
             "SQS messages by outcome",
             "Every received message is counted once, or recorded as a duplicate, control message or invalid.",
-            "ops",
+            MESSAGES_PER_SECOND,
             *(
                 query(f"sum(rate({metric}{{{ACCOUNT}}}[$__rate_interval]))", outcome)
                 for outcome, metric in outcomes
@@ -871,7 +900,7 @@ def self_monitoring() -> builders.Dashboard:
             graph(
                 "Invalid messages by reason",
                 "Messages that could not be parsed as SES events, by reason.",
-                "ops",
+                MESSAGES_PER_SECOND,
                 query(
                     f"sum by (reason) "
                     f"(rate(sesmon_sqs_messages_invalid_total{{{ACCOUNT}}}[$__rate_interval]))",
@@ -900,22 +929,71 @@ def self_monitoring() -> builders.Dashboard:
     dash = dash.with_panel(
         graph(
             "Notifications",
-            "Notifications delivered and failed attempts per second, by sink.",
-            "ops",
+            "Notifications delivered, failed attempts and notifications given up (a permanent failure or "
+            "too old to send), per second, by sink.",
+            NOTIFICATIONS_PER_SECOND,
             query("sum by (sink) (rate(sesmon_notifications_total[$__rate_interval]))", "sent {{sink}}"),
             query(
                 "sum by (sink) (rate(sesmon_notification_failures_total[$__rate_interval]))",
                 "failed {{sink}}",
             ),
+            query(
+                "sum by (sink) (rate(sesmon_notifications_given_up_total[$__rate_interval]))",
+                "given up {{sink}}",
+            ),
         )
     )
-    return dash.with_panel(
+    dash = dash.with_panel(
         graph(
             "Outbox pending",
             "Notifications waiting in the durable outbox for delivery, by sink.",
-            "short",
+            "suffix: notifications",
             query("sesmon_outbox_pending", "{{sink}}"),
         )
+    )
+    return process(dash.with_row(builders.Row("Process")))
+
+
+def process(dash: builders.Dashboard) -> builders.Dashboard:
+    """The daemon process itself, from the standard process and Python collectors."""
+    dash = dash.with_panel(
+        graph(
+            "CPU",
+            "CPU time the sesmon process uses per second (1 = one core busy).",
+            "percentunit",
+            query(f"rate(process_cpu_seconds_total[$__rate_interval]) {SESMON_PROCESS}", "{{instance}}"),
+        ).span(8)
+    )
+    dash = dash.with_panel(
+        graph(
+            "Memory",
+            "Resident memory of the sesmon process.",
+            "bytes",
+            query(f"process_resident_memory_bytes {SESMON_PROCESS}", "{{instance}}"),
+        ).span(8)
+    )
+    dash = dash.with_panel(
+        graph(
+            "Open file descriptors",
+            "File descriptors open (sockets, the state database) against the process limit.",
+            "short",
+            query(f"process_open_fds {SESMON_PROCESS}", "open {{instance}}"),
+            query(f"process_max_fds {SESMON_PROCESS}", "limit {{instance}}"),
+        ).span(8)
+    )
+    return dash.with_panel(
+        stacked(
+            graph(
+                "Garbage collections",
+                "Python garbage collections per second by generation.",
+                "suffix: collections/s",
+                query(
+                    f"sum by (instance, generation) (rate(python_gc_collections_total[$__rate_interval]) "
+                    f"{SESMON_PROCESS})",
+                    "gen {{generation}} {{instance}}",
+                ),
+            )
+        ).span(24)
     )
 
 

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import html
 import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 from prometheus_client.registry import Collector
 
-from sesmon.component import BaseComponent, Job
+from sesmon.component import BaseComponent, Job, target_job
 from sesmon.config import Config, TargetConfig
 from sesmon.denominators import SendBoard
 from sesmon.iam import operations_for
@@ -22,6 +22,7 @@ from sesmon.sources.account import HEALTHY, KNOWN_ENFORCEMENT_STATUSES, AccountP
 from sesmon.sources.aws import ApiCallCounter, AwsClients
 from sesmon.sources.cloudwatch import BOUNCE, COMPLAINT, CloudWatchPoller, CloudWatchSnapshot
 from sesmon.sources.discovery import ConfigurationSetDiscovery, RateLimiter
+from sesmon.status import AccountRow, AccountsStatus
 from sesmon.targets import TargetDirectory
 
 log = get_logger("sesmon.aws_health")
@@ -120,71 +121,51 @@ class AwsHealthComponent(BaseComponent):
     def jobs(self) -> Sequence[Job]:
         jobs: list[Job] = []
         for name, state in self._state.items():
-            jobs.append(Job(f"aws-identity-{name}", IDENTITY_RETRY_SECONDS, self._identity_job(name)))
+            # Not a source of its own: until STS answers, the labels keep the configured guess.
+            jobs.append(
+                Job(f"aws-identity-{name}", IDENTITY_RETRY_SECONDS, partial(self._learn_account_id, name))
+            )
             if state.config.cloudwatch.enabled:
                 jobs.append(
-                    Job(
-                        f"cloudwatch-{name}",
-                        state.config.cloudwatch.interval,
-                        self._cloudwatch_job(name),
-                        source="cloudwatch",
-                        target=name,
-                    )
+                    target_job("cloudwatch", name, state.config.cloudwatch.interval, self._poll_cloudwatch)
                 )
             if state.config.account.enabled:
-                jobs.append(
-                    Job(
-                        f"account-{name}",
-                        state.config.account.interval,
-                        self._account_job(name),
-                        source="account",
-                        target=name,
-                    )
-                )
+                jobs.append(target_job("account", name, state.config.account.interval, self._poll_account))
         return jobs
 
-    def _identity_job(self, name: str) -> Callable[[float], None]:
-        def run(_now: float) -> None:
-            state = self._state[name]
-            if state.account_id_known:
-                return
-            try:
-                account_id = state.clients.account_id()
-            except Exception as exc:  # noqa: BLE001 - retried at the next run; labels keep the guess
-                error = type(exc).__name__
-                log_event(log, logging.WARNING, "account_id_unavailable", target=name, error=error)
-                return
-            self._targets.set_account_id(name, account_id)
-            state.account_id_known = True
+    def _learn_account_id(self, name: str, _now: float) -> None:
+        state = self._state[name]
+        if state.account_id_known:
+            return
+        try:
+            account_id = state.clients.account_id()
+        except Exception as exc:  # noqa: BLE001 - retried at the next run; labels keep the guess
+            error = type(exc).__name__
+            log_event(log, logging.WARNING, "account_id_unavailable", target=name, error=error)
+            return
+        self._targets.set_account_id(name, account_id)
+        state.account_id_known = True
 
-        return run
+    def _poll_cloudwatch(self, name: str, now: float) -> None:
+        state = self._state[name]
+        discovery_error = _refresh(state, now)
+        snapshot = state.cloudwatch.poll(now)
+        with self._lock:
+            state.cw_snapshot = snapshot
+        if discovery_error is not None:
+            # The account-level data is fresh, but per-set coverage may be stale: report it.
+            raise discovery_error
 
-    def _cloudwatch_job(self, name: str) -> Callable[[float], None]:
-        def run(now: float) -> None:
-            state = self._state[name]
-            discovery_error = _refresh(state, now)
-            snapshot = state.cloudwatch.poll(now)
-            with self._lock:
-                state.cw_snapshot = snapshot
-            if discovery_error is not None:
-                # The account-level data is fresh, but per-set coverage may be stale: report it.
-                raise discovery_error
-
-        return run
-
-    def _account_job(self, name: str) -> Callable[[float], None]:
-        def run(now: float) -> None:
-            state = self._state[name]
-            discovery_error = _refresh(state, now)
-            snapshot = state.account.poll(now, state.discovery.catalog)
-            with self._lock:
-                state.account_snapshot = snapshot
-                if snapshot.enforcement_status not in KNOWN_ENFORCEMENT_STATUSES:
-                    state.seen_statuses.add(snapshot.enforcement_status)
-            if discovery_error is not None:
-                raise discovery_error
-
-        return run
+    def _poll_account(self, name: str, now: float) -> None:
+        state = self._state[name]
+        discovery_error = _refresh(state, now)
+        snapshot = state.account.poll(now, state.discovery.catalog)
+        with self._lock:
+            state.account_snapshot = snapshot
+            if snapshot.enforcement_status not in KNOWN_ENFORCEMENT_STATUSES:
+                state.seen_statuses.add(snapshot.enforcement_status)
+        if discovery_error is not None:
+            raise discovery_error
 
     def stop(self, deadline: float) -> None:  # noqa: ARG002 - nothing to drain, only to interrupt
         self._stopping.set()
@@ -227,45 +208,29 @@ class AwsHealthComponent(BaseComponent):
             ApiRequestsCollector(self.views, self._api_calls, self._targets.get),
         )
 
-    def status_html(self) -> str:
+    def status(self) -> AccountsStatus:
+        """Account state and CloudWatch account reputation per target."""
         rows = []
         for view in self.views():
             account = view.account
             cw = view.cloudwatch
             bounce = cw.account(BOUNCE) if cw else None
             complaint = cw.account(COMPLAINT) if cw else None
-            usage = account.quota_usage if account else None
-            cells = [
-                view.identity.name,
-                view.identity.account_id,
-                view.identity.region,
-                account.enforcement_status if account else "-",
-                ("yes" if account.sandbox else "no") if account else "-",
-                ("yes" if account.sending_enabled else "no") if account else "-",
-                f"{usage:.1%}" if usage is not None else "-",
-                _percent(bounce.value if bounce else None),
-                _percent(complaint.value if complaint else None),
-            ]
-            bad = account is not None and (
-                account.enforcement_status != HEALTHY or not account.sending_enabled
+            rows.append(
+                AccountRow(
+                    target=view.identity.name,
+                    account_id=view.identity.account_id,
+                    region=view.identity.region,
+                    enforcement_status=account.enforcement_status if account else None,
+                    sandbox=account.sandbox if account else None,
+                    sending_enabled=account.sending_enabled if account else None,
+                    quota_usage=account.quota_usage if account else None,
+                    cloudwatch_bounce_ratio=bounce.value if bounce else None,
+                    cloudwatch_complaint_ratio=complaint.value if complaint else None,
+                    ok=account is None or (account.enforcement_status == HEALTHY and account.sending_enabled),
+                )
             )
-            row = "".join(f"<td>{html.escape(c)}</td>" for c in cells)
-            rows.append(f"<tr class='{'bad' if bad else 'ok'}'>{row}</tr>")
-        header = "".join(
-            f"<th>{h}</th>"
-            for h in (
-                "target",
-                "account",
-                "region",
-                "enforcement",
-                "sandbox",
-                "sending",
-                "quota used",
-                "bounce rate (CloudWatch)",
-                "complaint rate (CloudWatch)",
-            )
-        )
-        return f"<table><tr>{header}</tr>{''.join(rows)}</table>"
+        return AccountsStatus(tuple(rows))
 
     # -- signals --------------------------------------------------------------------------------
 
@@ -325,10 +290,6 @@ def _refresh(state: _TargetState, now: float) -> Exception | None:
     except Exception as exc:  # noqa: BLE001 - the caller still polls with the cached catalog
         return exc
     return None
-
-
-def _percent(value: float | None) -> str:
-    return f"{value:.2%}" if value is not None else "-"
 
 
 def build_aws_component(

@@ -289,15 +289,60 @@ def cmd_rules(_args: argparse.Namespace, config: Config) -> int:
     return EXIT_OK
 
 
-@command("iam-policy", "print the least-privilege IAM policy JSON for a config")
-def cmd_iam_policy(_args: argparse.Namespace, config: Config) -> int:
-    """Print the least-privilege IAM policy for what the config enables."""
+def _iam_policy_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--setup",
+        action="store_true",
+        help="the separate policy `sesmon setup --apply` needs (writes), not the daemon's",
+    )
+
+
+@command(
+    "iam-policy", "print the least-privilege IAM policy JSON for a config", arguments=_iam_policy_arguments
+)
+def cmd_iam_policy(args: argparse.Namespace, config: Config) -> int:
+    """Print the least-privilege IAM policy for what the config enables (run and doctor: reads only),
+    or with --setup the one `sesmon setup --apply` needs."""
     import json  # noqa: PLC0415 - keep the other commands' start-up lean
 
     from sesmon.iam import build_policy  # noqa: PLC0415
 
-    print(json.dumps(build_policy(config), indent=2))
+    print(json.dumps(build_policy(config, setup=args.setup), indent=2))
     return EXIT_OK
+
+
+def _setup_arguments(parser: argparse.ArgumentParser) -> None:
+    from sesmon.connect import setup_arguments  # noqa: PLC0415 - the command's module owns its options
+
+    setup_arguments(parser)
+
+
+@command(
+    "setup", "plan, apply or print as CloudFormation the SES → SQS event path", arguments=_setup_arguments
+)
+def cmd_setup(args: argparse.Namespace, config: Config) -> int:
+    """What the config implies in AWS: the plan, --apply to build it, or a CloudFormation template."""
+    from sesmon.connect import run_setup  # noqa: PLC0415 - boto3 only for the commands that call AWS
+
+    return run_setup(config, args)
+
+
+def _doctor_arguments(parser: argparse.ArgumentParser) -> None:
+    from sesmon.connect import doctor_arguments  # noqa: PLC0415
+
+    doctor_arguments(parser)
+
+
+@command(
+    "doctor",
+    "check credentials, SES, the queue and every event route, with the fix",
+    arguments=_doctor_arguments,
+)
+def cmd_doctor(args: argparse.Namespace, config: Config) -> int:
+    """A checklist per target; exit 0 when every check holds, 1 otherwise."""
+    from sesmon.connect import run_doctor  # noqa: PLC0415
+
+    return run_doctor(config, args)
 
 
 def _healthcheck_arguments(parser: argparse.ArgumentParser) -> None:

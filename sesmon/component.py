@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Protocol
 
 from prometheus_client.registry import Collector
+
+from sesmon.status import Section
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,7 +17,8 @@ class Job:
     """A periodic task; the daemon schedules it and, when ``source`` is set, records its health.
 
     ``func`` takes the current time and raises on failure. Failures are logged and recorded, never
-    propagated, so one failing target never stalls the others.
+    propagated, so one failing target never stalls the others. In a fleet a job runs on the leader
+    only, unless ``every_replica``.
     """
 
     name: str
@@ -23,6 +27,13 @@ class Job:
     source: str | None = None
     target: str | None = None
     run_at_start: bool = True
+    every_replica: bool = False
+
+
+def target_job(source: str, target: str, interval: float, poll: Callable[[str, float], None]) -> Job:
+    """The job ``{source}-{target}`` that runs ``poll(target, now)`` and records its health under
+    ``source``/``target``: the one shape every per-target polling job takes."""
+    return Job(f"{source}-{target}", interval, partial(poll, target), source=source, target=target)
 
 
 class Component(Protocol):
@@ -46,8 +57,12 @@ class Component(Protocol):
         """Stop taking new work and finish in-flight work before the monotonic ``deadline``."""
         ...
 
-    def status_html(self) -> str:
-        """An HTML fragment (already escaped) for the status page; empty for none."""
+    def status(self) -> Section | None:
+        """This capability's status-page section as typed rows (``sesmon/status.py``); None for none."""
+        ...
+
+    def became_leader(self, now: float) -> None:
+        """This replica now leads the fleet: reload what other replicas may have changed."""
         ...
 
 
@@ -68,5 +83,8 @@ class BaseComponent:
     def stop(self, deadline: float) -> None:  # noqa: ARG002 - part of the interface
         return None
 
-    def status_html(self) -> str:
-        return ""
+    def status(self) -> Section | None:
+        return None
+
+    def became_leader(self, now: float) -> None:  # noqa: ARG002 - part of the interface
+        return None

@@ -1,4 +1,9 @@
-"""Pydantic models of the sesmon YAML configuration: immutable, unknown keys rejected, cross-field rules."""
+"""Pydantic models of the sesmon YAML configuration: immutable, unknown keys rejected, cross-field rules.
+
+One module on purpose, although it passes 400 lines: it is the schema of one YAML document, section
+by section in the document's own order, and the cross-field rules in ``Config`` need every section.
+Loading (YAML, ``${VAR}``, ``*_file`` secrets, error lines) lives in ``config_loader.py``.
+"""
 
 from __future__ import annotations
 
@@ -34,10 +39,40 @@ def _window_name(value: str) -> str:
 WindowName = Annotated[str, AfterValidator(_window_name)]
 """A sliding-window length, kept as written because it becomes the ``window`` label."""
 
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
-_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
-_RULE_NAME = re.compile(r"^[A-Z][A-Za-z0-9]*$")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+def _matching(pattern: str, problem: str) -> AfterValidator:
+    """A validator accepting the strings ``pattern`` matches; ``problem`` may name ``{value!r}``."""
+    regex = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not regex.match(value):
+            raise ValueError(problem.format(value=value))
+        return value
+
+    return AfterValidator(check)
+
+
+Name = Annotated[
+    str,
+    _matching(
+        r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        "must start with a letter or digit and use only letters, digits, '_', '.', '-'",
+    ),
+]
+"""A target or sink name: it becomes a label value and part of job names."""
+Region = Annotated[
+    str, _matching(r"^[a-z]{2}(-[a-z]+)+-\d$", "{value!r} is not an AWS region name such as us-east-1")
+]
+RoleArn = Annotated[
+    str,
+    _matching(
+        r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$",
+        "must be an IAM role ARN such as arn:aws:iam::123456789012:role/sesmon",
+    ),
+]
+RuleName = Annotated[
+    str, _matching(r"^[A-Z][A-Za-z0-9]*$", "{value!r} must be CamelCase, e.g. MarketingBounceRateHigh")
+]
 
 
 class Strict(BaseModel):
@@ -129,15 +164,80 @@ class IdentitiesConfig(Strict):
     interval: Seconds = 900.0
 
 
+# SES event types an event destination can publish (SES v2 spelling); sesmon counts them all.
+SES_EVENT_TYPES = (
+    "SEND",
+    "REJECT",
+    "BOUNCE",
+    "COMPLAINT",
+    "DELIVERY",
+    "OPEN",
+    "CLICK",
+    "RENDERING_FAILURE",
+    "DELIVERY_DELAY",
+    "SUBSCRIPTION",
+)
+_AWS_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_RULE_NAME_CHARS = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def _aws_name(value: str) -> str:
+    if not _AWS_NAME.match(value):
+        raise ValueError(f"{value!r} must be 1-64 letters, digits, '_' or '-'")
+    return value
+
+
+AwsName = Annotated[str, AfterValidator(_aws_name)]
+
+
+class EventsConfig(Strict):
+    """How SES events reach the queue: what ``sesmon setup`` builds and ``sesmon doctor`` checks."""
+
+    via: Literal["sns", "eventbridge"] = "sns"
+    # SNS: the topic every configuration set publishes to, subscribed by the queue.
+    topic_name: AwsName = "sesmon-ses-events"
+    raw_delivery: bool = False
+    # EventBridge: the bus SES publishes to and the rule that sends SES events to the queue.
+    event_bus: str = "default"
+    rule_name: str = "sesmon-ses-events"
+    # The dead-letter queue (default: the queue's name + "-dlq") and when a message moves there.
+    dlq_name: AwsName | None = None
+    max_receive_count: int = Field(default=5, ge=1, le=1000)
+    destination_name: AwsName = "sesmon"
+    # The sets that get an event destination; default: the target's literal configuration_sets.
+    configuration_sets: tuple[AwsName, ...] | None = None
+    event_types: tuple[str, ...] = SES_EVENT_TYPES
+    # Create configuration sets that do not exist yet (with reputation metrics on).
+    create_configuration_sets: bool = True
+
+    @field_validator("event_types")
+    @classmethod
+    def _known_types(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [t for t in value if t not in SES_EVENT_TYPES]
+        if unknown:
+            raise ValueError(f"unknown event types {unknown}; known: {', '.join(SES_EVENT_TYPES)}")
+        if not value:
+            raise ValueError("at least one event type is required")
+        return value
+
+    @field_validator("rule_name", "event_bus")
+    @classmethod
+    def _rule_chars(cls, value: str) -> str:
+        if not _RULE_NAME_CHARS.match(value):
+            raise ValueError(f"{value!r} must be 1-64 letters, digits, '.', '_' or '-'")
+        return value
+
+
 class TargetConfig(Strict):
     """One AWS account and region to monitor."""
 
-    name: str
-    region: str
-    role_arn: str | None = None
+    name: Name
+    region: Region
+    role_arn: RoleArn | None = None
     external_id: str | None = None
     endpoint_url: HttpUrl | None = None
     sqs: SqsConfig | None = None
+    events: EventsConfig = EventsConfig()
     cloudwatch: CloudWatchConfig = CloudWatchConfig()
     account: AccountConfig = AccountConfig()
     identities: IdentitiesConfig = IdentitiesConfig()
@@ -150,27 +250,6 @@ class TargetConfig(Strict):
         # `sqs:` with nothing under it reads as null, which would silently mean "no ingestion".
         if value is None:
             raise ValueError("is empty: give queue_url, or remove the sqs key to not read events")
-        return value
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if not _NAME.match(value):
-            raise ValueError("must start with a letter or digit and use only letters, digits, '_', '.', '-'")
-        return value
-
-    @field_validator("region")
-    @classmethod
-    def _region(cls, value: str) -> str:
-        if not _REGION.match(value):
-            raise ValueError(f"{value!r} is not an AWS region name such as us-east-1")
-        return value
-
-    @field_validator("role_arn")
-    @classmethod
-    def _role(cls, value: str | None) -> str | None:
-        if value is not None and not _ROLE_ARN.match(value):
-            raise ValueError("must be an IAM role ARN such as arn:aws:iam::123456789012:role/sesmon")
         return value
 
     def allows_configuration_set(self, name: str) -> bool:
@@ -186,16 +265,41 @@ class VolumeWindowConfig(Strict):
 
 
 class StateConfig(Strict):
-    """Where state survives restarts."""
+    """Where state survives restarts: an SQLite file (one process) or PostgreSQL (a fleet)."""
 
-    # sqlite: the embedded file at ``path``; memory: nothing survives the process (tests).
-    backend: Literal["sqlite", "memory"] = "sqlite"
+    # sqlite: the embedded file at ``path``; postgresql: shared by a fleet (``dsn``); memory: tests.
+    backend: Literal["sqlite", "postgresql", "memory"] = "sqlite"
     path: str = "sesmon-state.db"
     # A corrupt or unreadable file: fail (exit 1 naming the file and the fix), or move it aside and
     # start fresh (every counter, alert and dedup key begins again).
     on_corrupt: Literal["fail", "quarantine"] = "fail"
+    # libpq connection string or URL; a secret (give dsn_file to read it from a file).
+    dsn: SecretStr | None = None
+    pool_size: Annotated[int, Field(ge=2, le=64)] = 4
     # SQS keeps messages up to 4 days by default, so a redelivery can arrive that late.
     dedup_ttl: Seconds = 4 * 86400.0
+    # Fleet leadership: a leader that stops renewing is replaced within two of these.
+    lease_ttl: Annotated[float, BeforeValidator(parse_duration), Field(ge=2.0, le=600.0)] = 15.0
+    # How often the leader reloads windows and counters that other replicas committed.
+    refresh_interval: Annotated[float, BeforeValidator(parse_duration), Field(gt=0.0, le=300.0)] = 5.0
+    # This process's name in a fleet (the ``replica`` label); defaults to the host name.
+    replica: (
+        Annotated[str, Field(min_length=1, max_length=63, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")] | None
+    ) = None
+
+    @model_validator(mode="after")
+    def _dsn_for_postgresql(self) -> StateConfig:
+        if self.backend == "postgresql" and self.dsn is None:
+            raise ValueError("state.backend postgresql needs state.dsn (or state.dsn_file)")
+        if self.backend != "postgresql" and self.dsn is not None:
+            raise ValueError("state.dsn is only used with state.backend: postgresql")
+        return self
+
+    def resolved_dsn(self) -> str:
+        """The connection string (a secret: never log it)."""
+        if self.dsn is None:
+            raise ValueError("state.dsn is not set")
+        return self.dsn.get_secret_value()
 
 
 def _listen(value: str) -> str:
@@ -265,7 +369,6 @@ DEFAULT_PROVIDERS: dict[str, tuple[str, ...]] = {
     "apple": ("icloud.com", "me.com", "mac.com"),
 }
 
-SEVERITIES = ("info", "warning", "critical")
 Severity = Literal["info", "warning", "critical"]
 
 
@@ -283,7 +386,7 @@ ForDuration = Annotated[float, BeforeValidator(_for_duration)]
 class RuleConfig(Strict):
     """One alert rule: a signal, thresholds, guards and presentation templates."""
 
-    name: str
+    name: RuleName
     signal: str
     window: str | None = None
     warning: float | None = None
@@ -299,13 +402,6 @@ class RuleConfig(Strict):
     runbook_url: str | None = None
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    @field_validator("name")
-    @classmethod
-    def _camel(cls, value: str) -> str:
-        if not _RULE_NAME.match(value):
-            raise ValueError(f"{value!r} must be CamelCase, e.g. MarketingBounceRateHigh")
-        return value
 
     @field_validator("warning", "critical")
     @classmethod
@@ -342,7 +438,7 @@ class RuleConfig(Strict):
 class SinkConfig(Strict):
     """Where notifications go; secrets are SecretStr so they never print."""
 
-    name: str
+    name: Name
     type: Literal["webhook", "slack", "pagerduty", "alertmanager"]
     url: SecretUrl | None = None
     secret: SecretStr | None = None
@@ -350,13 +446,6 @@ class SinkConfig(Strict):
     min_severity: Severity = "warning"
     match: dict[str, str] = Field(default_factory=dict)
     timeout: Seconds = 10.0
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if not _NAME.match(value):
-            raise ValueError("must start with a letter or digit and use only letters, digits, '_', '.', '-'")
-        return value
 
     @model_validator(mode="after")
     def _required_fields(self) -> SinkConfig:

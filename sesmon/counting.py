@@ -188,11 +188,6 @@ class BatchCounts:
         self._cells: dict[str, dict[EventType, list[int]]] = {}
         self._details: dict[CounterKey, int] = {}  # bounces, complaints, delays (rarer types)
 
-    def add(self, event: SesEvent, configuration_set: str, bucket: list[int]) -> None:
-        """Count ``event`` under ``configuration_set`` and add its window counts to ``bucket`` (a count
-        vector in ``windows.FIELDS`` order)."""
-        self.add_to(self.cells_of(configuration_set), event, configuration_set, bucket)
-
     def cells_of(self, configuration_set: str) -> dict[EventType, list[int]]:
         """The cells of ``configuration_set``, by event type, for :meth:`add_to` (a caller counting
         many events of one set looks them up once)."""
@@ -268,20 +263,6 @@ class BatchCounts:
             counters[key] = counters.get(key, 0) + value
         self._cells = {}
         self._details = {}
-
-
-def count_event(
-    event: SesEvent,
-    configuration_set: str,
-    domain_to_provider: Mapping[str, str],
-    counters: dict[CounterKey, int],
-    bucket: list[int],
-) -> None:
-    """Add ``event``'s counter increments to ``counters`` and its window counts to ``bucket`` (a count
-    vector in ``windows.FIELDS`` order): :class:`BatchCounts` for a single event."""
-    batch = BatchCounts(CountLayout(domain_to_provider))
-    batch.add(event, configuration_set, bucket)
-    batch.drain(counters)
 
 
 def providers_with_other(providers: Iterable[str]) -> tuple[str, ...]:

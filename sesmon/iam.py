@@ -7,6 +7,7 @@ from typing import Any
 
 from sesmon import globs
 from sesmon.config import Config, TargetConfig
+from sesmon.wiring import account_of, partition, wiring_for
 
 Operation = tuple[str, str]
 """(boto3 service name, API operation name), as the API-call counter records them."""
@@ -71,25 +72,78 @@ ACTIONS: dict[Operation, str | None] = {
     ("sesv2", "ListEmailIdentities"): "ses:ListEmailIdentities",
     ("sesv2", "GetEmailIdentity"): "ses:GetEmailIdentity",
     ("sesv2", "GetConfigurationSetEventDestinations"): "ses:GetConfigurationSetEventDestinations",
+    # sesmon doctor's reads beyond the daemon's, and sesmon setup's writes.
+    ("sqs", "GetQueueUrl"): "sqs:GetQueueUrl",
+    ("sqs", "CreateQueue"): "sqs:CreateQueue",
+    ("sqs", "SetQueueAttributes"): "sqs:SetQueueAttributes",
+    ("sns", "GetTopicAttributes"): "sns:GetTopicAttributes",
+    ("sns", "ListSubscriptionsByTopic"): "sns:ListSubscriptionsByTopic",
+    ("sns", "GetSubscriptionAttributes"): "sns:GetSubscriptionAttributes",
+    ("sns", "CreateTopic"): "sns:CreateTopic",
+    ("sns", "Subscribe"): "sns:Subscribe",
+    ("sns", "SetSubscriptionAttributes"): "sns:SetSubscriptionAttributes",
+    ("events", "ListRules"): "events:ListRules",
+    ("events", "DescribeRule"): "events:DescribeRule",
+    ("events", "ListTargetsByRule"): "events:ListTargetsByRule",
+    ("events", "PutRule"): "events:PutRule",
+    ("events", "PutTargets"): "events:PutTargets",
+    ("sesv2", "CreateConfigurationSet"): "ses:CreateConfigurationSet",
+    ("sesv2", "PutConfigurationSetReputationOptions"): "ses:PutConfigurationSetReputationOptions",
+    ("sesv2", "CreateConfigurationSetEventDestination"): "ses:CreateConfigurationSetEventDestination",
+    ("sesv2", "UpdateConfigurationSetEventDestination"): "ses:UpdateConfigurationSetEventDestination",
 }
 
-
-def partition(region: str) -> str:
-    """The ARN partition of ``region``."""
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
-
-
-def account_of(target: TargetConfig) -> str:
-    """The account the target's calls act in, as far as the config says (``*`` when it does not)."""
-    if target.role_arn:
-        return target.role_arn.split(":")[4]
-    if target.sqs is not None:
-        return target.sqs.account_id
-    return "*"
+# `sesmon doctor` (targets with a queue): the daemon's reads plus these, so the read-only policy
+# `sesmon iam-policy` prints lets doctor check everything it checks.
+DOCTOR_OPERATIONS: tuple[Operation, ...] = (
+    ("sts", "GetCallerIdentity"),
+    ("sqs", "GetQueueUrl"),
+    ("sqs", "GetQueueAttributes"),
+    ("sqs", "ReceiveMessage"),
+    ("sqs", "DeleteMessage"),
+    ("sns", "GetTopicAttributes"),
+    ("sns", "ListSubscriptionsByTopic"),
+    ("sns", "GetSubscriptionAttributes"),
+    ("events", "ListRules"),
+    ("events", "ListTargetsByRule"),
+    ("cloudwatch", "GetMetricData"),
+    ("sesv2", "GetAccount"),
+    ("sesv2", "ListConfigurationSets"),
+    ("sesv2", "GetConfigurationSet"),
+    ("sesv2", "GetConfigurationSetEventDestinations"),
+    ("sesv2", "ListEmailIdentities"),
+    ("sesv2", "GetEmailIdentity"),
+)
+# `sesmon setup --apply`: its reads and writes, by route. Printed apart (`iam-policy --setup`), for
+# whoever runs setup once, never for the daemon.
+SETUP_OPERATIONS: dict[str, tuple[Operation, ...]] = {
+    "common": (
+        ("sqs", "GetQueueUrl"),
+        ("sqs", "GetQueueAttributes"),
+        ("sqs", "CreateQueue"),
+        ("sqs", "SetQueueAttributes"),
+        ("sesv2", "GetConfigurationSet"),
+        ("sesv2", "CreateConfigurationSet"),
+        ("sesv2", "PutConfigurationSetReputationOptions"),
+        ("sesv2", "GetConfigurationSetEventDestinations"),
+        ("sesv2", "CreateConfigurationSetEventDestination"),
+        ("sesv2", "UpdateConfigurationSetEventDestination"),
+    ),
+    "sns": (
+        ("sns", "GetTopicAttributes"),
+        ("sns", "CreateTopic"),
+        ("sns", "ListSubscriptionsByTopic"),
+        ("sns", "Subscribe"),
+        ("sns", "GetSubscriptionAttributes"),
+        ("sns", "SetSubscriptionAttributes"),
+    ),
+    "eventbridge": (
+        ("events", "DescribeRule"),
+        ("events", "PutRule"),
+        ("events", "ListTargetsByRule"),
+        ("events", "PutTargets"),
+    ),
+}
 
 
 def queue_arn(target: TargetConfig) -> str:
@@ -128,6 +182,20 @@ RESOURCES: dict[str, Callable[[TargetConfig], list[str]]] = {
 }
 
 
+def _setup_resources(config: Config, target: TargetConfig, action: str) -> list[str]:
+    """What ``sesmon setup`` touches: the queue and its DLQ, the topic or rule, the wired sets."""
+    wiring = wiring_for(target, config)
+    service = action.split(":", maxsplit=1)[0]
+    if service == "sqs":
+        return [wiring.queue_arn, wiring.dlq_arn]
+    if service == "sns":
+        # Subscribe and the subscription attributes are authorised on the topic.
+        return [wiring.topic_arn]
+    if service == "events":
+        return [wiring.rule_arn]
+    return sorted({wiring.configuration_set_arn(n) for n in wiring.configuration_sets}) or ["*"]
+
+
 def operations_for(target: TargetConfig) -> set[Operation]:
     """Every API operation the target's enabled features may call."""
     return {
@@ -140,17 +208,51 @@ def actions_for(target: TargetConfig) -> set[str]:
     return {a for op in operations_for(target) if (a := ACTIONS[op]) is not None}
 
 
-def build_policy(config: Config) -> dict[str, Any]:
+def doctor_actions(target: TargetConfig) -> set[str]:
+    """The IAM actions ``sesmon doctor`` needs beyond the daemon's (none without a queue)."""
+    if target.sqs is None:
+        return set()
+    return {a for op in DOCTOR_OPERATIONS if (a := ACTIONS[op]) is not None} - actions_for(target)
+
+
+def setup_actions(target: TargetConfig) -> set[str]:
+    """The IAM actions ``sesmon setup --apply`` needs for the target's route (none without a queue)."""
+    if target.sqs is None:
+        return set()
+    ops = (*SETUP_OPERATIONS["common"], *SETUP_OPERATIONS[target.events.via])
+    return {a for op in ops if (a := ACTIONS[op]) is not None}
+
+
+def _doctor_resources(config: Config, target: TargetConfig, action: str) -> list[str]:
+    if action == "sqs:GetQueueUrl":
+        wiring = wiring_for(target, config)
+        return [wiring.queue_arn, wiring.dlq_arn]
+    # Event destinations may name any topic or bus: doctor reads whichever they name.
+    return RESOURCES[action](target) if action in RESOURCES else ["*"]
+
+
+def build_policy(config: Config, *, setup: bool = False, doctor: bool = True) -> dict[str, Any]:
     """One policy document covering every target, statements grouped by resource set.
+
+    By default: what ``sesmon run`` and ``sesmon doctor`` need, all reads (plus ``sqs:DeleteMessage``
+    for processed messages); ``doctor=False`` leaves doctor's extra reads out. With ``setup``: only
+    what ``sesmon setup --apply`` needs, writes included, for the one who wires the account, never
+    for the daemon.
 
     With ``role_arn`` the read actions belong to the role and ``sts:AssumeRole`` to the identity
     sesmon starts as; one document holding both grants each principal no more than it needs.
     """
     grants: dict[tuple[str, ...], set[str]] = {}
     for target in config.targets:
+        if setup:
+            for action in setup_actions(target):
+                grants.setdefault(tuple(_setup_resources(config, target, action)), set()).add(action)
+            continue
         for action in actions_for(target):
             resources = tuple(RESOURCES[action](target) if action in RESOURCES else ["*"])
             grants.setdefault(resources, set()).add(action)
+        for action in doctor_actions(target) if doctor else ():
+            grants.setdefault(tuple(_doctor_resources(config, target, action)), set()).add(action)
     statements = []
     for index, (resources, actions) in enumerate(sorted(grants.items(), key=lambda g: sorted(g[1])), 1):
         services = "".join(sorted({a.split(":")[0].capitalize() for a in actions}))
@@ -163,12 +265,3 @@ def build_policy(config: Config) -> dict[str, Any]:
             }
         )
     return {"Version": "2012-10-17", "Statement": statements}
-
-
-def policy_actions(policy: dict[str, Any]) -> set[str]:
-    """Every action a policy document allows."""
-    actions: set[str] = set()
-    for statement in policy["Statement"]:
-        value = statement["Action"]
-        actions.update([value] if isinstance(value, str) else value)
-    return actions

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import html
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from prometheus_client.registry import Collector
 
-from sesmon.component import BaseComponent, Job
+from sesmon.component import BaseComponent, Job, target_job
 from sesmon.config import Config, TargetConfig
 from sesmon.dnsauth import DomainPlan, Status, plan_checks
 from sesmon.metrics.identity import DnsCheckCollector, IdentityCollector, IdentityTargetView, RoutingCollector
@@ -20,6 +19,14 @@ from sesmon.sources.aws import AwsClients
 from sesmon.sources.dns import DnsSource, DomainResult
 from sesmon.sources.identities import IdentitiesSource, IdentityInfo, OperationPacer
 from sesmon.sources.routing import CHECKED_EVENT_TYPES, RoutingInfo, RoutingSnapshot, RoutingSource
+from sesmon.status import (
+    DnsRow,
+    IdentitiesStatus,
+    IdentityRow,
+    IdentityTargetStatus,
+    RoutingGapRow,
+    RoutingStatus,
+)
 from sesmon.targets import TargetDirectory
 
 SIGNALS = frozenset(
@@ -97,39 +104,17 @@ class IdentityHealthComponent(BaseComponent):
 
     def jobs(self) -> Sequence[Job]:
         jobs: list[Job] = []
+        dns_every = min(self._config.dns.interval, DNS_TICK_SECONDS)
         for name, state in self._state.items():
             jobs.append(
-                Job(
-                    f"identities-{name}",
-                    state.config.identities.interval,
-                    self._identities_job(name),
-                    source="identities",
-                    target=name,
-                )
+                target_job("identities", name, state.config.identities.interval, self._identities_job)
             )
             if self._config.dns.enabled:
-                jobs.append(
-                    Job(
-                        f"dns-{name}",
-                        min(self._config.dns.interval, DNS_TICK_SECONDS),
-                        self._dns_job(name),
-                        source="dns",
-                        target=name,
-                    )
-                )
+                jobs.append(target_job("dns", name, dns_every, self.poll_dns))
         return jobs
 
-    def _identities_job(self, name: str) -> Callable[[float], None]:
-        def run(_now: float) -> None:
-            self.poll_identities(name)
-
-        return run
-
-    def _dns_job(self, name: str) -> Callable[[float], None]:
-        def run(now: float) -> None:
-            self.poll_dns(name, now)
-
-        return run
+    def _identities_job(self, name: str, _now: float) -> None:
+        self.poll_identities(name)
 
     def poll_identities(self, name: str) -> None:
         """Refresh event routing, then identities; each result is kept even if the other fails."""
@@ -197,15 +182,20 @@ class IdentityHealthComponent(BaseComponent):
     def collectors(self) -> Sequence[Collector]:
         return (IdentityCollector(self.views), RoutingCollector(self.views), DnsCheckCollector(self.views))
 
-    def status_html(self) -> str:
-        parts: list[str] = []
-        for view in self.views():
-            target = html.escape(view.identity.name)
-            parts.append(f"<h3>{target}</h3>")
-            parts.append(_identities_table(view.identities))
-            parts.append(_dns_table(view.dns))
-            parts.append(_routing_summary(view.routing))
-        return "".join(parts)
+    def status(self) -> IdentitiesStatus | None:
+        """Identities, DNS checks and event-routing gaps per target."""
+        targets = tuple(
+            IdentityTargetStatus(
+                target=view.identity.name,
+                identities=None
+                if view.identities is None
+                else tuple(_identity_row(i) for i in view.identities),
+                dns=tuple(row for domain in view.dns for row in _dns_rows(domain)),
+                routing=_routing_status(view.routing),
+            )
+            for view in self.views()
+        )
+        return IdentitiesStatus(targets) if targets else None
 
     # -- signals --------------------------------------------------------------------------------
 
@@ -263,73 +253,51 @@ def _routing_detail(info: RoutingInfo, event_type: EventType) -> str:
     return "no enabled destination publishes it" if info.destinations else "no event destinations"
 
 
-def _table(header: Iterable[str], rows: Iterable[tuple[bool | None, Sequence[str]]]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = []
-    for good, cells in rows:
-        css = "" if good is None else f" class='{'ok' if good else 'bad'}'"
-        body.append(f"<tr{css}>{''.join(f'<td>{html.escape(c)}</td>' for c in cells)}</tr>")
-    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+def _identity_row(i: IdentityInfo) -> IdentityRow:
+    return IdentityRow(
+        name=i.name,
+        identity_type=i.identity_type,
+        verified=i.verified,
+        verification_status=i.verification_status,
+        dkim_status=i.dkim_status,
+        dkim_signing_enabled=i.dkim_signing_enabled,
+        mail_from_domain=i.mail_from_domain,
+        mail_from_status=i.mail_from_status,
+        sending_enabled=i.sending_enabled,
+    )
 
 
-def _identities_table(identities: tuple[IdentityInfo, ...] | None) -> str:
-    if identities is None:
-        return "<p>Identities: not polled yet.</p>"
-    if not identities:
-        return "<p>Identities: none.</p>"
-    rows = [
-        (
-            i.verified and i.dkim_status == "SUCCESS" and i.mail_from_status in (None, "SUCCESS"),
-            (
-                i.name,
-                i.identity_type,
-                "yes" if i.verified else f"no ({i.verification_status or 'unknown'})",
-                i.dkim_status + ("" if i.dkim_signing_enabled else ", signing off"),
-                f"{i.mail_from_domain} ({i.mail_from_status})" if i.mail_from_domain else "-",
-                "yes" if i.sending_enabled else "no",
-            ),
+def _dns_rows(domain: DomainResult) -> list[DnsRow]:
+    # An inconclusive check (DNS did not answer) keeps showing the last conclusive answer next to it.
+    settled = {r.check: r for r in domain.settled}
+    rows = []
+    for result in domain.results:
+        if result.conclusive:
+            rows.append(DnsRow(result.domain, result.check.value, result.status.value, result.reason))
+            continue
+        last = settled.get(result.check)
+        rows.append(
+            DnsRow(
+                result.domain,
+                result.check.value,
+                "unknown",
+                result.reason,
+                last_result=last.status.value if last else None,
+                last_reason=last.reason if last else None,
+            )
         )
-        for i in identities
-    ]
-    return _table(("identity", "type", "verified", "DKIM", "MAIL FROM", "sending"), rows)
+    return rows
 
 
-def _dns_table(domains: tuple[DomainResult, ...]) -> str:
-    if not domains:
-        return "<p>DNS checks: no verified domain identities checked yet.</p>"
-    rows: list[tuple[bool | None, Sequence[str]]] = []
-    for domain in domains:
-        settled = {r.check: r for r in domain.settled}
-        for result in domain.results:
-            if result.conclusive:
-                rows.append(
-                    (
-                        result.status is Status.OK,
-                        (result.domain, result.check.value, result.status.value, result.reason),
-                    )
-                )
-                continue
-            last = settled.get(result.check)
-            kept = f"; last known: {last.status.value} ({last.reason})" if last else ""
-            rows.append((None, (result.domain, result.check.value, "unknown", result.reason + kept)))
-    return _table(("domain", "check", "result", "reason"), rows)
-
-
-def _routing_summary(routing: RoutingSnapshot | None) -> str:
+def _routing_status(routing: RoutingSnapshot | None) -> RoutingStatus | None:
     if routing is None:
-        return "<p>Event routing: not checked yet.</p>"
-    gaps = [
-        (False, (info.configuration_set, event_type.value, _routing_detail(info, event_type)))
+        return None
+    gaps = tuple(
+        RoutingGapRow(info.configuration_set, event_type.value, _routing_detail(info, event_type))
         for info in routing.sets
         for event_type in info.missing
-    ]
-    capped = f" ({routing.dropped} sets over max_configuration_sets not checked)" if routing.dropped else ""
-    if not gaps:
-        return (
-            f"<p>Event routing: every checked event type of {len(routing.sets)} sets is routed{capped}.</p>"
-        )
-    intro = f"<p>Event routing gaps{html.escape(capped)}:</p>"
-    return intro + _table(("configuration set", "event type", "why"), gaps)
+    )
+    return RoutingStatus(sets_checked=len(routing.sets), dropped=routing.dropped, gaps=gaps)
 
 
 def build_identity_component(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -37,7 +36,8 @@ from sesmon.logs import get_logger, log_event
 from sesmon.metrics.events import EventsCollector, TargetReadout
 from sesmon.signals import WINDOWED_SIGNALS, Observation
 from sesmon.sources.sqs import SqsSource
-from sesmon.state.ports import IngestPort
+from sesmon.state.ports import IngestPort, IngestState
+from sesmon.status import RateRow, RatesStatus
 from sesmon.targets import TargetDirectory
 from sesmon.windows import EVENTS, HOUR, MINUTE, SENT, VOLUME, Totals, WindowSet
 
@@ -85,13 +85,28 @@ class TargetIngest:
         """Load counters, buckets and admitted sets from the store (at start)."""
         state = self.store.ingest_load(self.name)
         with self._lock:
-            self._counters = dict(state.counters)
-            self._sets = ConfigurationSets(self.target, state.sets)
-            self._last_events = {k: v for k, v in state.sets.items() if v is not None}
-            self._windows = WindowSet(self.window_lengths, *self._volume, now=now)
-            for cs, width, start, counts in state.buckets:
-                self._windows.add(cs, width, start, counts)
-            self._windows.prune(now)
+            self._load(state, dict(state.counters), now)
+
+    def _load(self, state: IngestState, counters: dict[CounterKey, int], now: float) -> None:
+        self._counters = counters
+        self._sets = ConfigurationSets(self.target, state.sets)
+        self._last_events = {k: v for k, v in state.sets.items() if v is not None}
+        self._windows = WindowSet(self.window_lengths, *self._volume, now=now)
+        for cs, width, start, counts in state.buckets:
+            self._windows.add(cs, width, start, counts)
+        self._windows.prune(now)
+
+    def refresh(self, now: float) -> None:
+        """Replace the in-memory mirror with what shared state holds now (other replicas' commits
+        included), keeping what this process has not persisted yet (deleted-message counts) and its
+        own lag histogram."""
+        with self._lock:
+            # Under the lock: no local commit lands between the snapshot and the swap.
+            state = self.store.ingest_load(self.name)
+            counters = dict(state.counters)
+            if self._deleted_pending:
+                counters[SQS_DELETED] = counters.get(SQS_DELETED, 0) + self._deleted_pending
+            self._load(state, counters, now)
 
     def prune(self, now: float) -> None:
         """Compact old buckets in memory and in the store (dedup keys are pruned store-wide)."""
@@ -295,7 +310,11 @@ class IngestComponent(BaseComponent):
     def jobs(self) -> Sequence[Job]:
         if not self.ingests:
             return ()
-        return (Job("ingest-prune", PRUNE_INTERVAL, self.prune, run_at_start=False),)
+        jobs = [Job("ingest-prune", PRUNE_INTERVAL, self.prune, run_at_start=False, every_replica=True)]
+        if self.store.shared:
+            # The leader's windows and counters include what other replicas committed.
+            jobs.append(Job("ingest-refresh", self.config.state.refresh_interval, self.refresh))
+        return jobs
 
     def collectors(self) -> Sequence[Collector]:
         return (self._collector,) if self.ingests else ()
@@ -315,6 +334,14 @@ class IngestComponent(BaseComponent):
             source.join(deadline)
         for ingest in self.ingests.values():
             ingest.flush()
+
+    def became_leader(self, now: float) -> None:
+        self.refresh(now)
+
+    def refresh(self, now: float) -> None:
+        """Reload every target's counters, windows and sets from shared state."""
+        for ingest in self.ingests.values():
+            ingest.refresh(now)
 
     def prune(self, now: float) -> None:
         """Drop expired dedup keys and compact old buckets."""
@@ -380,36 +407,33 @@ class IngestComponent(BaseComponent):
 
     # -- status page -----------------------------------------------------------------------------
 
-    def status_html(self) -> str:
+    def status(self) -> RatesStatus | None:
+        """Sent recipients and rates per target, configuration set and window (incl. ``volume``)."""
         if not self.ingests:
-            return ""
+            return None
         now = self.clock()
-        labels = (*self.config.windows, VOLUME)
-        head = "".join(
-            f"<th>sent {html.escape(w)}</th><th>bounce % {html.escape(w)}</th>"
-            f"<th>complaint % {html.escape(w)}</th>"
-            for w in labels
-        )
-        rows: list[str] = []
+        windows = (*self.config.windows, VOLUME)
+        rows: list[RateRow] = []
         for name, ingest in self.ingests.items():
             for cs, per_window in sorted(ingest.totals(now).items()):
-                cells = "".join(_status_cells(per_window.get(w)) for w in labels)
-                rows.append(f"<tr><td>{html.escape(name)}</td><td>{html.escape(cs)}</td>{cells}</tr>")
-        if not rows:
-            return "<p>No SES events counted yet.</p>"
-        return f"<table><tr><th>target</th><th>configuration set</th>{head}</tr>{''.join(rows)}</table>"
+                rows.extend(_rate_row(name, cs, w, per_window.get(w)) for w in windows)
+        return RatesStatus(windows=windows, rows=tuple(rows))
 
 
-def _status_cells(totals: Totals | None) -> str:
+def _rate_row(target: str, configuration_set: str, window: str, totals: Totals | None) -> RateRow:
     if totals is None or not totals[EVENTS]:
-        return "<td>0</td><td>-</td><td>-</td>"
-    bounce = totals.rate("bounce_rate")[0]
-    complaint = totals.rate("complaint_rate")[0]
-    # A CloudWatch denominator is marked, so the page says where the sent count comes from.
-    sent = f"{totals[SENT]}{' (CloudWatch)' if totals.denominator == CLOUDWATCH else ''}"
-    return (
-        f"<td>{sent}</td><td>{'-' if bounce is None else f'{bounce * 100:.2f}'}</td>"
-        f"<td>{'-' if complaint is None else f'{complaint * 100:.3f}'}</td>"
+        return RateRow(
+            target, configuration_set, window, sent=0, events=0, bounce_ratio=None, complaint_ratio=None
+        )
+    return RateRow(
+        target,
+        configuration_set,
+        window,
+        sent=totals[SENT],
+        events=totals[EVENTS],
+        bounce_ratio=totals.rate("bounce_rate")[0],
+        complaint_ratio=totals.rate("complaint_rate")[0],
+        denominator=totals.denominator,
     )
 
 

@@ -174,7 +174,9 @@ def _go_template(text: str, rule: RuleConfig, severity: str, threshold: float | 
     subject = " ".join(
         f"{k}={{{{ $labels.{k} }}}}" for k in q.subject if k not in TARGET[1:] and k != "target"
     )
-    literal["subject"] = subject or "{{ $labels.target }}"
+    # As the built-in evaluator words it (rules.template_values): the target is always named.
+    target = "{{ $labels.target }}"
+    literal["subject"] = f"{subject} on target {target}" if subject else target
     out = []
     try:
         parts = list(string.Formatter().parse(text))

@@ -1,5 +1,9 @@
 """Alert rules as a pure state machine: observations + time in, state transitions (notifications) out.
 
+One module on purpose, although it passes 400 lines: the evaluator, the state it persists and the
+level arithmetic (``levels``, ``hold_line``) that ``promrules`` reuses are one definition of an
+alert; a differential test keeps the generated Prometheus rules in step with it.
+
 Each (rule, label set) moves inactive → pending (for ``for``) → firing (warning or critical) →
 resolved. The state machine is defined level by level, exactly as the generated Prometheus rules
 (``sesmon rules``) evaluate, so both engines fire and resolve the same alerts on the same input:
@@ -437,8 +441,11 @@ def template_values(
 ) -> dict[str, object]:
     """The placeholders available to summary/description/runbook_url templates."""
     labels = dict(state.labels)
+    # What the alert is about, naming its target too: two targets may share a set name or a source.
     subject = " ".join(f"{k}={v}" for k, v in state.labels if k != "target")
-    subject = subject or labels.get("target", "account")
+    if "target" in labels:
+        subject = f"{subject} on target {labels['target']}" if subject else labels["target"]
+    subject = subject or "account"
     values: dict[str, object] = {
         "configuration_set": "",
         "target": "",

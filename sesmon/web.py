@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import socket
 import threading
 from collections.abc import Callable, Iterable
@@ -13,7 +12,8 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry, make_wsgi_app
 
-from sesmon import __version__
+from sesmon import statuspage
+from sesmon.status import StatusReport
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIEnvironment
@@ -25,7 +25,7 @@ class Probes:
 
     alive: Callable[[], bool]
     pending: Callable[[], list[str]]  # empty when ready
-    status_sections: Callable[[], list[tuple[str, str]]]  # (title, escaped HTML fragment)
+    status: Callable[[], StatusReport]  # the status page's rows; statuspage renders them
 
 
 def make_app(registry: CollectorRegistry, probes: Probes) -> Callable[..., Iterable[bytes]]:
@@ -47,7 +47,7 @@ def make_app(registry: CollectorRegistry, probes: Probes) -> Callable[..., Itera
                 return _text(start_response, 200, "ready\n")
             return _text(start_response, 503, "not ready; waiting for: " + ", ".join(waiting) + "\n")
         if path == "/":
-            page = _status_page(probes).encode()
+            page = statuspage.render(probes.status()).encode()
             start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
             return [page]
         return _text(start_response, 404, "not found\n")
@@ -61,25 +61,6 @@ _REASONS = {200: "OK", 404: "Not Found", 503: "Service Unavailable"}
 def _text(start_response: StartResponse, code: int, body: str) -> list[bytes]:
     start_response(f"{code} {_REASONS[code]}", [("Content-Type", "text/plain; charset=utf-8")])
     return [body.encode()]
-
-
-def _status_page(probes: Probes) -> str:
-    waiting = probes.pending()
-    state = "ready" if not waiting else "starting (waiting for " + ", ".join(waiting) + ")"
-    sections = "".join(
-        f"<section><h2>{html.escape(title)}</h2>{fragment}</section>"
-        for title, fragment in probes.status_sections()
-    )
-    return (
-        "<!doctype html><html><head><meta charset='utf-8'><title>sesmon</title>"
-        "<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:70em}"
-        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .6em;text-align:left}"
-        ".bad{color:#b00}.ok{color:#070}</style></head><body>"
-        f"<h1>sesmon {html.escape(__version__)}</h1><p>State: {html.escape(state)}</p>"
-        "<p><a href='/metrics'>/metrics</a> · <a href='/healthz'>/healthz</a> · "
-        "<a href='/readyz'>/readyz</a></p>"
-        f"{sections}</body></html>"
-    )
 
 
 class _Server(ThreadingMixIn, WSGIServer):

@@ -269,6 +269,31 @@ class WindowSet:
                 break
         return Totals(tuple(total), oldest)
 
+    def history(
+        self, configuration_set: str, now: float, span: int = 24 * HOUR, step: int = 15 * MINUTE
+    ) -> list[tuple[int, int, int, int]]:
+        """``(start, sent, bounced_rate, complained_rate)`` per ``step`` over the ``span`` before ``now``.
+
+        Read from the buckets already kept (no extra state): minute buckets fall into the step that
+        contains them, an hour bucket into the step its start falls in, so with a step shorter than an
+        hour older data shows as one hour-wide point. Steps are aligned to multiples of ``step``;
+        the last one holds the current, partial step.
+        """
+        last = int(now // step) * step
+        first = last - span + step
+        bins = {start: [0, 0, 0] for start in range(first, last + step, step)}
+        entry = self._sets.get(configuration_set)
+        if entry is not None:
+            for width, start, counts in self._newest_first(entry):
+                if start + width <= first:
+                    break
+                found = bins.get(max(first, int(start // step) * step))
+                if found is not None:
+                    found[0] += counts[SENT]
+                    found[1] += counts[BOUNCED_RATE]
+                    found[2] += counts[COMPLAINED_RATE]
+        return [(start, c[0], c[1], c[2]) for start, c in bins.items()]
+
     def between(self, configuration_set: str, start: float, end: float) -> Totals:
         """Sums over the whole buckets starting in ``[start, end)``."""
         entry = self._sets.get(configuration_set)

@@ -10,6 +10,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from sesmon import native, redact
+from tests.postgres import PostgresServer
 from tests.tools import require_tool
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -107,3 +108,19 @@ def environment_without_aws() -> dict[str, str]:
         AWS_EC2_METADATA_DISABLED="true",
     )
     return env
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL server on 127.0.0.1 for the whole session, stopped at its end (Debian postgresql)."""
+    server = PostgresServer()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_dsn(postgres_server: PostgresServer) -> str:
+    """The DSN of an empty database of its own for one test."""
+    return postgres_server.database()

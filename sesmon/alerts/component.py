@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import html
 import logging
 import random
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
 
 from prometheus_client.registry import Collector
 
@@ -22,7 +20,8 @@ from sesmon.logs import get_logger, log_event
 from sesmon.metrics.alerts import AlertsCollector
 from sesmon.rules import Evaluator, FiringAlert, Notification
 from sesmon.signals import Observation, SignalProvider
-from sesmon.state.ports import AlertStore, OutboxEntry
+from sesmon.state.ports import AlertStore, Lease, OutboxEntry
+from sesmon.status import AlertRow, AlertsStatus, SinkRow
 from sesmon.targets import TargetDirectory
 
 log = get_logger("sesmon.alerts")
@@ -51,8 +50,11 @@ class AlertsComponent(BaseComponent):
         sinks: Mapping[str, Sink] | None = None,
         rng: random.Random | None = None,
         targets: TargetDirectory | None = None,
+        fence: Callable[[], Lease | None] = lambda: None,
     ) -> None:
         self.config = config
+        # In a fleet, the leader's lease: a deposed leader's state write is refused, not applied.
+        self._fence = fence
         # Resolves an alert's target to the account_id and region its series carry.
         self.targets = targets if targets is not None else TargetDirectory(())
         self.store = store
@@ -81,6 +83,10 @@ class AlertsComponent(BaseComponent):
         with self._lock:
             saved = self.store.kv_items(NAMESPACE).get(STATE_KEY)
             self.evaluator.load(saved if isinstance(saved, dict) else None)
+
+    def became_leader(self, now: float) -> None:  # noqa: ARG002 - part of the interface
+        # The previous leader may have moved alerts on since this replica last read them.
+        self.load()
 
     def jobs(self) -> Sequence[Job]:
         jobs = [
@@ -153,7 +159,9 @@ class AlertsComponent(BaseComponent):
                     for sink in self.sinks.values()
                     if routes(sink.config, n)
                 ]
-                self.store.alert_commit(NAMESPACE, STATE_KEY, self.evaluator.to_dict(), entries, now=now)
+                self.store.alert_commit(
+                    NAMESPACE, STATE_KEY, self.evaluator.to_dict(), entries, now=now, fence=self._fence()
+                )
             except Exception:
                 self.evaluator.load(before)  # nothing was persisted, so nothing happened
                 raise
@@ -203,39 +211,24 @@ class AlertsComponent(BaseComponent):
 
     # -- status page -----------------------------------------------------------------------------
 
-    def status_html(self) -> str:
-        firing = self.firing()
-        rows = "".join(
-            f"<tr><td>{html.escape(a.rule)}</td><td class='bad'>{html.escape(a.severity)}</td>"
-            f"<td>{html.escape(', '.join(f'{k}={v}' for k, v in a.labels))}</td>"
-            f"<td>{a.value:.4g}</td><td>{_iso(a.starts_at)}</td></tr>"
-            for a in firing
-        )
-        table = (
-            "<table><tr><th>rule</th><th>severity</th><th>labels</th><th>value</th><th>since</th></tr>"
-            f"{rows}</table>"
-            if firing
-            else "<p>No alerts firing.</p>"
-        )
+    def status(self) -> AlertsStatus:
+        """Firing alerts and each sink's delivery counts."""
         counts = self.store.outbox_counts()
         delivered, failures, given_up = self.stats.snapshot()
-        sink_rows = "".join(
-            f"<tr><td>{html.escape(s.name)}</td><td>{html.escape(s.type)}</td>"
-            f"<td>{counts.get((s.name, 'pending'), 0)}</td><td>{delivered.get(s.name, 0)}</td>"
-            f"<td>{failures.get(s.name, 0)}</td><td>{given_up.get(s.name, 0)}</td></tr>"
-            for s in self.config.sinks
+        return AlertsStatus(
+            firing=tuple(AlertRow(a.rule, a.severity, a.labels, a.value, a.starts_at) for a in self.firing()),
+            sinks=tuple(
+                SinkRow(
+                    name=s.name,
+                    type=s.type,
+                    pending=counts.get((s.name, "pending"), 0),
+                    delivered=delivered.get(s.name, 0),
+                    failed_attempts=failures.get(s.name, 0),
+                    given_up=given_up.get(s.name, 0),
+                )
+                for s in self.config.sinks
+            ),
         )
-        sinks = (
-            "<table><tr><th>sink</th><th>type</th><th>pending</th><th>delivered</th><th>failed attempts</th>"
-            f"<th>given up</th></tr>{sink_rows}</table>"
-            if sink_rows
-            else ""
-        )
-        return f"<h3>Firing alerts</h3>{table}{sinks}"
-
-
-def _iso(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, tz=UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def providers_of(components: Sequence[object]) -> list[SignalProvider]:
@@ -251,7 +244,8 @@ def build_alerts_component(
     components: Sequence[object],
     *,
     targets: TargetDirectory | None = None,
+    fence: Callable[[], Lease | None] = lambda: None,
 ) -> AlertsComponent:
     """The alerts component over every signal-providing component plus ``source_down``."""
     providers = [*providers_of(components), SourceDownProvider(health)]
-    return AlertsComponent(config, store, providers, clock, targets=targets)
+    return AlertsComponent(config, store, providers, clock, targets=targets, fence=fence)

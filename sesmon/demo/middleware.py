@@ -1,7 +1,8 @@
 """WSGI middleware around moto's server: the SES v2 calls moto lacks or gets wrong, and simulated outages.
 
 SES v2 is a REST-JSON API. moto (5.x) has no GetAccount, no configuration-set event destinations
-(Create/Get/Update/Delete) and no PutEmailIdentityMailFromAttributes; it reports every SES v2 identity
+(Create/Get/Update/Delete), no PutConfigurationSetReputationOptions and no
+PutEmailIdentityMailFromAttributes; it reports every SES v2 identity
 as not verified for sending, omits Easy DKIM tokens, and garbles a configuration set's SendingOptions.
 This middleware answers those calls the way SES does, from the demo's provisioned state (configuration
 sets and identities are looked up in moto itself, so the two never disagree), and passes every other
@@ -35,6 +36,7 @@ _DESTINATIONS = re.compile(r"^/v2/email/configuration-sets/(?P<name>[^/]+)/event
 _DESTINATION = re.compile(
     r"^/v2/email/configuration-sets/(?P<name>[^/]+)/event-destinations/(?P<dest>[^/]+)$"
 )
+_REPUTATION = re.compile(r"^/v2/email/configuration-sets/(?P<name>[^/]+)/reputation-options$")
 _IDENTITY = re.compile(r"^/v2/email/identities/(?P<name>[^/]+)$")
 _MAIL_FROM = re.compile(r"^/v2/email/identities/(?P<name>[^/]+)/mail-from$")
 _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/(?P<region>[a-z0-9-]+)/")
@@ -89,6 +91,8 @@ class _Store:
     destinations: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
     # (region, identity) → MailFromAttributes
     mail_from: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    # (region, configuration set) → ReputationMetricsEnabled set after creation
+    reputation: dict[tuple[str, str], bool] = field(default_factory=dict)
 
 
 @dataclass
@@ -152,13 +156,16 @@ class DemoAwsMiddleware:
             return self._change_destination(
                 environ, method, region, unquote(match["name"]), unquote(match["dest"])
             )
+        if (match := _REPUTATION.match(path)) and method == "PUT":
+            return self._put_reputation(environ, region, unquote(match["name"]))
         if (match := _CONFIG_SET.match(path)) and method == "GET":
-            return self._get_configuration_set(environ)
+            return self._get_configuration_set(environ, region, unquote(match["name"]))
         if (match := _CONFIG_SET.match(path)) and method == "DELETE":
             reply = self._forward(environ)
             if reply.code == 200:
                 with self._store.lock:
                     self._store.destinations.pop((region, unquote(match["name"])), None)
+                    self._store.reputation.pop((region, unquote(match["name"])), None)
             return reply
         if (match := _MAIL_FROM.match(path)) and method == "PUT":
             return self._put_mail_from(environ, region, unquote(match["name"]))
@@ -221,11 +228,24 @@ class DemoAwsMiddleware:
                 existing[index] = {"Name": dest_name, **{k: v for k, v in spec.items() if k != "Name"}}
         return _json(200, {})
 
-    def _get_configuration_set(self, environ: WSGIEnvironment) -> _Reply:
+    def _put_reputation(self, environ: WSGIEnvironment, region: str, name: str) -> _Reply:
+        body = _read_json(environ)
+        if not self._configuration_set_exists(environ, name):
+            return _not_found(f"Configuration set <{name}> does not exist.")
+        with self._store.lock:
+            self._store.reputation[(region, name)] = bool(body.get("ReputationMetricsEnabled", False))
+        return _json(200, {})
+
+    def _get_configuration_set(self, environ: WSGIEnvironment, region: str, name: str) -> _Reply:
         reply = self._forward(environ)
         if reply.code != 200:
             return reply
         data = json.loads(reply.body)
+        with self._store.lock:
+            reputation = self._store.reputation.get((region, name))
+        if reputation is not None:
+            options = data.get("ReputationOptions") or {}
+            data["ReputationOptions"] = {**options, "ReputationMetricsEnabled": reputation}
         # moto nests the request's SendingOptions object inside itself; SES answers a plain boolean,
         # and a set created without SendingOptions is enabled.
         sending = data.get("SendingOptions", {}).get("SendingEnabled", True)

@@ -29,6 +29,9 @@ class Received:
     summary: str
     reason: str
     signature: str  # "ok", "unsigned" or "bad"
+    # Which target (and, for source_down, which source) the alert is about.
+    target: str = ""
+    source: str = ""
 
 
 def describe(payload: dict[str, Any], at: float, signature: str) -> list[Received]:
@@ -50,6 +53,8 @@ def describe(payload: dict[str, Any], at: float, signature: str) -> list[Receive
                 summary=str(notes.get("summary", "")),
                 reason=reason,
                 signature=signature,
+                target=str(labels.get("target", "")),
+                source=str(labels.get("source", "")),
             )
         )
     return found
@@ -63,12 +68,17 @@ def _number(text: object) -> float | None:
 
 
 def format_line(item: Received, started: float | None = None) -> str:
-    """One console line: status, severity, rule, configuration set, value vs threshold, signature."""
+    """One console line: status, severity, rule, what it is about, value vs threshold, signature."""
     clock = f"t+{item.at - started:5.1f}s" if started is not None else time.strftime("%H:%M:%S")
     head = f"[webhook {clock}] {item.status.upper():8s} {item.severity:8s} {item.rule}"
     parts = [head]
-    if item.configuration_set:
-        parts.append(f"configuration_set={item.configuration_set}")
+    for name, value in (
+        ("target", item.target),
+        ("source", item.source),
+        ("configuration_set", item.configuration_set),
+    ):
+        if value:
+            parts.append(f"{name}={value}")
     if item.value is not None and item.threshold is not None:
         parts.append(f"{item.value * 100:.2f}% vs threshold {item.threshold * 100:.2f}%")
     if item.reason and item.reason not in ("fired", "firing"):

@@ -20,6 +20,7 @@ from sesmon.demo import console
 from sesmon.demo.democonfig import (
     BOUNCE_RULE,
     COMPLAINT_RULE,
+    SOURCE_DOWN_RULE,
     DemoSettings,
     build_config,
     clear_state,
@@ -307,15 +308,53 @@ def _report(
             f"'{scenario.spike_set}' alone was in trouble"
         )
     elif scenario.outage is not None:
-        down = [r for r in received if r.rule == "SesSourceDown" and r.status == "firing"]
-        begin = started + scenario.outage[0]
-        if down:
-            say(
-                f"outage detected {down[0].at - begin:.1f} s after the endpoint began failing (SesSourceDown)"
+        for line in outage_report(scenario, started, received):
+            say(line)
+    say(f"config kept at {config_path}")
+
+
+def outage_report(scenario: Scenario, started: float, received: list[Received]) -> list[str]:
+    """What the outage scenario's notifications really showed: per source, when it fired and resolved."""
+    if scenario.outage is None:
+        return []
+    begin, end = (started + t for t in scenario.outage)
+    lines = [
+        f"outage: the AWS endpoint failed from t+{scenario.outage[0]:.0f}s to t+{scenario.outage[1]:.0f}s"
+    ]
+    about = sorted({(r.target, r.source) for r in received if r.rule == SOURCE_DOWN_RULE})
+    if not about:
+        return [*lines, f"  no {SOURCE_DOWN_RULE} notification arrived before the demo ended"]
+    for target, source in about:
+        mine = [
+            r for r in received if r.rule == SOURCE_DOWN_RULE and (r.target, r.source) == (target, source)
+        ]
+        fired = next((r.at for r in mine if r.status == "firing"), None)
+        resolved = next(
+            (r.at for r in mine if r.status == "resolved" and fired is not None and r.at >= fired), None
+        )
+        parts = [f"  {SOURCE_DOWN_RULE} for source {source or '?'} on target {target or '?'}:"]
+        if fired is None:
+            parts.append("no firing notification arrived")
+        elif fired < begin:
+            parts.append(f"fired at t+{fired - started:.1f}s, before the endpoint began failing")
+        elif fired < end:
+            parts.append(
+                f"fired at t+{fired - started:.1f}s, {fired - begin:.1f} s after the endpoint began failing, "
+                "while it was still down;"
             )
         else:
-            say("no SesSourceDown notification arrived before the demo ended")
-    say(f"config kept at {config_path}")
+            parts.append(
+                f"fired at t+{fired - started:.1f}s, {fired - end:.1f} s after the endpoint had already "
+                "recovered (too late to act on);"
+            )
+        if fired is not None and resolved is not None:
+            parts.append(
+                f"resolved at t+{resolved - started:.1f}s, {resolved - end:.1f} s after it recovered"
+            )
+        elif fired is not None:
+            parts.append("no resolved notification before the demo ended")
+        lines.append(" ".join(parts))
+    return lines
 
 
 class _StopOnSignal:

@@ -35,7 +35,9 @@ class Scenario:
 
 
 SPIKE_AT = 20.0
-OUTAGE_FOR = 20.0
+# Long enough that SesSourceDown (for: 15s, evaluated every 5 s, dispatched every 5 s) is delivered
+# while the endpoint is still failing, with room to spare on a busy machine.
+OUTAGE_FOR = 60.0
 
 SCENARIOS: dict[str, Scenario] = {
     s.name: s

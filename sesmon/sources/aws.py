@@ -18,12 +18,14 @@ from sesmon.config import TargetConfig
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_sesv2 import SESV2Client
+    from mypy_boto3_sns import SNSClient
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sts import STSClient
 
 # The services the daemon calls; `sesmon iam-policy` grants exactly what their callers use.
-Service = Literal["sqs", "sesv2", "cloudwatch", "sts"]
+Service = Literal["sqs", "sesv2", "cloudwatch", "sts", "sns", "events"]
 
 # The SQS long poll holds a request open up to 20 s; the read timeout must outlast it, or every empty
 # poll would end in a timeout and a retry.
@@ -56,11 +58,6 @@ class ApiCallCounter:
         with self._lock:
             self._counts[key] = self._counts.get(key, 0) + 1
             self._by_target[per_target] = self._by_target.get(per_target, 0) + 1
-
-    @property
-    def counts(self) -> dict[tuple[str, str], int]:
-        """A copy of the counts (same as :meth:`snapshot`)."""
-        return self.snapshot()
 
     def snapshot(self) -> dict[tuple[str, str], int]:
         """A consistent copy of every count."""
@@ -193,8 +190,13 @@ class AwsClients:
     def client(self, service: Literal["cloudwatch"]) -> CloudWatchClient: ...
     @overload
     def client(self, service: Literal["sts"]) -> STSClient: ...
+    @overload
+    def client(self, service: Literal["sns"]) -> SNSClient: ...
+    @overload
+    def client(self, service: Literal["events"]) -> EventBridgeClient: ...
     def client(self, service: Service) -> BaseClient:
-        """The (cached, thread-safe) client for ``service``: ``sqs``, ``cloudwatch``, ``sesv2``, ``sts``."""
+        """The (cached, thread-safe) client for ``service``: ``sqs``, ``cloudwatch``, ``sesv2``, ``sts``,
+        and for ``sesmon setup`` / ``doctor`` ``sns`` and ``events``."""
         with self._lock:
             # Session.client is not thread-safe; clients themselves are.
             cached = self._clients.get(service)
@@ -213,6 +215,13 @@ class AwsClients:
         """A zero-argument accessor of :meth:`client`: sources take one, so the client is built on
         first use, in the job's own thread, and a target that is never polled builds none."""
         return lambda: self.client(service)
+
+    def credential_source(self) -> str | None:
+        """Where the default chain found the credentials sesmon starts with (botocore's ``method``:
+        ``env``, ``shared-credentials-file``, ``assume-role-with-web-identity``, ``container-role``,
+        ``iam-role`` …); None when it found none. With ``role_arn`` these are exchanged for the role's."""
+        credentials = self._base.get_credentials()
+        return None if credentials is None else str(credentials.method)
 
     def account_id(self) -> str:
         """The account the credentials act in (STS GetCallerIdentity once, then cached).

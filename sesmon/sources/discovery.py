@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore.exceptions import ClientError
 
@@ -88,6 +88,25 @@ def list_configuration_sets(
             kept=len(kept),
         )
     return kept, len(allowed) - len(kept)
+
+
+R = TypeVar("R")
+
+
+def each_set(
+    names: Iterable[str], pace: Callable[[], None], get: Callable[[str], R]
+) -> Iterator[tuple[str, R]]:
+    """``(name, get(name))`` for each of ``names``, calling ``pace()`` before each call; a set deleted
+    between the listing and its call (NotFoundException) is simply no longer there and is skipped."""
+    for name in names:
+        pace()
+        try:
+            response = get(name)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "NotFoundException":
+                continue
+            raise
+        yield name, response
 
 
 class RateLimiter:
@@ -173,16 +192,11 @@ class ConfigurationSetDiscovery:
         started = self._limiter.monotonic()
         client = self._sesv2()
         kept, dropped = list_configuration_sets(client, self._target, self._pace)
-        infos: list[ConfigurationSetInfo] = []
-        for name in kept:
-            self._pace()
-            try:
-                response = client.get_configuration_set(ConfigurationSetName=name)
-            except ClientError as exc:
-                # Deleted between the list and the get: simply no longer there.
-                if exc.response.get("Error", {}).get("Code") == "NotFoundException":
-                    continue
-                raise
-            infos.append(info_from_response(name, response))
+        infos = [
+            info_from_response(name, response)
+            for name, response in each_set(
+                kept, self._pace, lambda name: client.get_configuration_set(ConfigurationSetName=name)
+            )
+        ]
         finished = now + (self._limiter.monotonic() - started)
         return Catalog(tuple(infos), finished, dropped)

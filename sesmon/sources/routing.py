@@ -6,12 +6,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
 from sesmon.config import TargetConfig
 from sesmon.logs import get_logger
 from sesmon.model import EventType
-from sesmon.sources.discovery import list_configuration_sets
+from sesmon.sources.discovery import each_set, list_configuration_sets
 from sesmon.sources.identities import OperationPacer
 
 if TYPE_CHECKING:
@@ -104,15 +102,12 @@ class RoutingSource:
         kept, dropped = list_configuration_sets(
             client, self._target, lambda: self._pacer.wait("ListConfigurationSets"), self._page_size
         )
-        infos: list[RoutingInfo] = []
-        for name in kept:
-            self._pacer.wait("GetConfigurationSetEventDestinations")
-            try:
-                response = client.get_configuration_set_event_destinations(ConfigurationSetName=name)
-            except ClientError as exc:
-                # Deleted between the list and the get: simply no longer there.
-                if exc.response.get("Error", {}).get("Code") == "NotFoundException":
-                    continue
-                raise
-            infos.append(routing_from_destinations(name, response.get("EventDestinations", [])))
+        infos = [
+            routing_from_destinations(name, response.get("EventDestinations", []))
+            for name, response in each_set(
+                kept,
+                lambda: self._pacer.wait("GetConfigurationSetEventDestinations"),
+                lambda name: client.get_configuration_set_event_destinations(ConfigurationSetName=name),
+            )
+        ]
         return RoutingSnapshot(tuple(infos), dropped)

@@ -22,8 +22,9 @@ REFRESH_SECONDS: Final = 1.0
 class StateListener(Protocol):
     """What a backend reports about its storage (every backend; the SQLite file also reports loss)."""
 
-    def opened(self, created: float, new: bool) -> None:
-        """The state was opened; it began at ``created`` (``new``: just now, nothing carried over)."""
+    def opened(self, created: float | None, new: bool) -> None:
+        """The state was opened; it began at ``created`` if known (``new``: just now, nothing carried
+        over)."""
 
     def write_failed(self, error: str) -> None:
         """A write transaction failed (disk full, read-only, I/O error); ``error`` holds no secret."""
@@ -62,7 +63,7 @@ class StateSource:
         self._lost = False
         health.expect(SOURCE, TARGET)
 
-    def opened(self, created: float, new: bool) -> None:  # noqa: ARG002 - the backend announces a new state
+    def opened(self, created: float | None, new: bool) -> None:  # noqa: ARG002 - the backend announces a new state
         self.created = created
         self._mark_up()
 

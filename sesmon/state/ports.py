@@ -72,7 +72,10 @@ class IngestPort(Protocol):
     """Ingestion: dedup rows, cumulative counters, window buckets and admitted sets per target.
 
     The unit of atomicity is the SQS batch: its dedup rows and its effect commit together.
+    ``shared`` is true when other processes (a fleet's replicas) write the same state.
     """
+
+    shared: bool
 
     def ingest_apply_batch(
         self,
@@ -184,10 +187,9 @@ class AlertStore(AlertStatePort, OutboxPort, Protocol):
 
 
 class StateBackend(IngestPort, AlertStatePort, OutboxPort, LeasePort, Protocol):
-    """Everything sesmon keeps; ``shared`` when other processes may write the same state."""
+    """Everything sesmon keeps, in one backend (``kind``: sqlite, postgresql or memory)."""
 
     kind: str
-    shared: bool
 
     def schema_version(self) -> int:
         """The schema version the stored state is at."""

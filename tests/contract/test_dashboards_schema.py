@@ -88,7 +88,8 @@ def test_uids_are_stable_and_panel_ids_unique() -> None:
 def test_overview_filters_by_account_region_and_configuration_set() -> None:
     data = _committed()["sesmon-overview.json"]
     variables = {v["name"]: v for v in data["templating"]["list"]}
-    for name in ("account_id", "region", "configuration_set"):
+    assert list(variables)[:4] == ["datasource", "target", "account_id", "region"]
+    for name in ("target", "account_id", "region", "configuration_set"):
         var = variables[name]
         assert var["type"] == "query", name
         assert var["multi"], name
@@ -100,18 +101,23 @@ def test_overview_filters_by_account_region_and_configuration_set() -> None:
     # Every AWS-derived panel honours the account and region selection; sesmon's own series do not
     # carry those labels (docs/ARCHITECTURE.md#metrics). Alerts carry their target's account and
     # region (empty when about no target) and follow every selection, keeping the empty value too.
+    # The process panels read the standard process_* and python_* families, kept to sesmon's own
+    # processes by joining on sesmon_build_info.
     own = ("sesmon_notification", "sesmon_outbox_pending", "sesmon_build_info")
     for data in _committed().values():
         for where, expr in generate.panel_queries(data):
             if any(name in expr for name in own):
                 assert "$account_id" not in expr, where
+                assert "$target" not in expr, where
             else:
+                assert "$target" in expr, where
                 assert "$account_id" in expr, where
                 assert "$region" in expr, where
     alerts = [q for q in queries if "sesmon_alerts_firing" in q]
     assert alerts
     for q in alerts:
-        assert all(f'=~"${name}|"' in q for name in ("account_id", "region", "configuration_set")), q
+        names = ("target", "account_id", "region", "configuration_set")
+        assert all(f'=~"${name}|"' in q for name in names), q
 
 
 def test_reputation_panels_draw_aws_review_and_pause_levels() -> None:
@@ -175,3 +181,41 @@ def test_substitute_rejects_unknown_variables() -> None:
     with pytest.raises(KeyError):
         generate.substitute('up{x=~"$nope"}', {})
     assert generate.substitute('rate(x{a=~"${a}"}[$__rate_interval])', {"a": ".*"}) == 'rate(x{a=~".*"}[1m])'
+
+
+@pytest.mark.parametrize("filename", sorted(generate.DASHBOARDS))
+def test_every_dashboard_has_the_target_variables(filename: str) -> None:
+    names = [v["name"] for v in _committed()[filename]["templating"]["list"]]
+    assert names[:4] == ["datasource", "target", "account_id", "region"]
+
+
+def _panels(data: dict[str, Any]) -> list[dict[str, Any]]:
+    return [inner for panel in data["panels"] for inner in [panel, *panel.get("panels", [])]]
+
+
+# SES counts these in recipients: a panel of their rates is in recipients per second.
+RECIPIENT_COUNTERS = (
+    "sesmon_recipients_total",
+    "sesmon_recipients_by_provider_total",
+    "sesmon_bounces_total",
+    "sesmon_complaints_total",
+    "sesmon_delivery_delays_total",
+)
+
+
+def test_units_say_what_is_counted() -> None:
+    checked = 0
+    for data in _committed().values():
+        for panel in _panels(data):
+            exprs = " ".join(str(t["expr"]) for t in panel.get("targets", []))
+            unit = panel.get("fieldConfig", {}).get("defaults", {}).get("unit")
+            if not exprs or panel["type"] in ("table", "bargauge"):
+                continue
+            if "rate(" in exprs and any(c in exprs for c in RECIPIENT_COUNTERS):
+                assert unit == "suffix: recipients/s", panel["title"]
+                checked += 1
+            if "rate(sesmon_aws_api_requests_total" in exprs:
+                assert unit == "reqps", panel["title"]
+            elif "rate(" in exprs and "_ratio" not in exprs:
+                assert unit not in ("reqps", "ops"), panel["title"]  # events, messages, notifications
+    assert checked >= 5

@@ -185,7 +185,13 @@ def test_every_file_the_compose_file_references_exists() -> None:
 
 def test_compose_images_are_pinned_and_sesmon_runs_the_demo_read_only() -> None:
     services = _compose()["services"]
-    assert set(services) == {"sesmon", "prometheus", "alertmanager", "grafana"}
+    assert {n for n, s in services.items() if "profiles" not in s} == {
+        "sesmon",
+        "prometheus",
+        "alertmanager",
+        "grafana",
+    }
+    assert {n for n, s in services.items() if s.get("profiles") == ["fleet"]} == {"sesmon-fleet", "postgres"}
     for name, service in services.items():
         image = service["image"]
         assert ":" in image, name
@@ -220,8 +226,10 @@ def test_scrape_and_alerting_targets_are_compose_services() -> None:
     parsed = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text(encoding="utf-8"))
     hosts: set[str] = set()
     for job in parsed["scrape_configs"]:
-        for static in job["static_configs"]:
+        for static in job.get("static_configs", []):
             hosts.update(t.split(":")[0] for t in static["targets"])
+        for dns in job.get("dns_sd_configs", []):
+            hosts.update(dns["names"])
     for manager in parsed["alerting"]["alertmanagers"]:
         for static in manager["static_configs"]:
             hosts.update(t.split(":")[0] for t in static["targets"])
@@ -489,3 +497,93 @@ def test_chart_app_version_is_the_package_version() -> None:
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
     assert chart["appVersion"] == version
+
+
+# --- a fleet on PostgreSQL (values-fleet.yaml) -----------------------------------------------------------
+
+
+def _fleet_values() -> dict[str, Any]:
+    values: dict[str, Any] = yaml.safe_load((CHART / "values-fleet.yaml").read_text(encoding="utf-8"))
+    return values
+
+
+def test_fleet_values_render_three_replicas_a_disruption_budget_and_no_volume_claim() -> None:
+    documents = _render(_fleet_values())
+    for document in documents:
+        if not document["apiVersion"].startswith("monitoring.coreos.com/"):
+            kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
+    kinds = _by_kind(documents)
+    assert "PersistentVolumeClaim" not in kinds
+    deployment = kinds["Deployment"]["spec"]
+    assert deployment["replicas"] == 3
+    assert deployment["strategy"]["type"] == "RollingUpdate"
+    pdb = kinds["PodDisruptionBudget"]["spec"]
+    assert pdb["maxUnavailable"] == 1
+    pod_labels = deployment["template"]["metadata"]["labels"]
+    assert pdb["selector"]["matchLabels"].items() <= pod_labels.items()
+    volumes = {v["name"]: v for v in deployment["template"]["spec"]["volumes"]}
+    assert "persistentVolumeClaim" not in volumes["state"]
+    # The DSN reaches the pod as a mounted Secret, never inline in the ConfigMap.
+    assert volumes["secret-postgres"]["secret"]["secretName"] == "sesmon-postgres"
+    config = yaml.safe_load(kinds["ConfigMap"]["data"]["sesmon.yaml"])
+    assert config["state"] == {
+        "backend": "postgresql",
+        "dsn_file": "/etc/sesmon/secrets/postgres/dsn",
+        "lease_ttl": "15s",
+    }
+    report = helm.lint(CHART, _fleet_values(), strict=True, kube_version=f"v{KUBERNETES_VERSION}")
+    assert [m for m in report["messages"] if m["severity"] >= 2] == []
+
+
+def test_fleet_config_is_accepted_by_sesmon(tmp_path: Path) -> None:
+    kinds = _by_kind(_render(_fleet_values()))
+    text = kinds["ConfigMap"]["data"]["sesmon.yaml"].replace("/etc/sesmon/secrets/postgres/dsn", "dsn")
+    (tmp_path / "dsn").write_text("postgresql://sesmon:hunter22@db.internal:5432/sesmon\n", encoding="utf-8")
+    (tmp_path / "sesmon.yaml").write_text(text, encoding="utf-8")
+    env = {**os.environ, "SESMON_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/ses-events"}
+    result = subprocess.run(
+        [sys.executable, "-m", "sesmon.cli", "check-config", str(tmp_path / "sesmon.yaml")],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "hunter22" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"replicas": 2, "persistence": {"enabled": False}}, "needs config.state.backend: postgresql"),
+        ({"replicas": 3, "config": {"state": {"backend": "postgresql"}}}, "set persistence.enabled=false"),
+    ],
+)
+def test_a_fleet_without_postgresql_or_with_a_volume_is_refused(values: dict[str, Any], message: str) -> None:
+    with pytest.raises(Exception, match=re.escape(message)):
+        _render(values)
+
+
+def test_the_fleet_profile_runs_replicas_on_the_compose_postgresql(tmp_path: Path) -> None:
+    services = _compose()["services"]
+    fleet = services["sesmon-fleet"]
+    assert fleet["deploy"]["replicas"] == 3
+    assert fleet["depends_on"]["postgres"]["condition"] == "service_healthy"
+    config = _host_path(fleet, fleet["command"][-1])
+    assert config is not None
+    text = config.read_text(encoding="utf-8")
+    assert yaml.safe_load(text)["state"]["backend"] == "postgresql"
+    env = {
+        **os.environ,
+        "SESMON_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/ses-events",
+        "SESMON_POSTGRES_PASSWORD": "hunter22",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "sesmon.cli", "check-config", str(config)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "hunter22" not in result.stdout + result.stderr

@@ -11,15 +11,20 @@ import pytest
 from sesmon.batch import IngestDelta, dedup_digest
 from sesmon.state.ports import SCHEMA_VERSION, Lease, LeaseLostError, OutboxEntry
 from sesmon.windows import WIDTH
-from tests.state.backends import Opened, open_memory, open_sqlite
+from tests.state.backends import Opened, open_memory, open_postgres, open_sqlite
 
 NOW = 1_790_000_000.0
-BACKENDS = ["sqlite", "memory"]
+BACKENDS = ["sqlite", "postgresql", "memory"]
 
 
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opened]:
-    opened = open_sqlite(tmp_path) if request.param == "sqlite" else open_memory()
+    if request.param == "postgresql":
+        opened = open_postgres(request.getfixturevalue("postgres_dsn"))
+    elif request.param == "sqlite":
+        opened = open_sqlite(tmp_path)
+    else:
+        opened = open_memory()
     try:
         yield opened
     finally:

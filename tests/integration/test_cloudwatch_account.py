@@ -13,6 +13,7 @@ from botocore.awsrequest import AWSResponse
 from botocore.compat import HTTPHeaders
 from prometheus_client import CollectorRegistry
 
+from sesmon import statuspage
 from sesmon.aws_health import ACCOUNT_LEVEL, AwsHealthComponent
 from sesmon.config import Config
 from sesmon.metrics import build_registry
@@ -262,7 +263,12 @@ def test_account_state_and_labels_per_target(world: World) -> None:
     assert ("east", "east-quiet") in by_signal["configuration_set_sending_disabled"]
     assert by_signal["quota_usage"][("east", "")].value == pytest.approx(0.02)
     assert isinstance(world.component, SignalProvider)
-    page = world.component.status_html()
+    rows = {r.target: r for r in world.component.status().rows}
+    assert rows["east"].quota_usage == pytest.approx(0.02)
+    assert rows["east"].cloudwatch_bounce_ratio == pytest.approx(0.011)
+    assert (rows["west"].enforcement_status, rows["west"].ok) == ("PROBATION", False)
+    assert rows["east"].ok
+    page = statuspage.render_section(world.component.status())
     assert "PROBATION" in page
     assert "2.0%" in page  # east: 1000 of 50000 sent
     assert "1.10%" in page  # east: CloudWatch account bounce rate
@@ -290,7 +296,7 @@ def test_scrape_makes_no_aws_call(world: World) -> None:
     for _ in range(3):
         world.registry.collect()
         list(world.registry.collect())
-    world.component.status_html()
+    statuspage.render_section(world.component.status())
     assert world.counter.total() == before > 0
 
 

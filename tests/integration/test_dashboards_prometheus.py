@@ -276,3 +276,28 @@ def test_promtool_check_metrics_is_clean_on_a_scrape(stack: Stack, promtool: str
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout + result.stderr == ""
+
+
+def test_every_exported_family_is_on_a_panel(stack: Stack) -> None:
+    exposition = stack.client.get(f"{stack.demo_url}/metrics").text
+    families = {
+        line.split()[2]
+        for line in exposition.splitlines()
+        if line.startswith("# TYPE ")
+        and line.split()[2].startswith(("sesmon_", "process_cpu", "process_res"))
+    }
+    assert {"sesmon_notifications_given_up_total", "sesmon_send_quota_usage_ratio"} <= families
+    queries = "\n".join(
+        expr
+        for build in generate.DASHBOARDS.values()
+        for _, expr in generate.panel_queries(generate.to_data(build()))
+    )
+    missing = sorted(
+        family
+        for family in families
+        # A counter's family is named with _total; a histogram is queried through its _bucket series.
+        if not re.search(
+            rf"\b{re.escape(family.removesuffix('_total'))}(_total|_bucket|_sum|_count)?\b", queries
+        )
+    )
+    assert missing == [], f"exported families on no dashboard panel: {missing}"

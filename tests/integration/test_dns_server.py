@@ -15,6 +15,7 @@ import pytest
 from dnslib import CNAME, MX, QTYPE, RCODE, RR, TXT, DNSRecord
 from dnslib.server import BaseResolver, DNSHandler, DNSLogger, DNSServer
 
+from sesmon import statuspage
 from sesmon.component import BaseComponent, Job
 from sesmon.config import DnsConfig
 from sesmon.config_loader import parse_config
@@ -436,7 +437,13 @@ server: {{listen: '127.0.0.1:0'}}
     labels = {"target": "local", "account_id": "unknown", "region": REGION, "domain": "stuck.example"}
     assert registry.get_sample_value("sesmon_dns_check_ok", {**labels, "check": "spf"}) is None
     assert registry.get_sample_value("sesmon_dns_check_ok", {**labels, "check": "dkim"}) == 0.0
-    page = identity.status_html()
+    status = identity.status()
+    assert status is not None
+    rows = {(r.domain, r.check): r for t in status.targets for r in t.dns}
+    assert rows["stuck.example", "spf"].result == "unknown"
+    assert rows["stuck.example", "spf"].ok is None
+    assert rows["stuck.example", "dkim"].ok is False
+    page = statuspage.render_section(status)
     assert (
         "<td>stuck.example</td><td>spf</td><td>unknown</td><td>DNS lookup failed: TXT stuck.example:" in page
     )

@@ -10,7 +10,7 @@ import boto3
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
-from sesmon import iam
+from sesmon import iam, statuspage
 from sesmon.config import Config
 from sesmon.config_loader import parse_config
 from sesmon.daemon import Daemon
@@ -20,6 +20,7 @@ from sesmon.metrics import build_registry
 from sesmon.sources.aws import ApiCallCounter, AwsClients
 from sesmon.sources.identities import IdentitiesSource, OperationPacer
 from sesmon.targets import TargetDirectory
+from tests.unit.test_iam import policy_actions
 
 REGION = "eu-west-1"
 BASE = {"target": "prod", "account_id": "123456789012", "region": REGION}
@@ -243,7 +244,15 @@ def test_signals_status_page_and_dns_plans(seeded: str) -> None:
         DomainPlan("odd.example", spf=True, dmarc=True, dkim=True),
     ]
 
-    page = component.status_html()
+    status = component.status()
+    assert status is not None
+    (prod,) = status.targets
+    assert prod.identities is not None
+    pending = next(i for i in prod.identities if i.name == "pending.example")
+    assert (pending.verified, pending.verification_status, pending.ok) == (False, "PENDING", False)
+    assert prod.routing is not None
+    assert (prod.routing.sets_checked, prod.routing.gaps) == (0, ())
+    page = statuspage.render_section(status)
     assert "<td>pending.example</td><td>domain</td><td>no (PENDING)</td><td>PENDING</td>" in page
     assert "<td>sender@example.com</td>" in page
     assert "mail.failing.example (FAILED)" in page
@@ -272,7 +281,7 @@ def test_iam_policy_grants_exactly_the_identity_calls(seeded: str) -> None:
     component.poll_identities("prod")
     expected = iam.operations_for(config.targets[0])
     assert set(clients.counter.snapshot()) <= expected
-    actions = iam.policy_actions(iam.build_policy(config))
+    actions = policy_actions(iam.build_policy(config))
     assert {
         "ses:ListEmailIdentities",
         "ses:GetEmailIdentity",
@@ -283,8 +292,8 @@ def test_iam_policy_grants_exactly_the_identity_calls(seeded: str) -> None:
         seeded,
         extra="identities: {enabled: false}\n    cloudwatch: {enabled: false}\n    account: {enabled: false}",
     )
-    assert "ses:GetEmailIdentity" not in iam.policy_actions(iam.build_policy(disabled))
-    assert "ses:GetConfigurationSetEventDestinations" not in iam.policy_actions(iam.build_policy(disabled))
+    assert "ses:GetEmailIdentity" not in policy_actions(iam.build_policy(disabled))
+    assert "ses:GetConfigurationSetEventDestinations" not in policy_actions(iam.build_policy(disabled))
 
 
 def test_daemon_builds_the_component_only_when_enabled(seeded: str, tmp_path: Path) -> None:

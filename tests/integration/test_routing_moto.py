@@ -8,6 +8,7 @@ import boto3
 import pytest
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 
+from sesmon import statuspage
 from sesmon.config import Config
 from sesmon.config_loader import parse_config
 from sesmon.identity_health import IdentityHealthComponent
@@ -181,7 +182,12 @@ def test_not_routed_signal_and_status_page(endpoint: str) -> None:
     assert observations["trans-empty", "send"].detail == "no event destinations"
     assert observations["trans-empty", "send"].label("target") == "prod"
 
-    page = component.status_html()
+    status = component.status()
+    assert status is not None
+    gaps = {(g.configuration_set, g.event_type) for t in status.targets if t.routing for g in t.routing.gaps}
+    assert ("trans-main", "reject") in gaps
+    assert not any(cs == "marketing" for cs, _ in gaps)
+    page = statuspage.render_section(status)
     assert "Event routing gaps" in page
     assert "<td>trans-main</td><td>reject</td>" in page
     assert "<td>marketing</td>" not in page

@@ -77,6 +77,7 @@ def test_disk_full_marks_state_down_and_loses_no_event(sesmon: SesmonProcess, sm
     assert sesmon.value("sesmon_source_up", source="state") == 1
     assert sesmon.value("sesmon_state_write_failures_total") == 0
 
+    deleted = sesmon.value("sesmon_sqs_messages_deleted_total")
     filler = _fill(small_disk)
     sesmon.send([e.body for e in events])
     wait_for(lambda: sesmon.value("sesmon_state_write_failures_total") > 0, "a failed write")
@@ -84,9 +85,12 @@ def test_disk_full_marks_state_down_and_loses_no_event(sesmon: SesmonProcess, sm
     errors = [e["error"] for e in sesmon.events("state_write_failed")]
     assert errors
     assert all("full" in error for error in errors), errors
-    # Commits fail, so nothing was acknowledged: every message is still in the queue.
+    # Commits fail, so nothing was acknowledged: no delete, every message still in the queue (moto
+    # may show one more: it sometimes hands a message to two receivers). The exact counts at the end
+    # prove that none was dropped.
     assert sesmon.value("sesmon_events_total") == len(warm)
-    assert sesmon.depth() == EVENTS
+    assert sesmon.value("sesmon_sqs_messages_deleted_total") == deleted
+    assert sesmon.depth() >= EVENTS
 
     filler.unlink()  # space again: the same process recovers by itself
     wait_for(lambda: sesmon.depth() == 0, "the queue drained after space returned")

@@ -58,8 +58,9 @@ def test_a_lost_state_file_stops_sesmon_and_no_later_event_is_lost(sesmon: Sesmo
         ("critical", state, f"was {verb} while sesmon was running")
     ]
     assert sesmon.events("stopped"), "a clean shutdown, not a crash"
-    # Not one message of the second lot was deleted: their commits were refused or went to the lost file.
-    assert sesmon.depth() == SECOND
+    # Not one message of the second lot was deleted: their commits were refused or went to the lost
+    # file. (At least: moto may show one more; the exact counts after the restart prove none was lost.)
+    assert sesmon.depth() >= SECOND
 
     sesmon.start()
     if fault == "deleted":

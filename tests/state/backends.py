@@ -7,6 +7,7 @@ from pathlib import Path
 
 from sesmon.state.memory import MemoryState
 from sesmon.state.ports import StateBackend
+from sesmon.state.postgres import PostgresState
 from sesmon.state.sqlite import SqliteState
 
 
@@ -48,3 +49,7 @@ def open_sqlite(tmp_path: Path) -> Opened:
 def open_memory() -> Opened:
     memory = MemoryState()
     return Opened(lambda: memory, persistent=False)
+
+
+def open_postgres(dsn: str) -> Opened:
+    return Opened(lambda: PostgresState(dsn, pool_size=2), persistent=True)

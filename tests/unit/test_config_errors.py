@@ -168,6 +168,22 @@ CASES: list[tuple[str, str, str]] = [
         "alerts.sinks[0]: a slack sink needs url (or url_file)",
     ),
     (
+        "events-unknown-route",
+        TARGET + "    events: {via: kafka}\n",
+        "targets[0].events.via: input should be 'sns' or 'eventbridge'",
+    ),
+    (
+        "events-unknown-event-type",
+        TARGET + "    events: {event_types: [SEND, BOUNCED]}\n",
+        "targets[0].events.event_types: unknown event types ['BOUNCED']; known: SEND, REJECT, BOUNCE, "
+        "COMPLAINT, DELIVERY, OPEN, CLICK, RENDERING_FAILURE, DELIVERY_DELAY, SUBSCRIPTION",
+    ),
+    (
+        "events-bad-topic-name",
+        TARGET + "    events: {topic_name: 'ses events'}\n",
+        "targets[0].events.topic_name: 'ses events' must be 1-64 letters, digits, '_' or '-'",
+    ),
+    (
         "volume-too-small",
         TARGET + "volume_window:\n  recipients: 10\n",
         "volume_window.recipients: input should be greater than or equal to 100",

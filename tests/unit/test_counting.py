@@ -9,15 +9,14 @@ from pathlib import Path
 import orjson
 import pytest
 
+from sesmon.batch import build_delta
 from sesmon.config import DEFAULT_PROVIDERS, TargetConfig
 from sesmon.counting import (
-    BatchCounts,
     ConfigurationSets,
     CounterKey,
     CountLayout,
     bounce_labels,
     complaint_labels,
-    count_event,
     delay_label,
 )
 from sesmon.events import (
@@ -43,7 +42,7 @@ from sesmon.windows import (
     SENT,
     SENT_ALL,
     TRANSIENT,
-    zero,
+    WindowSet,
 )
 from tests.sesgen import SesEventGenerator
 
@@ -64,11 +63,23 @@ def event(kind: EventType, recipients: tuple[str, ...], rate: int = 0, **fields:
     )
 
 
-def count(e: SesEvent, cs: str = "tx") -> tuple[dict[CounterKey, int], list[int]]:
-    counters: dict[CounterKey, int] = {}
-    bucket = zero()
-    count_event(e, cs, PROVIDERS, counters, bucket)
-    return counters, bucket
+def count(e: SesEvent, cs: str | None = None) -> tuple[dict[CounterKey, int], list[int]]:
+    """``e`` through the daemon's own batch step (``batch.build_delta``) as a one-message batch: its
+    counter increments (SQS bookkeeping left out) and its window bucket (filed under ``cs``, if given)."""
+    windows = WindowSet({"1h": 3600.0}, 10_000, 14 * 86400.0, now=e.timestamp)
+    built = build_delta(
+        [e],
+        [True],
+        now=e.timestamp,
+        received=1,
+        deleted=0,
+        sets=ConfigurationSets(target()),
+        windows=windows,
+        layout=CountLayout(PROVIDERS),
+    )
+    ((key, bucket),) = built.delta.buckets.items()
+    assert cs is None or key[0] == cs
+    return {k: v for k, v in built.delta.counters.items() if k[0] != "sqs"}, bucket
 
 
 def test_send_counts_recipients_and_the_aws_denominator_without_simulator() -> None:
@@ -158,8 +169,7 @@ def test_every_label_value_from_hostile_events_is_bounded_in_length_and_vocabula
     }
     sets = ConfigurationSets(target(max_configuration_sets=5))
     providers = set(DEFAULT_PROVIDERS) | {"other"}
-    counters: dict[CounterKey, int] = {}
-    batch = BatchCounts(CountLayout(PROVIDERS))  # what ingestion counts with
+    events: list[SesEvent] = []
     for i in range(600):
         record = orjson.loads(
             orjson.loads((FIXTURES / "ep-bounce-permanent-general.sns.json").read_bytes())["Message"]
@@ -180,10 +190,20 @@ def test_every_label_value_from_hostile_events_is_bounded_in_length_and_vocabula
         if not isinstance(parsed, SesEvent):
             assert parsed.reason == "bad_configuration_set"
             continue
-        pending: set[str] = set()
-        batch.add(parsed, sets.resolve(parsed.configuration_set, pending), zero())
-        sets.commit(pending)
-    batch.drain(counters)
+        events.append(parsed)
+    # One batch through what ingestion counts with; it admits at most max_configuration_sets names.
+    built = build_delta(
+        events,
+        [True] * len(events),
+        now=max(e.timestamp for e in events),
+        received=len(events),
+        deleted=0,
+        sets=sets,
+        windows=WindowSet({"1h": 3600.0}, 10_000, 14 * 86400.0, now=0.0),
+        layout=CountLayout(PROVIDERS),
+    )
+    counters = {k: v for k, v in built.delta.counters.items() if k[0] != "sqs"}
+    assert counters
     seen_sets = set()
     for family, cs, *labels in counters:
         seen_sets.add(cs)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from prometheus_client.registry import Collector
 
-from sesmon import redact
+from sesmon import redact, statuspage
 from sesmon.component import BaseComponent, Job
 from sesmon.config_loader import parse_config
 from sesmon.daemon import Daemon
@@ -88,7 +88,9 @@ def test_job_success_and_failure_become_source_health(tmp_path: Path) -> None:
             )
             == 0.0
         )
-        assert "sekrit" not in "".join(f for _, f in daemon.status_sections())
+        report = daemon.status()
+        assert report.sources[0].last_error == "RuntimeError: POST https://hooks.example/*** refused"
+        assert "sekrit" not in statuspage.render(report)
     finally:
         assert daemon.shutdown() == 0
     assert probe.stopped

@@ -6,7 +6,7 @@ import pytest
 
 from sesmon.cli import build_parser
 from sesmon.demo.receiver import Received
-from sesmon.demo.runner import _http_base, detection_latency
+from sesmon.demo.runner import _http_base, detection_latency, outage_report
 from sesmon.demo.scenarios import SCENARIOS, SPIKE_AT
 
 
@@ -63,3 +63,33 @@ def test_demo_usage_errors_exit_2(argv: list[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         build_parser().parse_args(argv)
     assert exit_info.value.code == 2
+
+
+def _down(at: float, status: str, source: str, target: str = "demo") -> Received:
+    return Received(at, status, "SesSourceDown", "warning", "", 1.0, None, "", status, "ok", target, source)
+
+
+def test_outage_report_says_when_each_source_fired_and_resolved_against_the_outage() -> None:
+    started = 1000.0
+    scenario = SCENARIOS["outage"]
+    assert scenario.outage is not None
+    begin, end = scenario.outage
+    received = [
+        _down(started + begin + 20.4, "firing", "sqs"),
+        _received(started + begin + 21, rule="BounceRateHigh"),
+        _down(started + end + 3.0, "firing", "identities"),
+        _down(started + end + 12.5, "resolved", "sqs"),
+    ]
+    assert outage_report(scenario, started, received) == [
+        f"outage: the AWS endpoint failed from t+{begin:.0f}s to t+{end:.0f}s",
+        f"  SesSourceDown for source identities on target demo: fired at t+{end + 3:.1f}s, 3.0 s after the "
+        "endpoint had already recovered (too late to act on); no resolved notification before the demo ended",
+        f"  SesSourceDown for source sqs on target demo: fired at t+{begin + 20.4:.1f}s, 20.4 s after the "
+        f"endpoint began failing, while it was still down; resolved at t+{end + 12.5:.1f}s, 12.5 s after it "
+        "recovered",
+    ]
+    assert outage_report(scenario, started, []) == [
+        f"outage: the AWS endpoint failed from t+{begin:.0f}s to t+{end:.0f}s",
+        "  no SesSourceDown notification arrived before the demo ended",
+    ]
+    assert outage_report(SCENARIOS["steady"], started, received) == []

@@ -12,7 +12,6 @@ import pytest
 
 from sesmon.demo.scenarios import SCENARIOS, SPIKE_AT
 from sesmon.demo.traffic import (
-    SIMULATOR_DOMAIN,
     PlannedEvent,
     Rates,
     Tally,
@@ -24,6 +23,7 @@ from sesmon.demo.traffic import (
     ses_id,
 )
 from sesmon.events import parse_message
+from sesmon.events.addresses import SIMULATOR_DOMAIN
 from sesmon.model import EventType, SesEvent
 from tests.conftest import FIXTURES
 

@@ -16,12 +16,20 @@ from sesmon.iam import (
     FEATURE_OPERATIONS,
     build_policy,
     configuration_set_arns,
-    policy_actions,
     queue_arn,
 )
 
 QUEUE = "https://sqs.eu-west-1.amazonaws.com/123456789012/ses-events"
 ROLE = "arn:aws:iam::210987654321:role/sesmon"
+
+
+def policy_actions(policy: dict[str, Any]) -> set[str]:
+    """Every action a policy document allows."""
+    actions: set[str] = set()
+    for statement in policy["Statement"]:
+        value = statement["Action"]
+        actions.update([value] if isinstance(value, str) else value)
+    return actions
 
 
 def config(*targets: dict[str, Any]) -> Config:
@@ -59,7 +67,8 @@ def test_sqs_only_is_scoped_to_the_queue_arn() -> None:
                 "account": off,
                 "identities": off,
             }
-        )
+        ),
+        doctor=False,
     )
     assert policy_actions(policy) == {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
     (statement,) = policy["Statement"]
@@ -154,3 +163,32 @@ def test_checked_in_policy_matches_the_example_config(capsys: Any) -> None:
     assert json.loads(capsys.readouterr().out) == json.loads(
         (root / "deploy" / "iam-policy.json").read_text()
     )
+
+
+def test_doctor_reads_are_in_the_policy_and_setup_writes_are_apart(tmp_path: Path, capsys: Any) -> None:
+    target = {"name": "a", "region": "eu-west-1", "sqs": {"queue_url": QUEUE}, "configuration_sets": ["tx"]}
+    cfg = config(target)
+    actions = policy_actions(build_policy(cfg))
+    assert {
+        "sns:ListSubscriptionsByTopic",
+        "events:ListRules",
+        "sqs:GetQueueUrl",
+        "ses:GetAccount",
+    } <= actions
+    assert not any(a.startswith(("sns:Create", "sqs:Create", "sqs:Set", "events:Put")) for a in actions)
+    setup = build_policy(cfg, setup=True)
+    written = policy_actions(setup)
+    assert {"sqs:CreateQueue", "sqs:SetQueueAttributes", "sns:CreateTopic", "sns:Subscribe"} <= written
+    assert "ses:CreateConfigurationSetEventDestination" in written
+    assert not any(a.startswith("events:") for a in written)  # the SNS route needs no EventBridge
+    by_action = {a: s["Resource"] for s in setup["Statement"] for a in s["Action"]}
+    assert by_action["sns:Subscribe"] == "arn:aws:sns:eu-west-1:123456789012:sesmon-ses-events"
+    assert by_action["ses:CreateConfigurationSetEventDestination"] == (
+        "arn:aws:ses:eu-west-1:123456789012:configuration-set/tx"
+    )
+    bridge = config({**target, "events": {"via": "eventbridge"}})
+    assert "events:PutTargets" in policy_actions(build_policy(bridge, setup=True))
+    path = tmp_path / "sesmon.yaml"
+    path.write_text(json.dumps({"targets": [target]}))
+    assert cli.main(["iam-policy", "--setup", "--config", str(path)]) == 0
+    assert json.loads(capsys.readouterr().out) == setup

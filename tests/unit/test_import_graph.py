@@ -26,8 +26,10 @@ PURE_CORE = (
     "sesmon.alerts.templates",
     "sesmon.batch",
     "sesmon.config",
+    "sesmon.cloudformation",
     "sesmon.counting",
     "sesmon.demo.scenarios",
+    "sesmon.denominators",
     "sesmon.demo.traffic",
     "sesmon.dnsauth",
     "sesmon.durations",
@@ -39,7 +41,10 @@ PURE_CORE = (
     "sesmon.redact",
     "sesmon.rules",
     "sesmon.signals",
+    "sesmon.status",
+    "sesmon.statuspage",
     "sesmon.windows",
+    "sesmon.wiring",
 )
 # Libraries that do I/O or run machinery of their own (by top-level package); the pure core reaches
 # none of them, directly or through another sesmon module. ``mypy_boto3_*`` stubs count as boto3.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from sesmon import statuspage
 from sesmon.batch import Message
 from sesmon.config import Config
 from sesmon.health import SourceHealth
@@ -13,6 +14,7 @@ from sesmon.metrics import build_registry
 from sesmon.signals import SignalProvider
 from sesmon.state.sqlite import SqliteState
 from sesmon.targets import TargetDirectory
+from sesmon.windows import EVENTS, SENT
 from tests.sesgen import SesEventGenerator
 
 if TYPE_CHECKING:
@@ -130,11 +132,28 @@ def test_metrics_preinitialised_and_counted(tmp_path: Path) -> None:
     assert registry.get_sample_value("sesmon_sqs_messages_received_total", LABELS) == 11
 
 
-def test_status_page_fragment_lists_sets(tmp_path: Path) -> None:
+def test_status_rows_list_sets_and_render(tmp_path: Path) -> None:
     clock = [NOW]
     comp = component(tmp_path, clock)
-    assert "No SES events" in comp.status_html()
+    empty = comp.status()
+    assert empty is not None
+    assert empty.rows == ()
+    assert "No SES events" in statuspage.render_section(empty)
     feed(comp, sends=4, bounces=1, at=NOW - 30, cs="marketing")
-    page = comp.status_html()
+    status = comp.status()
+    assert status is not None
+    assert status.windows == ("1h", "24h", "volume")
+    hour = next(r for r in status.rows if r.configuration_set == "marketing" and r.window == "1h")
+    assert hour.target == "prod"
+    # The numbers the windows hold, unformatted.
+    totals = comp.ingests["prod"].totals(NOW)["marketing"]["1h"]
+    assert (hour.sent, hour.events) == (totals[SENT], totals[EVENTS])
+    assert hour.sent == 4
+    assert hour.bounce_ratio == totals.rate("bounce_rate")[0]
+    assert hour.bounce_ratio is not None
+    assert hour.bounce_ratio > 0
+    assert hour.denominator == "events"
+    assert hour.complaint_ratio == 0.0
+    page = statuspage.render_section(status)
     assert "<td>marketing</td>" in page
     assert "bounce % 1h" in page

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sesmon import statuspage
 from sesmon.alerts.component import AlertsComponent, build_alerts_component, providers_of
 from sesmon.alerts.sinks import SendResult
 from sesmon.alerts.source_down import SourceDownProvider
@@ -116,5 +117,6 @@ def test_alert_metrics(tmp_path: Path) -> None:
     provider.value = 0.0
     comp.evaluate(T0 + 15)
     assert registry.get_sample_value("sesmon_alerts_firing", firing) == 0  # kept at 0, not dropped
-    assert "BounceRateHigh" not in comp.status_html()
+    assert comp.status().firing == ()
+    assert "BounceRateHigh" not in statuspage.render_section(comp.status())
     store.close()

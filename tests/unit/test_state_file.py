@@ -29,7 +29,7 @@ class Recorder:
     def __init__(self) -> None:
         self.events: list[tuple[str, object]] = []
 
-    def opened(self, created: float, new: bool) -> None:
+    def opened(self, created: float | None, new: bool) -> None:
         self.events.append(("opened", (created, new)))
 
     def write_failed(self, error: str) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
 
+from sesmon.status import AlertsStatus, SourceRow, StatusReport
 from sesmon.web import Probes, make_app
 
 
@@ -22,11 +23,13 @@ def _call(app: Callable[..., Iterable[bytes]], path: str) -> tuple[str, dict[str
 
 
 def _probes(alive: bool = True, pending: list[str] | None = None) -> Probes:
-    return Probes(
-        alive=lambda: alive,
-        pending=lambda: list(pending or []),
-        status_sections=lambda: [("Sources <&>", "<p>fragment</p>")],
+    report = StatusReport(
+        version="1.2.3",
+        pending=tuple(pending or ()),
+        sources=(SourceRow("sqs", "prod<&>", up=False, last_error="<script>x</script>"),),
+        sections=(("alerts <&>", AlertsStatus(firing=(), sinks=())),),
     )
+    return Probes(alive=lambda: alive, pending=lambda: list(pending or []), status=lambda: report)
 
 
 def test_metrics_exposes_the_given_registry_only() -> None:
@@ -61,7 +64,11 @@ def test_status_page_escapes_titles_and_shows_state() -> None:
     status, headers, body = _call(make_app(CollectorRegistry(), _probes(pending=["sqs/prod"])), "/")
     assert status == "200 OK"
     assert headers["Content-Type"] == "text/html; charset=utf-8"
-    assert "<h2>Sources &lt;&amp;&gt;</h2><p>fragment</p>" in body
+    assert "<h1>sesmon 1.2.3</h1>" in body
+    assert "<h2>alerts &lt;&amp;&gt;</h2><h3>Firing alerts</h3><p>No alerts firing.</p>" in body
+    row = "<td>prod&lt;&amp;&gt;</td><td class='bad'>down</td><td>&lt;script&gt;x&lt;/script&gt;</td>"
+    assert row in body
+    assert "<script>" not in body
     assert "starting (waiting for sqs/prod)" in body
 
 

@@ -6,6 +6,7 @@ import pytest
 
 from sesmon.windows import (
     BOUNCED_RATE,
+    COMPLAINED_RATE,
     EVENTS,
     HOUR,
     MINUTE,
@@ -174,3 +175,27 @@ def test_memory_is_bounded_by_buckets_not_events() -> None:
     assert ws.bucket_count() == 5
     ws.advance(now)
     assert ws.totals("tx", "1h")[SENT] == 20_000
+
+
+def test_history_bins_the_kept_buckets_over_the_last_day() -> None:
+    now = 1_700_000_000.0
+    windows = WindowSet(
+        {"1h": 3600.0, "24h": 86400.0}, volume_recipients=10_000, volume_max_age=14 * 86400, now=now
+    )
+    counts = zero()
+    counts[SENT], counts[BOUNCED_RATE], counts[COMPLAINED_RATE] = 100, 3, 1
+    for minutes_ago in (0, 1, 20, 60 * 23):
+        width, start = windows.bucket_of(now - minutes_ago * 60, now) or (0, 0)
+        windows.add("marketing", width, start, counts)
+    old = windows.bucket_of(now - 30 * 3600, now)  # older than the span: left out
+    assert old is not None
+    windows.add("marketing", *old, counts)
+    history = windows.history("marketing", now, span=86400, step=900)
+    assert len(history) == 96
+    assert [h[0] for h in history] == list(range(history[0][0], history[-1][0] + 900, 900))
+    assert history[-1][0] <= now < history[-1][0] + 900
+    assert sum(h[1] for h in history) == 400
+    by_start = {h[0]: h[1:] for h in history}
+    assert by_start[int((now - 23 * 3600) // 900) * 900] == (100, 3, 1)
+    assert sum(h[2] for h in history) == 12
+    assert windows.history("absent", now, span=3600, step=900) == [(h[0], 0, 0, 0) for h in history[-4:]]
