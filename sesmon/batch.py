@@ -75,15 +75,29 @@ class Processed:
     invalid: bool = False
 
 
+def should_delete(item: Processed | SesEvent | Rejection, keep_invalid: bool) -> bool:
+    """Whether a message leaves the queue once its batch is stored: all but invalid bodies that the
+    ``on_invalid: keep`` policy leaves for the queue's redrive policy (dead-letter queue)."""
+    if isinstance(item, SesEvent):
+        return True
+    invalid = item.invalid if isinstance(item, Processed) else item.outcome is Outcome.INVALID
+    return not (invalid and keep_invalid)
+
+
 @dataclass
 class IngestDelta:
-    """The combined effect of some messages: counter increments, bucket counts, set admissions."""
+    """The combined effect of some messages: counter increments, bucket counts, set admissions.
+
+    ``documents`` are small JSON documents of the target's ingestion (key → value, None removes
+    one) that must commit with the same batch: which SQS messages it counted as deleted.
+    """
 
     counters: dict[tuple[str, ...], int] = field(default_factory=dict)
     # (configuration_set, width, start) → count vector in windows.FIELDS order
     buckets: dict[tuple[str, int, int], list[int]] = field(default_factory=dict)
     admitted: set[str] = field(default_factory=set)
     last_events: dict[str, float] = field(default_factory=dict)
+    documents: dict[str, object] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

@@ -439,6 +439,27 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return EXIT_RUNTIME
 
 
+def _resume_arguments(parser: argparse.ArgumentParser) -> None:
+    # Checked after the config loads, like every config command's other arguments.
+    parser.add_argument("--configuration-set", metavar="NAME", help="the set to resume (required)")
+    parser.add_argument("--target", metavar="NAME", help="the target it is in (needed with several)")
+
+
+@command(
+    "resume",
+    "re-enable a configuration set's sending after a pause, and re-arm its actions",
+    arguments=_resume_arguments,
+)
+def cmd_resume(args: argparse.Namespace, config: Config) -> int:
+    """Re-enable a configuration set's sending and re-arm its actions."""
+    if not args.configuration_set:
+        print("sesmon resume: --configuration-set NAME is required", file=sys.stderr)
+        return EXIT_CONFIG
+    from sesmon.actions.resume import resume_command  # noqa: PLC0415 - keep other commands fast
+
+    return resume_command(config, args.configuration_set, args.target)
+
+
 @command("version", "print the version", config=False)
 def cmd_version(_args: argparse.Namespace) -> int:
     """Print the version."""

@@ -164,6 +164,50 @@ class IdentitiesConfig(Strict):
     interval: Seconds = 900.0
 
 
+SIMULATOR_SUCCESS = "success@simulator.amazonses.com"
+
+
+class CanaryConfig(Strict):
+    """The pipeline canary: a message to the SES mailbox simulator per set, its events awaited."""
+
+    configuration_sets: tuple[str, ...]
+    from_address: str  # a verified identity of the account (an address or one at a verified domain)
+    interval: Seconds = 300.0
+    deadline: Seconds = 120.0
+    to_address: str = SIMULATOR_SUCCESS
+
+    @field_validator("configuration_sets")
+    @classmethod
+    def _sets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("name at least one configuration set to probe")
+        for name in value:
+            if not re.match(r"^[A-Za-z0-9_-]{1,64}$", name):
+                raise ValueError(f"{name!r} is not a configuration set name (1-64 of A-Z a-z 0-9 _ -)")
+        return value
+
+    @field_validator("from_address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        if not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", value):
+            raise ValueError(f"{value!r} is not an email address")
+        return value
+
+    @field_validator("to_address")
+    @classmethod
+    def _simulator(cls, value: str) -> str:
+        # Only simulator traffic stays out of the AWS-comparable rates (and costs no reputation).
+        if not value.endswith("@simulator.amazonses.com"):
+            raise ValueError("must be an SES mailbox simulator address (…@simulator.amazonses.com)")
+        return value
+
+    @model_validator(mode="after")
+    def _deadline(self) -> CanaryConfig:
+        if self.deadline >= self.interval:
+            raise ValueError("deadline must be shorter than interval (one probe at a time per set)")
+        return self
+
+
 # SES event types an event destination can publish (SES v2 spelling); sesmon counts them all.
 SES_EVENT_TYPES = (
     "SEND",
@@ -243,6 +287,7 @@ class TargetConfig(Strict):
     identities: IdentitiesConfig = IdentitiesConfig()
     configuration_sets: tuple[str, ...] = ("*",)
     max_configuration_sets: int = Field(default=100, ge=1, le=10000)
+    canary: CanaryConfig | None = None
 
     @field_validator("sqs", mode="before")
     @classmethod
@@ -255,6 +300,12 @@ class TargetConfig(Strict):
     def allows_configuration_set(self, name: str) -> bool:
         """True when ``name`` matches one of the configured globs."""
         return globs.matches_any(name, self.configuration_sets)
+
+    @model_validator(mode="after")
+    def _canary_needs_queue(self) -> TargetConfig:
+        if self.canary is not None and self.sqs is None:
+            raise ValueError("canary: the probes' events come back through sqs: configure sqs too")
+        return self
 
 
 class VolumeWindowConfig(Strict):
@@ -321,6 +372,14 @@ class ServerConfig(Strict):
     """The HTTP endpoint serving /metrics, /healthz, /readyz and the status page."""
 
     listen: Annotated[str, AfterValidator(_listen)] = "0.0.0.0:9469"
+    # Requests run on this many worker threads; parsing and idle connections need none.
+    threads: int = Field(default=4, ge=1, le=64)
+    # Open connections beyond this wait in the listen backlog (1,024) instead of costing memory.
+    max_connections: int = Field(default=2000, ge=16, le=100_000)
+    # A request's line and headers must arrive within header_timeout; an idle connection closes
+    # after idle_timeout.
+    header_timeout: Seconds = Field(default=10.0, gt=0)
+    idle_timeout: Seconds = Field(default=30.0, gt=0)
 
     @property
     def host(self) -> str:
@@ -370,6 +429,8 @@ DEFAULT_PROVIDERS: dict[str, tuple[str, ...]] = {
 }
 
 Severity = Literal["info", "warning", "critical"]
+ACTIONS = ("pause_configuration_set", "pause_account")
+Action = Literal["pause_configuration_set", "pause_account"]
 
 
 def _for_duration(value: object) -> float:
@@ -400,6 +461,8 @@ class RuleConfig(Strict):
     summary: str | None = None
     description: str | None = None
     runbook_url: str | None = None
+    # What to do in AWS when the alert fires, under the guards of alerts.actions.
+    actions: tuple[Action, ...] = ()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -459,9 +522,31 @@ class SinkConfig(Strict):
         return self
 
 
+class ActionsConfig(Strict):
+    """The guards every action of a rule passes before sesmon changes anything in AWS."""
+
+    # dry_run notifies what it would do and changes nothing; only enforce calls AWS.
+    mode: Literal["dry_run", "enforce"] = "dry_run"
+    min_severity: Severity = "critical"
+    # Sent recipients behind the rate (the alert's volume) below which nothing is paused.
+    min_recipients: int = Field(default=1000, ge=0)
+    # Configuration-set globs that may be paused; empty: none may.
+    configuration_sets: tuple[str, ...] = ()
+    # Pauses per target in any 24 hours, and the least time between two pauses of one set.
+    max_per_day: int = Field(default=1, ge=1)
+    cooldown: Seconds = 6 * 3600.0
+    # Pausing the whole account stops every sender in it: refused unless allowed here.
+    allow_account_pause: bool = False
+
+    def allows_configuration_set(self, name: str) -> bool:
+        """True when ``name`` matches one of the allow-list globs."""
+        return globs.matches_any(name, self.configuration_sets)
+
+
 class AlertsConfig(Strict):
     """Alert rules, notification sinks and delivery policy."""
 
+    actions: ActionsConfig = ActionsConfig()
     rules: tuple[RuleConfig, ...] = ()
     sinks: tuple[SinkConfig, ...] = ()
     repeat_interval: Seconds = 4 * 3600.0
@@ -476,6 +561,11 @@ class AlertsConfig(Strict):
     def _unique(self) -> AlertsConfig:
         _reject_duplicates([r.name for r in self.rules], "rule")
         _reject_duplicates([s.name for s in self.sinks], "sink")
+        for index, rule in enumerate(self.rules):
+            if "pause_account" in rule.actions and not self.actions.allow_account_pause:
+                raise ValueError(
+                    f"rules[{index}].actions: pause_account needs alerts.actions.allow_account_pause: true"
+                )
         return self
 
 

@@ -16,30 +16,40 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from prometheus_client.registry import Collector
 
 from sesmon import __version__, redact
+from sesmon.actions.runner import ActionRunner
+from sesmon.actions.ses import SesActuator
 from sesmon.alerts.component import build_alerts_component
 from sesmon.aws_health import build_aws_component
+from sesmon.canary import build_canary
+from sesmon.canary_probes import CanaryProbes
 from sesmon.component import Component, Job
 from sesmon.config import Config
 from sesmon.denominators import SendBoard
 from sesmon.fleet import LeaderCollector, LeaderOnly, Leadership, ReplicaLabelled, replica_name
-from sesmon.health import SourceHealth
+from sesmon.health import Heartbeats, SourceHealth
 from sesmon.identity_health import build_identity_component
 from sesmon.ingest import build_ingest
 from sesmon.logs import get_logger, log_event
 from sesmon.metrics import build_registry
 from sesmon.metrics.self_metrics import BuildInfoCollector, SourceHealthCollector
 from sesmon.metrics.state import StateCollector
+from sesmon.servers import ServerHandle
 from sesmon.sources.aws import ApiCallCounter, AwsClients
 from sesmon.state.factory import open_state
 from sesmon.state.monitor import StateSource
 from sesmon.state.ports import StateBackend
 from sesmon.status import SourceRow, StatusReport
 from sesmon.targets import TargetDirectory
-from sesmon.web import Probes, ServerHandle, make_app, start_server
+from sesmon.web import Probes, make_app, start_server
 
 log = get_logger("sesmon.daemon")
 # How often the main thread looks for a signal another thread received (see run_until_signal).
 SIGNAL_POLL_SECONDS = 0.2
+# The scheduler's heartbeat: a job on an executor of its own, so that slow AWS polls filling the
+# job pool never delay it; it stops beating only when the scheduler itself stopped dispatching.
+SCHEDULER_BEAT_SECONDS = 5.0
+SCHEDULER_STALL_SECONDS = 60.0
+SCHEDULER = "scheduler"
 
 Clock = Callable[[], float]
 
@@ -60,6 +70,7 @@ class Context:
     sends: SendBoard = field(default_factory=SendBoard)
     # Who leads the fleet; None outside the daemon (tests building components alone).
     leadership: Leadership | None = None
+    heartbeats: Heartbeats = field(default_factory=Heartbeats)
 
 
 def build_components(ctx: Context) -> list[Component]:
@@ -76,16 +87,33 @@ def build_components(ctx: Context) -> list[Component]:
         clock=ctx.clock,
         aws=ctx.aws,
         sends=ctx.sends,
+        heartbeats=ctx.heartbeats,
     )
     if ingest is not None:
         components.append(ingest)
+    probes = CanaryProbes()
+    sesv2 = {name: clients.lazy("sesv2") for name, clients in ctx.aws.items()}
+    canary = build_canary(ctx.config, sesv2, ctx.targets, probes)
+    if canary is not None and ingest is not None:
+        for name in canary.canaries:
+            ingest.ingests[name].canary = probes  # ingestion reports the probes' events
+        components.append(canary)
     identity = build_identity_component(ctx.config, ctx.aws, ctx.targets)
     if identity is not None:
         components.append(identity)
+    actuator = SesActuator(sesv2)
+    actions = ActionRunner(ctx.config.alerts, ctx.store, actuator)
     # Alerts stay last: they read every component that is a SignalProvider.
     fence = ctx.leadership.fence if ctx.leadership is not None else (lambda: None)
     alerts = build_alerts_component(
-        ctx.config.alerts, ctx.store, ctx.health, ctx.clock, components, targets=ctx.targets, fence=fence
+        ctx.config.alerts,
+        ctx.store,
+        ctx.health,
+        ctx.clock,
+        components,
+        targets=ctx.targets,
+        fence=fence,
+        actions=actions,
     )
     components.append(alerts)
     return components
@@ -100,11 +128,13 @@ class Daemon:
         clock: Clock = time.time,
         components: Sequence[Component] | None = None,
         drain_seconds: float = 20.0,
+        heartbeats: Heartbeats | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
         self.drain_seconds = drain_seconds
         self.health = SourceHealth()
+        self.heartbeats = heartbeats or Heartbeats()
         self.targets = TargetDirectory(config.targets)
         self._exit_code = 0
         self._stopping = threading.Event()
@@ -124,6 +154,7 @@ class Daemon:
             aws={t.name: AwsClients(t, self.api_calls) for t in config.targets},
             api_calls=self.api_calls,
             leadership=self.leadership,
+            heartbeats=self.heartbeats,
         )
         self.components = list(components) if components is not None else build_components(self.context)
         own: list[Collector] = [
@@ -139,10 +170,11 @@ class Daemon:
             derived = [LeaderOnly(c, self.leadership) for c in derived]
         self.registry = build_registry([*own, *derived], runtime=True)
         self.scheduler = BackgroundScheduler(
-            executors={"default": ThreadPoolExecutor(max_workers=8)},
+            executors={"default": ThreadPoolExecutor(max_workers=8), SCHEDULER: ThreadPoolExecutor(1)},
             job_defaults={"max_instances": 1, "coalesce": True},
             timezone="UTC",
         )
+        self._shut_down = False
         self._state_loaded = False
         self._server: ServerHandle | None = None
         self._signals = 0
@@ -150,7 +182,17 @@ class Daemon:
     # -- lifecycle -------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start components, the scheduler and the HTTP server."""
+        """Bind the HTTP port, then start components, the scheduler and the jobs.
+
+        The port comes first: a busy port fails the start before any source has made an AWS call.
+        """
+        probes = Probes(alive=self.alive, pending=self.pending, status=self.status, wedged=self.wedged)
+        server = self.config.server
+        try:
+            self._server = start_server(server.host, server.port, make_app(self.registry, probes), server)
+        except OSError:
+            self.store.close()
+            raise
         shared = self.store.shared
         for comp in self.components:
             for job in comp.jobs():
@@ -169,7 +211,18 @@ class Daemon:
             error = redact.redact(f"{type(exc).__name__}: {exc}")[:500]
             log_event(log, logging.WARNING, "lease_failed", error=error)
         self._state_loaded = True
+        self.heartbeats.register(SCHEDULER, SCHEDULER_STALL_SECONDS)
         self.scheduler.start()
+        self.scheduler.add_job(
+            self.heartbeats.beat,
+            "interval",
+            args=(SCHEDULER,),
+            seconds=SCHEDULER_BEAT_SECONDS,
+            id=SCHEDULER,
+            name=SCHEDULER,
+            executor=SCHEDULER,
+            misfire_grace_time=int(SCHEDULER_STALL_SECONDS),
+        )
         now = time.time()
         jobs = [job for comp in self.components for job in comp.jobs()]
         if shared:
@@ -185,9 +238,6 @@ class Daemon:
                 next_run_time=_utc(now) if job.run_at_start else None,
                 misfire_grace_time=max(1, int(job.interval)),
             )
-        probes = Probes(alive=self.alive, pending=self.pending, status=self.status)
-        server = self.config.server
-        self._server = start_server(server.host, server.port, make_app(self.registry, probes))
         log_event(
             log,
             logging.INFO,
@@ -203,12 +253,16 @@ class Daemon:
         return self._server.port if self._server else 0
 
     def alive(self) -> bool:
-        """Liveness: the scheduler runs; never depends on AWS."""
-        return bool(self.scheduler.running) and not self._stopping.is_set()
+        """Liveness: the scheduler runs and no loop of sesmon's own is stalled; never depends on AWS."""
+        return bool(self.scheduler.running) and not self._stopping.is_set() and not self.wedged()
+
+    def wedged(self) -> list[str]:
+        """sesmon's own loops (receivers, the scheduler) that made no progress for too long."""
+        return self.heartbeats.stalled()
 
     def pending(self) -> list[str]:
-        """What readiness still waits for."""
-        waiting = [] if self._state_loaded else ["state"]
+        """What readiness still waits for: state, and each source that has not succeeded once."""
+        waiting = [] if self._state_loaded else ["state (not loaded yet)"]
         return waiting + self.health.pending()
 
     def status(self) -> StatusReport:
@@ -227,7 +281,9 @@ class Daemon:
         sections = [
             (comp.name, section) for comp in self.components if (section := comp.status()) is not None
         ]
-        return StatusReport(__version__, tuple(self.pending()), sources, tuple(sections))
+        return StatusReport(
+            __version__, tuple(self.pending()), sources, tuple(sections), taken_at=self.clock()
+        )
 
     def _expect_leader_sources(self, now: float) -> None:  # noqa: ARG002 - an on_gain callback
         for comp in self.components:
@@ -284,7 +340,13 @@ class Daemon:
         self._stopping.set()
 
     def shutdown(self) -> int:
-        """Stop new work, drain in-flight jobs before the deadline, flush state; return the exit code."""
+        """Stop new work, drain in-flight jobs before the deadline, flush state; return the exit code.
+
+        Idempotent: a second call returns at once.
+        """
+        if self._shut_down:
+            return self._exit_code
+        self._shut_down = True
         self._stopping.set()
         deadline = time.monotonic() + self.drain_seconds
         if self.scheduler.running:

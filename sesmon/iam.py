@@ -72,6 +72,8 @@ ACTIONS: dict[Operation, str | None] = {
     ("sesv2", "ListEmailIdentities"): "ses:ListEmailIdentities",
     ("sesv2", "GetEmailIdentity"): "ses:GetEmailIdentity",
     ("sesv2", "GetConfigurationSetEventDestinations"): "ses:GetConfigurationSetEventDestinations",
+    ("sesv2", "PutConfigurationSetSendingOptions"): "ses:PutConfigurationSetSendingOptions",
+    ("sesv2", "PutAccountSendingAttributes"): "ses:PutAccountSendingAttributes",
     # sesmon doctor's reads beyond the daemon's, and sesmon setup's writes.
     ("sqs", "GetQueueUrl"): "sqs:GetQueueUrl",
     ("sqs", "CreateQueue"): "sqs:CreateQueue",
@@ -91,6 +93,13 @@ ACTIONS: dict[Operation, str | None] = {
     ("sesv2", "PutConfigurationSetReputationOptions"): "ses:PutConfigurationSetReputationOptions",
     ("sesv2", "CreateConfigurationSetEventDestination"): "ses:CreateConfigurationSetEventDestination",
     ("sesv2", "UpdateConfigurationSetEventDestination"): "ses:UpdateConfigurationSetEventDestination",
+}
+
+# A rule action (alerts.rules[].actions) → the write operations it makes; `sesmon resume` makes the
+# same call as a pause. Granted only when some rule has that action.
+ACTION_OPERATIONS: dict[str, tuple[Operation, ...]] = {
+    "pause_configuration_set": (("sesv2", "PutConfigurationSetSendingOptions"),),
+    "pause_account": (("sesv2", "PutAccountSendingAttributes"),),
 }
 
 # `sesmon doctor` (targets with a queue): the daemon's reads plus these, so the read-only policy
@@ -208,6 +217,31 @@ def actions_for(target: TargetConfig) -> set[str]:
     return {a for op in operations_for(target) if (a := ACTIONS[op]) is not None}
 
 
+def action_operations(config: Config) -> set[Operation]:
+    """The write operations the config's rule actions may make."""
+    return {op for rule in config.alerts.rules for action in rule.actions for op in ACTION_OPERATIONS[action]}
+
+
+def _pausable_arns(config: Config, target: TargetConfig) -> list[str]:
+    # Only the sets the actions' allow-list names may ever be paused (or resumed).
+    prefix = f"arn:{partition(target.region)}:ses:{target.region}:{account_of(target)}:configuration-set"
+    return sorted({f"{prefix}/{globs.as_iam(p)}" for p in config.alerts.actions.configuration_sets})
+
+
+def _action_grants(config: Config, target: TargetConfig) -> list[tuple[tuple[str, ...], str]]:
+    grants = []
+    for op in sorted(action_operations(config)):
+        action = ACTIONS[op]
+        assert action is not None
+        if op[1] == "PutConfigurationSetSendingOptions":
+            arns = _pausable_arns(config, target)
+            if arns:
+                grants.append((tuple(arns), action))
+        else:
+            grants.append((("*",), action))
+    return grants
+
+
 def doctor_actions(target: TargetConfig) -> set[str]:
     """The IAM actions ``sesmon doctor`` needs beyond the daemon's (none without a queue)."""
     if target.sqs is None:
@@ -250,6 +284,8 @@ def build_policy(config: Config, *, setup: bool = False, doctor: bool = True) ->
             continue
         for action in actions_for(target):
             resources = tuple(RESOURCES[action](target) if action in RESOURCES else ["*"])
+            grants.setdefault(resources, set()).add(action)
+        for resources, action in _action_grants(config, target):
             grants.setdefault(resources, set()).add(action)
         for action in doctor_actions(target) if doctor else ():
             grants.setdefault(tuple(_doctor_resources(config, target, action)), set()).add(action)

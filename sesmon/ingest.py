@@ -19,9 +19,11 @@ from sesmon.batch import (
     build_delta,
     outcomes,
     parse_batch,
+    should_delete,
 )
+from sesmon.canary_probes import CanaryProbes
 from sesmon.component import BaseComponent, Job
-from sesmon.config import Config, TargetConfig
+from sesmon.config import Config, RuleConfig, TargetConfig
 from sesmon.counting import (
     SQS_DELETED,
     ConfigurationSets,
@@ -31,14 +33,17 @@ from sesmon.counting import (
 )
 from sesmon.denominators import CLOUDWATCH, SendBoard, needs_cloudwatch, with_cloudwatch
 from sesmon.events import INVALID_REASONS, invert_providers
-from sesmon.health import SourceHealth
+from sesmon.fleet import replica_name
+from sesmon.health import Heartbeats, SourceHealth
 from sesmon.logs import get_logger, log_event
 from sesmon.metrics.events import EventsCollector, TargetReadout
+from sesmon.model import SesEvent
 from sesmon.signals import WINDOWED_SIGNALS, Observation
 from sesmon.sources.sqs import SqsSource
 from sesmon.state.ports import IngestPort, IngestState
-from sesmon.status import RateRow, RatesStatus
+from sesmon.status import RateHistory, RateRow, RatesStatus
 from sesmon.targets import TargetDirectory
+from sesmon.thresholds import levels_for
 from sesmon.windows import EVENTS, HOUR, MINUTE, SENT, VOLUME, Totals, WindowSet
 
 if TYPE_CHECKING:
@@ -51,6 +56,14 @@ log = get_logger("sesmon.ingest")
 Clock = Callable[[], float]
 NO_EVENTS = "no_events"
 PRUNE_INTERVAL = 300.0
+# Keys of the documents ingestion stores with its batches (see TargetIngest.process), under the
+# replica's name: each replica of a fleet restores only its own after a restart.
+_DELETING = "deleting/"
+_CARRIED = "carried"
+
+
+def _carried_document(carried: Mapping[str, float]) -> object:
+    return [[message_id, at] for message_id, at in sorted(carried.items())] or None
 
 
 class TargetIngest:
@@ -77,7 +90,17 @@ class TargetIngest:
         self._last_events: dict[str, float] = {}
         self._lag_counts = [0] * (len(LAG_BUCKETS) + 1)
         self._lag_sum = 0.0
-        self._deleted_pending = 0
+        # The deleted-messages counter is written with each batch, before its delete (so a crash
+        # cannot lose it). Per receiver slot: deletes that then failed, taken back with that slot's
+        # next batch, which also replaces the slot's record of the message ids it counted.
+        self._corrections: dict[int, int] = {}
+        self._slots: set[int] = set()
+        # Message id → when counted: counted as deleted by a batch whose delete a crash may have cut
+        # short. When one comes back it is deleted without being counted again.
+        self._carried: dict[str, float] = {}
+        self._documents = replica_name(config.state.replica)
+        self._carried_key = f"{self._documents}/{_CARRIED}"
+        self.canary: CanaryProbes | None = None  # set when the target runs a pipeline canary
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -86,6 +109,7 @@ class TargetIngest:
         state = self.store.ingest_load(self.name)
         with self._lock:
             self._load(state, dict(state.counters), now)
+        self._restore_carried(now)
 
     def _load(self, state: IngestState, counters: dict[CounterKey, int], now: float) -> None:
         self._counters = counters
@@ -96,16 +120,41 @@ class TargetIngest:
             self._windows.add(cs, width, start, counts)
         self._windows.prune(now)
 
+    def _restore_carried(self, now: float) -> None:
+        # This replica's slot records from before the restart: their messages may or may not have
+        # been deleted. Fold them into one record of carried ids, kept as long as dedup keys are.
+        own = f"{self._documents}/"
+        documents = {k: v for k, v in self.store.ingest_documents(self.name).items() if k.startswith(own)}
+        if not documents:
+            return
+        carried: dict[str, float] = {}
+        for key, value in documents.items():
+            if key == self._carried_key and isinstance(value, list):
+                carried.update((str(i), float(at)) for i, at in value)
+            elif isinstance(value, dict):
+                at = float(value.get("at", now))
+                carried.update((str(i), at) for i in value.get("ids", ()))
+        carried = {i: at for i, at in carried.items() if at + self.dedup_ttl > now}
+        changes: dict[str, object] = dict.fromkeys(documents)
+        changes[self._carried_key] = _carried_document(carried)
+        self.store.ingest_add(self.name, IngestDelta(documents=changes))
+        with self._lock:
+            self._carried = carried
+
+    def _slot_key(self, slot: int) -> str:
+        return f"{self._documents}/{_DELETING}{slot}"
+
     def refresh(self, now: float) -> None:
         """Replace the in-memory mirror with what shared state holds now (other replicas' commits
-        included), keeping what this process has not persisted yet (deleted-message counts) and its
+        included), keeping what this process has not persisted yet (taken-back deletes) and its
         own lag histogram."""
         with self._lock:
             # Under the lock: no local commit lands between the snapshot and the swap.
             state = self.store.ingest_load(self.name)
             counters = dict(state.counters)
-            if self._deleted_pending:
-                counters[SQS_DELETED] = counters.get(SQS_DELETED, 0) + self._deleted_pending
+            correction = sum(self._corrections.values())
+            if correction:
+                counters[SQS_DELETED] = counters.get(SQS_DELETED, 0) + correction
             self._load(state, counters, now)
 
     def prune(self, now: float) -> None:
@@ -118,15 +167,39 @@ class TargetIngest:
 
     # -- the pipeline ----------------------------------------------------------------------------
 
-    def process(self, messages: Sequence[Message], now: float) -> list[Processed]:
+    def process(
+        self, messages: Sequence[Message], now: float, *, keep_invalid: bool | None = None, slot: int = 0
+    ) -> list[Processed]:
         """Parse, dedup, count and durably store one batch; return each message's outcome.
 
         The whole batch commits in one transaction; memory (windows, counters) changes only after it
         committed, so a failed commit leaves no trace and the batch is simply received again.
+
+        With ``keep_invalid`` (the ``on_invalid`` policy), the caller deletes the messages
+        :func:`should_delete` lets go right after: the transaction counts them as deleted and
+        records their ids for receiver ``slot``, so the count is exact across a crash. A delete
+        that fails is taken back with :meth:`record_undeleted`.
         """
         parsed, rows = parse_batch(messages, self.name, now)
         with self._lock:
-            deleted = self._deleted_pending
+            deleted = 0
+            documents: dict[str, object] = {}
+            repeats: list[str] = []
+            if keep_invalid is not None:
+                ids = [
+                    m.message_id
+                    for m, item in zip(messages, parsed, strict=True)
+                    if should_delete(item, keep_invalid)
+                ]
+                carried = self._carried
+                repeats = [i for i in ids if i in carried] if carried else []
+                deleted = len(ids) - len(repeats) + self._corrections.get(slot, 0)
+                documents[self._slot_key(slot)] = {"at": now, "ids": ids}
+                if repeats:
+                    gone = set(repeats)
+                    documents[self._carried_key] = _carried_document(
+                        {i: at for i, at in carried.items() if i not in gone}
+                    )
             holder: list[Built] = []
 
             def build(fresh: list[bool]) -> IngestDelta:
@@ -140,6 +213,7 @@ class TargetIngest:
                     windows=self._windows,
                     layout=self._layout,
                 )
+                built.delta.documents = documents
                 holder.append(built)
                 return built.delta
 
@@ -147,12 +221,17 @@ class TargetIngest:
             # Committed: mirror the effect in memory.
             built = holder[-1]  # the last build is the one that committed (a backend may retry)
             delta = built.delta
-            self._deleted_pending -= deleted
+            if keep_invalid is not None:
+                self._slots.add(slot)
+                # The taken-back deletes are already out of the in-memory counter.
+                correction = self._corrections.pop(slot, 0)
+                delta.counters[SQS_DELETED] = delta.counters.get(SQS_DELETED, 0) - correction
+                for message_id in repeats:
+                    self._carried.pop(message_id, None)
             self._sets.commit(delta.admitted)
             counters = self._counters
             for key, value in delta.counters.items():
-                if key != SQS_DELETED:  # already in memory since record_deleted()
-                    counters[key] = counters.get(key, 0) + value
+                counters[key] = counters.get(key, 0) + value
             for (cs, width, start), counts in delta.buckets.items():
                 self._windows.add(cs, width, start, counts)
             for cs, when in delta.last_events.items():
@@ -162,23 +241,32 @@ class TargetIngest:
             for i, count in enumerate(built.lag_counts):
                 totals[i] += count
             self._lag_sum += built.lag_sum
+        canary = self.canary
+        if canary is not None and canary.outstanding:
+            # Only while a probe is out: one emptiness test per batch otherwise.
+            canary.seen(((e.message_id, e.event_type) for e in parsed if isinstance(e, SesEvent)), now)
         return outcomes(parsed, fresh)
 
-    def record_deleted(self, count: int) -> None:
-        """Count messages deleted from SQS; persisted with the next batch (or :meth:`flush`)."""
+    def record_undeleted(self, count: int, slot: int = 0) -> None:
+        """Take back ``count`` messages that slot's last batch counted as deleted but whose delete
+        failed; stored with the slot's next batch (or :meth:`flush`), in memory at once."""
         if count:
             with self._lock:
-                self._deleted_pending += count
-                self._counters[SQS_DELETED] = self._counters.get(SQS_DELETED, 0) + count
+                self._corrections[slot] = self._corrections.get(slot, 0) - count
+                self._counters[SQS_DELETED] = self._counters.get(SQS_DELETED, 0) - count
 
     def flush(self) -> None:
-        """Persist counts not yet stored (deleted messages)."""
+        """At a clean stop (every receiver has finished its deletes): store the taken-back deletes
+        and drop the slots' records, whose messages are all either deleted or taken back."""
         with self._lock:
-            pending = self._deleted_pending
-            if not pending:
+            correction = sum(self._corrections.values())
+            documents: dict[str, object] = {self._slot_key(slot): None for slot in self._slots}
+            if not (correction or documents):
                 return
-            self.store.ingest_add(self.name, IngestDelta(counters={SQS_DELETED: pending}))
-            self._deleted_pending = 0
+            counters: dict[tuple[str, ...], int] = {SQS_DELETED: correction} if correction else {}
+            self.store.ingest_add(self.name, IngestDelta(counters=counters, documents=documents))
+            self._corrections.clear()
+            self._slots.clear()
 
     # -- reads -----------------------------------------------------------------------------------
 
@@ -187,7 +275,6 @@ class TargetIngest:
         with self._lock:
             windows = self._all_totals(now)
             counters = dict(self._counters)
-            # The in-memory mirror already includes deleted counts not yet persisted.
             return TargetReadout(
                 target=self.name,
                 counters=counters,
@@ -261,6 +348,12 @@ class TargetIngest:
         with self._lock:
             return self._all_totals(now)
 
+    def history(self, now: float, span: int, step: int) -> dict[str, list[tuple[int, int, int, int]]]:
+        """Configuration set → (start, sent, bounced, complained) per step (``WindowSet.history``)."""
+        with self._lock:
+            windows = self._windows
+            return {cs: windows.history(cs, now, span, step) for cs in windows.configuration_sets()}
+
     def last_events(self) -> dict[str, float]:
         """Configuration set → newest SES event time."""
         with self._lock:
@@ -283,6 +376,7 @@ class IngestComponent(BaseComponent):
         sqs_clients: Mapping[str, Callable[[], SQSClient]],
         backoff: Callable[[int], float] | None = None,
         sends: SendBoard | None = None,
+        heartbeats: Heartbeats | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -299,6 +393,7 @@ class IngestComponent(BaseComponent):
                 health=health,
                 clock=clock,
                 backoff=backoff,
+                heartbeats=heartbeats,
             )
             for t in config.targets
             if t.sqs is not None
@@ -413,17 +508,38 @@ class IngestComponent(BaseComponent):
             return None
         now = self.clock()
         windows = (*self.config.windows, VOLUME)
+        rules = self.config.alerts.rules
         rows: list[RateRow] = []
+        history: list[RateHistory] = []
         for name, ingest in self.ingests.items():
             for cs, per_window in sorted(ingest.totals(now).items()):
-                rows.extend(_rate_row(name, cs, w, per_window.get(w)) for w in windows)
-        return RatesStatus(windows=windows, rows=tuple(rows))
+                rows.extend(_rate_row(name, cs, w, per_window.get(w), rules) for w in windows)
+            for cs, steps in sorted(ingest.history(now, HISTORY_SPAN, HISTORY_STEP).items()):
+                history.append(_history(name, cs, steps, rules))
+        return RatesStatus(windows=windows, rows=tuple(rows), history=tuple(history))
 
 
-def _rate_row(target: str, configuration_set: str, window: str, totals: Totals | None) -> RateRow:
+# The status page's sparklines: the last day in quarter hours, read from the minute buckets.
+HISTORY_SPAN = 24 * 3600
+HISTORY_STEP = 15 * 60
+
+
+def _rate_row(
+    target: str, configuration_set: str, window: str, totals: Totals | None, rules: Sequence[RuleConfig]
+) -> RateRow:
+    bounce = levels_for(rules, "bounce_rate", window, target, configuration_set)
+    complaint = levels_for(rules, "complaint_rate", window, target, configuration_set)
     if totals is None or not totals[EVENTS]:
         return RateRow(
-            target, configuration_set, window, sent=0, events=0, bounce_ratio=None, complaint_ratio=None
+            target,
+            configuration_set,
+            window,
+            sent=0,
+            events=0,
+            bounce_ratio=None,
+            complaint_ratio=None,
+            bounce_levels=bounce,
+            complaint_levels=complaint,
         )
     return RateRow(
         target,
@@ -434,6 +550,23 @@ def _rate_row(target: str, configuration_set: str, window: str, totals: Totals |
         bounce_ratio=totals.rate("bounce_rate")[0],
         complaint_ratio=totals.rate("complaint_rate")[0],
         denominator=totals.denominator,
+        bounce_levels=bounce,
+        complaint_levels=complaint,
+    )
+
+
+def _history(
+    target: str, configuration_set: str, steps: list[tuple[int, int, int, int]], rules: Sequence[RuleConfig]
+) -> RateHistory:
+    return RateHistory(
+        target,
+        configuration_set,
+        HISTORY_STEP,
+        sent=tuple(sent for _, sent, _, _ in steps),
+        bounce=tuple(bounced / sent if sent else None for _, sent, bounced, _ in steps),
+        complaint=tuple(complained / sent if sent else None for _, sent, _, complained in steps),
+        bounce_levels=levels_for(rules, "bounce_rate", None, target, configuration_set),
+        complaint_levels=levels_for(rules, "complaint_rate", None, target, configuration_set),
     )
 
 
@@ -446,6 +579,7 @@ def build_ingest(
     clock: Clock,
     aws: Mapping[str, AwsClients],
     sends: SendBoard | None = None,
+    heartbeats: Heartbeats | None = None,
 ) -> IngestComponent | None:
     """The ingestion component when any target has an ``sqs`` section (``aws``: target → its clients)."""
     names: Iterable[str] = [t.name for t in config.targets if t.sqs is not None]
@@ -453,5 +587,12 @@ def build_ingest(
     if not clients:
         return None
     return IngestComponent(
-        config, store, health=health, targets=targets, clock=clock, sqs_clients=clients, sends=sends
+        config,
+        store,
+        health=health,
+        targets=targets,
+        clock=clock,
+        sqs_clients=clients,
+        sends=sends,
+        heartbeats=heartbeats,
     )

@@ -55,6 +55,7 @@ _CONDITIONS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "dns_check_failed": ("sesmon_dns_check_ok", "", "== 0", (*TARGET, "domain", "check")),
     "event_type_not_routed": ("sesmon_configuration_set_event_type_routed", "", "== 0", (*SET, "event_type")),
     "source_down": ("sesmon_source_up", "", "== 0", (*TARGET, "source")),
+    "canary_failed": ("sesmon_canary_up", "", "== 0", SET),
 }
 
 

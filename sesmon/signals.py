@@ -29,6 +29,7 @@ BOOLEAN_SIGNALS = (
     "event_type_not_routed",
     "no_events",
     "source_down",
+    "canary_failed",
 )
 ALL_SIGNALS = (*RATE_SIGNALS, *BOOLEAN_SIGNALS)
 

@@ -26,6 +26,15 @@ class SourceRow:
 
 
 @dataclass(frozen=True, slots=True)
+class Levels:
+    """The thresholds of the alert rules that watch one rate: the lowest warning and critical level."""
+
+    warning: float | None
+    critical: float | None
+    rules: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class RateRow:
     """A configuration set's AWS-comparable rates over one window."""
 
@@ -39,6 +48,24 @@ class RateRow:
     # Where ``sent`` comes from: "events" (Send events counted here) or "cloudwatch" (AWS/SES Send,
     # for a set that publishes no Send events; docs/ARCHITECTURE.md#counting-rules).
     denominator: str = "events"
+    # The rules watching each rate over this window (None: no rule does).
+    bounce_levels: Levels | None = None
+    complaint_levels: Levels | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RateHistory:
+    """A configuration set's rates per ``step`` seconds over the last day, oldest first (None: no sends)."""
+
+    target: str
+    configuration_set: str
+    step: int
+    sent: tuple[int, ...]
+    bounce: tuple[float | None, ...]
+    complaint: tuple[float | None, ...]
+    # The rules watching each rate over any window, for the reference line.
+    bounce_levels: Levels | None = None
+    complaint_levels: Levels | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +74,7 @@ class RatesStatus:
 
     windows: tuple[str, ...]
     rows: tuple[RateRow, ...]
+    history: tuple[RateHistory, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +181,7 @@ class AlertRow:
     labels: Labels
     value: float
     since: float
+    signal: str = ""  # the rule's signal: a rate's value is a fraction, a condition's is 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,15 +197,64 @@ class SinkRow:
 
 
 @dataclass(frozen=True, slots=True)
+class PausedRow:
+    """A configuration set (or, with ``configuration_set`` empty, an account) sesmon has paused."""
+
+    target: str
+    configuration_set: str
+    since: float
+    rule: str
+
+
+@dataclass(frozen=True, slots=True)
+class ActionRow:
+    """One decision an alert transition led to, as one line (``text``) and its result."""
+
+    at: float
+    result: str  # done, dry_run, refused, failed, pending
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ActionsStatus:
+    """Guarded actions: the mode, what is paused now, the latest decisions (newest first)."""
+
+    mode: str
+    paused: tuple[PausedRow, ...]
+    recent: tuple[ActionRow, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class AlertsStatus:
     """The alerting section."""
 
     firing: tuple[AlertRow, ...]
     sinks: tuple[SinkRow, ...]
+    actions: ActionsStatus | None = None  # None when no rule has actions
+
+
+@dataclass(frozen=True, slots=True)
+class CanaryRow:
+    """The pipeline canary of one configuration set: its latest probe and round trip."""
+
+    target: str
+    configuration_set: str
+    ok: bool | None  # None until a probe concluded
+    last_roundtrip: float | None
+    last_success: float | None
+    sent: int
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class CanaryStatus:
+    """The canary section: simulator traffic, shown apart from the rates it never counts in."""
+
+    rows: tuple[CanaryRow, ...]
 
 
 # What a component may report; statuspage renders each kind.
-Section = RatesStatus | AccountsStatus | IdentitiesStatus | AlertsStatus
+Section = RatesStatus | AccountsStatus | IdentitiesStatus | AlertsStatus | CanaryStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,3 +265,4 @@ class StatusReport:
     pending: tuple[str, ...]
     sources: tuple[SourceRow, ...]
     sections: Sequence[tuple[str, Section]] = field(default_factory=tuple)
+    taken_at: float | None = None  # when these rows were read (Unix seconds)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Iterator
+import sqlite3
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from moto.server import ThreadedMotoServer
 
 from sesmon import native, redact
+from sesmon.state.sqlite import SqliteState
+from tests.leaks import Leaks
 from tests.postgres import PostgresServer
 from tests.tools import require_tool
 
@@ -33,6 +37,18 @@ def _fake_aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+@pytest.fixture(autouse=True)
+def _no_leaks(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    # Stops whatever the test left running, even when it failed (see tests/leaks.py).
+    leaks = Leaks()
+    leaks.install(monkeypatch)
+    yield
+    leaks.stop_all()
+    left = leaks.leaked()
+    if left:
+        pytest.fail(f"threads still running after the test and its clean-up: {', '.join(left)}")
 
 
 @pytest.fixture(autouse=True)
@@ -124,3 +140,19 @@ def postgres_server() -> Iterator[PostgresServer]:
 def postgres_dsn(postgres_server: PostgresServer) -> str:
     """The DSN of an empty database of its own for one test."""
     return postgres_server.database()
+
+
+@pytest.fixture
+def open_store() -> Iterator[Callable[[str | Path], SqliteState]]:
+    """Opens state stores that are closed (with their checkpoint thread) when the test ends, pass or fail."""
+    opened: list[SqliteState] = []
+
+    def factory(path: str | Path) -> SqliteState:
+        store = SqliteState(path)
+        opened.append(store)
+        return store
+
+    yield factory
+    for store in opened:
+        with contextlib.suppress(sqlite3.ProgrammingError):  # the test closed it already
+            store.close()

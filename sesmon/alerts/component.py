@@ -9,6 +9,8 @@ from collections.abc import Callable, Mapping, Sequence
 
 from prometheus_client.registry import Collector
 
+from sesmon.actions.policy import ActionRecord
+from sesmon.actions.runner import ActionRunner
 from sesmon.alerts.dispatcher import Backoff, DeliveryStats, Dispatcher
 from sesmon.alerts.routing import routes
 from sesmon.alerts.sinks import AlertmanagerSink, Sink, build_sinks
@@ -17,6 +19,7 @@ from sesmon.component import BaseComponent, Job
 from sesmon.config import AlertsConfig
 from sesmon.health import SourceHealth
 from sesmon.logs import get_logger, log_event
+from sesmon.metrics.actions import ActionsCollector
 from sesmon.metrics.alerts import AlertsCollector
 from sesmon.rules import Evaluator, FiringAlert, Notification
 from sesmon.signals import Observation, SignalProvider
@@ -51,12 +54,14 @@ class AlertsComponent(BaseComponent):
         rng: random.Random | None = None,
         targets: TargetDirectory | None = None,
         fence: Callable[[], Lease | None] = lambda: None,
+        actions: ActionRunner | None = None,
     ) -> None:
         self.config = config
         # In a fleet, the leader's lease: a deposed leader's state write is refused, not applied.
         self._fence = fence
         # Resolves an alert's target to the account_id and region its series carry.
         self.targets = targets if targets is not None else TargetDirectory(())
+        self.actions = actions if actions is not None and actions.enabled else None
         self.store = store
         self.providers = list(providers)
         self.clock = clock
@@ -104,7 +109,12 @@ class AlertsComponent(BaseComponent):
         self.dispatch(now)
 
     def collectors(self) -> Sequence[Collector]:
-        return [AlertsCollector(self.config, self.firing, self.stats, self.store.outbox_counts, self.targets)]
+        collectors: list[Collector] = [
+            AlertsCollector(self.config, self.firing, self.stats, self.store.outbox_counts, self.targets)
+        ]
+        if self.actions is not None:
+            collectors.append(ActionsCollector(self.actions.counts.snapshot))
+        return collectors
 
     def firing(self) -> list[FiringAlert]:
         """Firing alerts, read under the lock evaluation holds (scrapes run on other threads)."""
@@ -152,19 +162,25 @@ class AlertsComponent(BaseComponent):
             observations = self.observe(now)
             before = self.evaluator.to_dict()
             notifications = self.evaluator.evaluate(observations, now)
+            records: list[ActionRecord] = []
             try:
-                entries = [
-                    OutboxEntry(sink.config.name, n.id, n.fingerprint, n.to_dict())
-                    for n in notifications
-                    for sink in self.sinks.values()
-                    if routes(sink.config, n)
-                ]
+                if self.actions is not None:
+                    # An action is decided and written with the transition causing it, atomically.
+                    records, notifications = self.actions.plan(notifications, now)
                 self.store.alert_commit(
-                    NAMESPACE, STATE_KEY, self.evaluator.to_dict(), entries, now=now, fence=self._fence()
+                    NAMESPACE,
+                    STATE_KEY,
+                    self.evaluator.to_dict(),
+                    self.entries(notifications),
+                    now=now,
+                    fence=self._fence(),
+                    documents=self.actions.documents(records) if self.actions is not None else (),
                 )
             except Exception:
                 self.evaluator.load(before)  # nothing was persisted, so nothing happened
                 raise
+            if self.actions is not None:
+                self.actions.committed(records)
         for n in notifications:
             log_event(
                 log,
@@ -177,8 +193,20 @@ class AlertsComponent(BaseComponent):
                 value=n.value,
                 notification=n.id,
             )
+        if self.actions is not None:
+            # Also picks up a record a crash left pending: the SES calls are idempotent.
+            self.actions.run_pending(now, self.entries)
         self.dispatch(now)
         return notifications
+
+    def entries(self, notifications: Sequence[Notification]) -> list[OutboxEntry]:
+        """An outbox row for each notification and each sink it routes to."""
+        return [
+            OutboxEntry(sink.config.name, n.id, n.fingerprint, n.to_dict())
+            for n in notifications
+            for sink in self.sinks.values()
+            if routes(sink.config, n)
+        ]
 
     def dispatch(self, now: float) -> int:
         """Send due outbox rows; prune old finished rows hourly."""
@@ -215,8 +243,12 @@ class AlertsComponent(BaseComponent):
         """Firing alerts and each sink's delivery counts."""
         counts = self.store.outbox_counts()
         delivered, failures, given_up = self.stats.snapshot()
+        signals = {rule.name: rule.signal for rule in self.config.rules}
         return AlertsStatus(
-            firing=tuple(AlertRow(a.rule, a.severity, a.labels, a.value, a.starts_at) for a in self.firing()),
+            firing=tuple(
+                AlertRow(a.rule, a.severity, a.labels, a.value, a.starts_at, signals.get(a.rule, ""))
+                for a in self.firing()
+            ),
             sinks=tuple(
                 SinkRow(
                     name=s.name,
@@ -228,6 +260,7 @@ class AlertsComponent(BaseComponent):
                 )
                 for s in self.config.sinks
             ),
+            actions=self.actions.status() if self.actions is not None else None,
         )
 
 
@@ -245,7 +278,8 @@ def build_alerts_component(
     *,
     targets: TargetDirectory | None = None,
     fence: Callable[[], Lease | None] = lambda: None,
+    actions: ActionRunner | None = None,
 ) -> AlertsComponent:
     """The alerts component over every signal-providing component plus ``source_down``."""
     providers = [*providers_of(components), SourceDownProvider(health)]
-    return AlertsComponent(config, store, providers, clock, targets=targets, fence=fence)
+    return AlertsComponent(config, store, providers, clock, targets=targets, fence=fence, actions=actions)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socketserver
-import threading
 from collections.abc import Mapping
 
 import dns.exception
@@ -15,6 +14,7 @@ import dns.rdatatype
 import dns.rrset
 
 from sesmon.demo.middleware import dkim_tokens
+from sesmon.servers import ServerHandle, serve_in_thread
 
 Zone = Mapping[tuple[str, str], tuple[str, ...]]
 """(owner name without trailing dot, record type) → record data in zone-file syntax."""
@@ -63,8 +63,7 @@ class DemoDns:
 
     def __init__(self, zone: Zone) -> None:
         self.zone = dict(zone)
-        self._server: socketserver.ThreadingUDPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._handle: ServerHandle | None = None
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> DemoDns:
         """Serve in a daemon thread; returns self."""
@@ -79,22 +78,20 @@ class DemoDns:
                     return  # not DNS: drop it, as a server would
                 sock.sendto(answer(zone, query).to_wire(), self.client_address)
 
-        self._server = socketserver.ThreadingUDPServer((host, port), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="demo-dns", daemon=True)
-        self._thread.start()
+        server = socketserver.ThreadingUDPServer((host, port), Handler)
+        server.daemon_threads = True
+        self._handle = serve_in_thread(server, "demo-dns")
         return self
 
     @property
     def address(self) -> str:
         """``IP:PORT`` for sesmon's ``dns.nameservers``."""
-        if self._server is None:
+        if self._handle is None:
             raise RuntimeError("the DNS server is not started")
-        host, port = self._server.server_address[:2]
-        return f"{host!s}:{port}"
+        return f"{self._handle.host}:{self._handle.port}"
 
     def stop(self) -> None:
-        """Stop serving."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        """Stop serving and join the server's thread."""
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None

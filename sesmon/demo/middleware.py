@@ -1,8 +1,10 @@
 """WSGI middleware around moto's server: the SES v2 calls moto lacks or gets wrong, and simulated outages.
 
 SES v2 is a REST-JSON API. moto (5.x) has no GetAccount, no configuration-set event destinations
-(Create/Get/Update/Delete), no PutConfigurationSetReputationOptions and no
-PutEmailIdentityMailFromAttributes; it reports every SES v2 identity
+(Create/Get/Update/Delete), no PutConfigurationSetReputationOptions, no
+PutEmailIdentityMailFromAttributes and none of the sending switches (PutConfigurationSetSendingOptions,
+PutAccountSendingAttributes), and it publishes no configuration-set events for what SendEmail
+sends; it reports every SES v2 identity
 as not verified for sending, omits Easy DKIM tokens, and garbles a configuration set's SendingOptions.
 This middleware answers those calls the way SES does, from the demo's provisioned state (configuration
 sets and identities are looked up in moto itself, so the two never disagree), and passes every other
@@ -16,6 +18,7 @@ import io
 import json
 import re
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -37,9 +40,12 @@ _DESTINATION = re.compile(
     r"^/v2/email/configuration-sets/(?P<name>[^/]+)/event-destinations/(?P<dest>[^/]+)$"
 )
 _REPUTATION = re.compile(r"^/v2/email/configuration-sets/(?P<name>[^/]+)/reputation-options$")
+_OUTBOUND = re.compile(r"^/v2/email/outbound-emails$")
+_SENDING = re.compile(r"^/v2/email/configuration-sets/(?P<name>[^/]+)/sending$")
+_ACCOUNT_SENDING = re.compile(r"^/v2/email/account/sending$")
 _IDENTITY = re.compile(r"^/v2/email/identities/(?P<name>[^/]+)$")
 _MAIL_FROM = re.compile(r"^/v2/email/identities/(?P<name>[^/]+)/mail-from$")
-_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/(?P<region>[a-z0-9-]+)/")
+_SCOPE = re.compile(r"Credential=(?P<key>[^/]+)/\d{8}/(?P<region>[a-z0-9-]+)/")
 
 _OUTAGE_PAGE = b"<html><body><h1>503 Service Unavailable</h1></body></html>"
 
@@ -146,6 +152,13 @@ class DemoAwsMiddleware:
     def _sesv2(self, environ: WSGIEnvironment, method: str, path: str, region: str) -> _Reply | None:
         if _ACCOUNT.match(path) and method == "GET":
             return _json(200, self.account.get_account())
+        if _ACCOUNT_SENDING.match(path) and method == "PUT":
+            self.account.sending_enabled = bool(_read_json(environ).get("SendingEnabled", False))
+            return _json(200, {})
+        if (match := _SENDING.match(path)) and method == "PUT":
+            return self._put_sending(environ, region, unquote(match["name"]))
+        if _OUTBOUND.match(path) and method == "POST":
+            return self._send_email(environ, region)
         if match := _DESTINATIONS.match(path):
             name = unquote(match["name"])
             if method == "GET":
@@ -256,6 +269,71 @@ class DemoAwsMiddleware:
             if not data.get(key):
                 data.pop(key, None)  # SES omits unset option groups rather than returning {}
         return _json(200, data)
+
+    def _put_sending(self, environ: WSGIEnvironment, region: str, name: str) -> _Reply:
+        enabled = bool(_read_json(environ).get("SendingEnabled", False))
+        if not self._configuration_set_exists(environ, name):
+            return _not_found(f"Configuration set <{name}> does not exist.")
+        # The flag is moto's own (the model GetConfigurationSet reads), so it flips in moto itself.
+        from moto.iam.models import get_account_id_from  # noqa: PLC0415 - moto is the demo's AWS
+        from moto.ses.models import ses_backends  # noqa: PLC0415
+
+        scope = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+        account = get_account_id_from(scope["key"] if scope else "")
+        ses_backends[account][region].config_sets[name].enabled = {"SendingEnabled": enabled}
+        return _json(200, {})
+
+    def _send_email(self, environ: WSGIEnvironment, region: str) -> _Reply | None:
+        body = _read_json(environ)
+        cs = body.get("ConfigurationSetName")
+        to = list((body.get("Destination") or {}).get("ToAddresses") or [])
+        if not isinstance(cs, str) or not to or not all(a.endswith("@simulator.amazonses.com") for a in to):
+            return None  # moto's own SendEmail; only mailbox-simulator messages get events here
+        if not self.sending_enabled(cs, region):
+            return _error(400, "SendingPausedException", f"Sending is paused for configuration set {cs}.")
+        environ["wsgi.input"] = io.BytesIO(json.dumps(body).encode())  # read above: hand moto a fresh copy
+        reply = self._forward(environ)
+        if reply.code != 200:
+            return reply
+        message_id = str(json.loads(reply.body)["MessageId"])
+        source = str(body.get("FromEmailAddress", ""))
+        self._publish_events(region, cs, message_id, source, to)
+        return reply
+
+    def _publish_events(self, region: str, cs: str, message_id: str, source: str, to: list[str]) -> None:
+        # What SES does for a message through a set: publish its events to the set's destinations.
+        from moto.core.models import DEFAULT_ACCOUNT_ID  # noqa: PLC0415 - moto is the demo's AWS
+        from moto.sns.models import sns_backends  # noqa: PLC0415
+
+        from sesmon.demo.ses_outbound import send_and_delivery  # noqa: PLC0415
+        from sesmon.demo.traffic import SNS_SUBJECT  # noqa: PLC0415
+
+        with self._store.lock:
+            destinations = [dict(d) for d in self._store.destinations.get((region, cs), [])]
+        records = send_and_delivery(
+            message_id, cs, source, to, time.time(), account_id=DEFAULT_ACCOUNT_ID, region=region
+        )
+        for destination in destinations:
+            topic = (destination.get("SnsDestination") or {}).get("TopicArn")
+            if not destination.get("Enabled") or not topic:
+                continue
+            wanted = {str(t).upper() for t in destination.get("MatchingEventTypes", [])}
+            for record in records:
+                if str(record["eventType"]).upper() in wanted:
+                    sns_backends[DEFAULT_ACCOUNT_ID][region].publish(
+                        json.dumps(record), arn=topic, subject=SNS_SUBJECT
+                    )
+
+    def sending_enabled(self, name: str, region: str = "us-east-1") -> bool:
+        """Whether configuration set ``name`` may send (the simulator asks before each message)."""
+        from moto.core.models import DEFAULT_ACCOUNT_ID  # noqa: PLC0415
+        from moto.ses.models import ses_backends  # noqa: PLC0415
+
+        found = ses_backends[DEFAULT_ACCOUNT_ID][region].config_sets.get(name)
+        sending = found.enabled if found is not None else True
+        while isinstance(sending, dict):
+            sending = sending.get("SendingEnabled", True)
+        return bool(sending)
 
     def _put_mail_from(self, environ: WSGIEnvironment, region: str, identity: str) -> _Reply:
         body = _read_json(environ)

@@ -13,9 +13,10 @@ from moto.moto_server.werkzeug_app import (
     MotoRequestHandler,
     create_backend_app,
 )
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import make_server
 
 from sesmon.demo.middleware import DEMO_AGENT_MARK, AccountState, DemoAwsMiddleware
+from sesmon.servers import ServerHandle, serve_in_thread
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
@@ -50,33 +51,29 @@ class EmbeddedAws:
         self.middleware = DemoAwsMiddleware(
             _ExactDimensions(DomainDispatcherApplication(create_backend_app)), account, outage
         )
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
+        self._handle: ServerHandle | None = None
 
     def start(self) -> EmbeddedAws:
         """Bind and serve in a daemon thread; returns self."""
         _install_exact_dimensions()
-        self._server = make_server(
+        server = make_server(
             self.host, self.port, self.middleware, threaded=True, request_handler=_QuietHandler
         )
-        self._thread = threading.Thread(target=self._server.serve_forever, name="demo-aws", daemon=True)
-        self._thread.start()
+        self._handle = serve_in_thread(server, "demo-aws")
         return self
 
     @property
     def endpoint_url(self) -> str:
         """``http://host:port`` of the running server."""
-        if self._server is None:
+        if self._handle is None:
             raise RuntimeError("the embedded AWS server is not started")
-        return f"http://{self.host}:{self._server.server_port}"
+        return f"http://{self.host}:{self._handle.port}"
 
     def stop(self) -> None:
-        """Stop serving and release the port."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        """Stop serving, join the server's thread and release the port."""
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
 
     # -- clients for the demo's own use (provisioning, the traffic simulator) -------------------------
 

@@ -13,6 +13,7 @@ from typing import Any, TextIO
 
 from sesmon.alerts.sinks import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from sesmon.demo import console
+from sesmon.servers import ServerHandle, serve_in_thread
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,30 +106,27 @@ class DemoReceiver:
         self._lock = threading.Lock()
         self._received: list[Received] = []
         self._arrived = threading.Condition(self._lock)
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._handle: ServerHandle | None = None
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> DemoReceiver:
         """Serve in a daemon thread; returns self."""
-        self._server = ThreadingHTTPServer((host, port), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="demo-webhook", daemon=True)
-        self._thread.start()
+        server = ThreadingHTTPServer((host, port), self._handler())
+        server.daemon_threads = True
+        self._handle = serve_in_thread(server, "demo-webhook")
         return self
 
     @property
     def url(self) -> str:
         """Where sesmon posts notifications."""
-        if self._server is None:
+        if self._handle is None:
             raise RuntimeError("the receiver is not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/sesmon"
+        return f"http://{self._handle.host}:{self._handle.port}/sesmon"
 
     def stop(self) -> None:
-        """Stop serving."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        """Stop serving and join the server's thread."""
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
 
     def received(self) -> list[Received]:
         """Every alert received so far, in arrival order."""

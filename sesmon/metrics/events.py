@@ -195,7 +195,11 @@ class EventsCollector(Collector):
             outcome: CounterMetricFamily(f"sesmon_sqs_messages_{outcome}", doc, labels=list(_BASE))
             for outcome, doc in (
                 ("received", "SQS messages received (each delivery, redeliveries included)."),
-                ("deleted", "SQS messages deleted after their effect was stored."),
+                (
+                    "deleted",
+                    "SQS messages deleted after their effect was stored; counted in the batch's own "
+                    "commit, so exact across crashes.",
+                ),
                 ("duplicate", "SQS messages already counted (redeliveries, duplicate publications)."),
                 ("control", "SQS messages that carry no SES event (SNS confirmations, SES setup)."),
             )

@@ -10,9 +10,9 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from sesmon import redact
-from sesmon.batch import Message, Processed
+from sesmon.batch import Message, Processed, should_delete
 from sesmon.config import TargetConfig
-from sesmon.health import SourceHealth
+from sesmon.health import Heartbeats, SourceHealth
 from sesmon.logs import get_logger, log_event
 
 if TYPE_CHECKING:
@@ -25,20 +25,39 @@ log = get_logger("sesmon.sources.sqs")
 SOURCE = "sqs"
 MAX_MESSAGES = 10  # SQS's per-call maximum: the fewest requests per event
 SYSTEM_ATTRIBUTES: list[MessageSystemAttributeNameType] = ["ApproximateReceiveCount", "SentTimestamp"]
-DELETE_ATTEMPTS = 5
 MAX_BACKOFF = 60.0
+# A failing DeleteMessageBatch is retried only briefly: each call already carries botocore's own
+# retries, and a receiver stuck in delete() receives nothing. What is not deleted comes back after
+# the visibility timeout and is then recorded as a duplicate, so giving up loses nothing.
+DELETE_ATTEMPTS = 3
+DELETE_BACKOFF_CAP = 2.0
+# Longest silence of a healthy receiver loop: a long poll plus a receive and a delete that each
+# exhaust botocore's attempts against its timeouts, plus the longest backoff. Beyond it the loop is
+# wedged (/healthz), which no AWS outage causes: each failed call and each backoff is a beat.
+RECEIVER_STALL_SECONDS = 300.0
+
+
+class DeleteIncomplete(Exception):  # noqa: N818 - reads as the condition it reports
+    """Some messages of a stored batch could not be deleted; they return and count as duplicates."""
+
+    def __init__(self, undeleted: int, reason: str) -> None:
+        super().__init__(f"{undeleted} message(s) not deleted: {reason}")
+        self.undeleted = undeleted
 
 
 class BatchHandler(Protocol):
     """What a receiver hands its batches to (``ingest.TargetIngest``); the seam keeps ``sources/``
     free of any import of ``ingest``."""
 
-    def process(self, messages: Sequence[Message], now: float) -> Sequence[Processed]:
-        """Durably store one batch's effect; one outcome per message, in order."""
+    def process(
+        self, messages: Sequence[Message], now: float, *, keep_invalid: bool | None = None, slot: int = 0
+    ) -> Sequence[Processed]:
+        """Durably store one batch's effect, counting the messages the receiver in ``slot`` is about
+        to delete under the ``on_invalid`` policy (``keep_invalid``); one outcome per message."""
         ...
 
-    def record_deleted(self, count: int) -> None:
-        """Count ``count`` messages deleted from the queue."""
+    def record_undeleted(self, count: int, slot: int = 0) -> None:
+        """Take back ``count`` messages of that slot's last batch whose delete failed."""
         ...
 
 
@@ -66,10 +85,12 @@ def _describe(exc: BaseException) -> str:
 class SqsSource:
     """``receivers`` concurrent long-poll loops over one target's queue.
 
-    Per batch: parse → one store transaction (counts and dedup keys) → DeleteMessageBatch, checking
-    each entry's ``Failed``. A message is deleted only after its effect committed; one whose delete
-    fails comes back later and is then recorded as a duplicate. Invalid bodies are kept for the
-    queue's redrive policy (``on_invalid: keep``) or deleted (``delete``).
+    Per batch: parse → one store transaction (counts, dedup keys, and the messages about to be
+    deleted) → DeleteMessageBatch, checking each entry's ``Failed``. A message is deleted only after
+    its effect committed; one whose delete fails comes back later and is then recorded as a
+    duplicate. Invalid bodies are kept for the queue's redrive policy (``on_invalid: keep``) or
+    deleted (``delete``). The source is up only while whole cycles succeed: a receive whose commit
+    or delete failed marks it down with the reason.
     """
 
     def __init__(
@@ -81,6 +102,7 @@ class SqsSource:
         health: SourceHealth,
         clock: Callable[[], float],
         backoff: Callable[[int], float] | None = None,
+        heartbeats: Heartbeats | None = None,
     ) -> None:
         if target.sqs is None:
             raise ValueError(f"target {target.name} has no sqs section")
@@ -94,11 +116,14 @@ class SqsSource:
         self.health = health
         self.clock = clock
         self.backoff = backoff or default_backoff
+        self.heartbeats = heartbeats or Heartbeats()
         self._stop = threading.Event()
         # Set when the stop deadline has passed: in-flight retries give up instead of waiting.
         self._abort = threading.Event()
         self._threads: list[threading.Thread] = []
         self._warned_redrive = False
+        # Set while a received batch failed to commit or delete and has not gone through since.
+        self._unsettled = threading.Event()
 
     @property
     def client(self) -> SQSClient:
@@ -114,9 +139,9 @@ class SqsSource:
         """Start the receiver threads."""
         self.health.expect(SOURCE, self.target)
         for index in range(self.settings.receivers):
-            thread = threading.Thread(
-                target=self._run, args=(index,), name=f"sesmon-sqs-{self.target}-{index}", daemon=True
-            )
+            name = f"sesmon-sqs-{self.target}-{index}"
+            self.heartbeats.register(name, RECEIVER_STALL_SECONDS + self.settings.wait_time_seconds)
+            thread = threading.Thread(target=self._run, args=(index, name), name=name, daemon=True)
             self._threads.append(thread)
             thread.start()
 
@@ -139,16 +164,23 @@ class SqsSource:
 
     # -- the loop --------------------------------------------------------------------------------
 
-    def _run(self, index: int) -> None:
-        if index == 0:
-            self.check_redrive()
+    def _run(self, index: int, name: str) -> None:
+        try:
+            if index == 0:
+                self.check_redrive()
+            self._loop(index, name)
+        finally:
+            self.heartbeats.unregister(name)
+
+    def _loop(self, index: int, name: str) -> None:
         failures = 0
         first = True
         while not self._stop.is_set():
+            self.heartbeats.beat(name)
             # The first poll is short, so readiness does not wait a whole long poll on an empty queue.
             wait = 0 if first else self.settings.wait_time_seconds
             try:
-                self.poll_once(wait)
+                self.poll_once(wait, slot=index)
             except Exception as exc:  # noqa: BLE001 - a receiver must survive any failure and retry
                 failures += 1
                 delay = self.backoff(failures)
@@ -161,18 +193,21 @@ class SqsSource:
                     failures=failures,
                     retry_in=round(delay, 2),
                 )
+                self.heartbeats.beat(name)  # a failed cycle is progress: AWS being down is not a wedge
                 self._stop.wait(delay)
             else:
                 failures = 0
                 first = False
 
-    def poll_once(self, wait_seconds: int) -> int:
-        """One receive, then process and delete what came; return the number of messages received.
+    def poll_once(self, wait_seconds: int, slot: int = 0) -> int:
+        """One whole cycle: receive, store, delete; return the number of messages received.
 
-        Raises when the receive fails (after botocore's own retries) or the batch cannot be stored;
-        the source is then marked down until the next successful receive.
+        Only a cycle that received, committed and deleted everything it had to counts as a success
+        of the source. Raises when the receive, the commit or the delete fails (after the retries
+        of each); the source is then down with that reason until a cycle succeeds.
         """
         started = time.monotonic()
+        messages: Sequence[MessageTypeDef] = ()
         try:
             response = self.client.receive_message(
                 QueueUrl=self.queue_url,
@@ -181,60 +216,95 @@ class SqsSource:
                 VisibilityTimeout=self.settings.visibility_timeout_seconds,
                 MessageSystemAttributeNames=SYSTEM_ATTRIBUTES,
             )
+            messages = response.get("Messages") or []
+            if messages:
+                self.handle(messages, slot)
         except Exception as exc:
-            self.health.failure(SOURCE, self.target, self.clock(), time.monotonic() - started, _describe(exc))
+            if messages:
+                self._unsettled.set()
+            self._failed(started, exc)
             raise
-        self.health.success(SOURCE, self.target, self.clock(), time.monotonic() - started)
-        messages = response.get("Messages") or []
         if messages:
-            self.handle(messages)
+            self._unsettled.clear()
+        elif self._unsettled.is_set():
+            # Messages whose commit or delete failed come back after their visibility timeout; an
+            # empty receive meanwhile proves nothing, so the source stays down until a batch goes
+            # through whole.
+            return 0
+        self.health.success(SOURCE, self.target, self.clock(), time.monotonic() - started)
         return len(messages)
 
-    def handle(self, messages: Sequence[MessageTypeDef]) -> None:
-        """Store a received batch in one transaction, then delete what may go."""
+    def _failed(self, started: float, exc: BaseException) -> None:
+        self.health.failure(SOURCE, self.target, self.clock(), time.monotonic() - started, _describe(exc))
+
+    def handle(self, messages: Sequence[MessageTypeDef], slot: int = 0) -> None:
+        """Store a received batch in one transaction, then delete what may go.
+
+        The transaction also counts the messages about to be deleted (sesmon_sqs_messages_deleted_total),
+        so that count survives a crash with the batch; a delete that then fails is taken back.
+        """
         batch = [
             Message(str(m.get("MessageId", "")), m.get("Body") or "", _sent_timestamp(m)) for m in messages
         ]
-        results = self.ingest.process(batch, self.clock())
         keep_invalid = self.settings.on_invalid == "keep"
+        results = self.ingest.process(batch, self.clock(), keep_invalid=keep_invalid, slot=slot)
         deletable = [
-            m for m, result in zip(messages, results, strict=True) if not (result.invalid and keep_invalid)
+            m for m, result in zip(messages, results, strict=True) if should_delete(result, keep_invalid)
         ]
         if deletable:
-            self.delete(deletable)
+            self.delete(deletable, slot)
 
-    def delete(self, messages: Sequence[MessageTypeDef]) -> int:
-        """DeleteMessageBatch with per-entry checks; retry entries that failed on AWS's side."""
+    def delete(self, messages: Sequence[MessageTypeDef], slot: int = 0) -> int:
+        """DeleteMessageBatch with per-entry checks; return how many were deleted.
+
+        Entries that failed on AWS's side are retried a few times with a short, capped backoff (the
+        whole call is bounded: see DELETE_ATTEMPTS); the source is marked down from the first failed
+        attempt. Raises :class:`DeleteIncomplete` when messages remain undeleted, after telling the
+        ingestion to take them back out of the deleted count.
+        """
+        started = time.monotonic()
         pending: list[DeleteMessageBatchRequestEntryTypeDef] = [
             {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)
         ]
         deleted = 0
+        reason = ""
         for attempt in range(1, DELETE_ATTEMPTS + 1):
             try:
                 response = self.client.delete_message_batch(QueueUrl=self.queue_url, Entries=pending)
             except Exception as exc:  # noqa: BLE001 - retried below; the messages reappear if it never works
-                log_event(log, logging.WARNING, "sqs_delete_failed", target=self.target, error=_describe(exc))
+                reason = _describe(exc)
+                log_event(log, logging.WARNING, "sqs_delete_failed", target=self.target, error=reason)
+                self._failed(started, exc)
+                retry = {e["Id"] for e in pending}
             else:
                 deleted += len(response.get("Successful") or [])
                 failed = response.get("Failed") or []
                 # A sender fault (e.g. an expired receipt handle) will not succeed on retry.
                 retry = {f["Id"] for f in failed if not f.get("SenderFault")}
                 if failed:
+                    codes = sorted({str(f.get("Code", "")) for f in failed})
+                    reason = f"DeleteMessageBatch entries failed: {', '.join(codes)}"
                     log_event(
                         log,
                         logging.WARNING,
                         "sqs_delete_entries_failed",
                         target=self.target,
                         failed=len(failed),
-                        codes=sorted({str(f.get("Code", "")) for f in failed}),
+                        codes=codes,
                     )
                 pending = [e for e in pending if e["Id"] in retry]
-            if not pending or attempt == DELETE_ATTEMPTS or self._abort.wait(self.backoff(attempt)):
+                if failed and not retry:
+                    break  # only sender faults left: nothing to retry
+            if not pending or attempt == DELETE_ATTEMPTS:
                 break
-        self.ingest.record_deleted(deleted)
-        if pending:
+            if self._abort.wait(min(DELETE_BACKOFF_CAP, self.backoff(attempt))):
+                break
+        undeleted = len(messages) - deleted
+        if undeleted:
+            self.ingest.record_undeleted(undeleted, slot)
             # They will be received again and then recorded as duplicates: never counted twice.
-            log_event(log, logging.WARNING, "sqs_delete_gave_up", target=self.target, messages=len(pending))
+            log_event(log, logging.WARNING, "sqs_delete_gave_up", target=self.target, messages=undeleted)
+            raise DeleteIncomplete(undeleted, reason)
         return deleted
 
     def check_redrive(self) -> None:

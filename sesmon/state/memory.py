@@ -7,8 +7,10 @@ from collections.abc import Callable, Sequence
 
 from sesmon.batch import IngestDelta
 from sesmon.state.ports import (
+    INGEST_DOCUMENTS,
     SCHEMA_VERSION,
     DedupRow,
+    Document,
     IngestState,
     Lease,
     LeaseLostError,
@@ -103,6 +105,11 @@ class MemoryState:
             self._write(target, delta)
 
     def _write(self, target: str, delta: IngestDelta) -> None:
+        for name, document in delta.documents.items():
+            if document is None:
+                self._kv.pop((INGEST_DOCUMENTS + target, name), None)
+            else:
+                self._kv[(INGEST_DOCUMENTS + target, name)] = document
         for key, value in delta.counters.items():
             if value:
                 self._counters[(target, key)] = self._counters.get((target, key), 0) + value
@@ -118,6 +125,9 @@ class MemoryState:
             elif last is not None:
                 held = self._sets[key]
                 self._sets[key] = last if held is None else max(held, last)
+
+    def ingest_documents(self, target: str) -> dict[str, object]:
+        return self.kv_items(INGEST_DOCUMENTS + target)
 
     def ingest_load(self, target: str) -> IngestState:
         with self._lock:
@@ -180,11 +190,14 @@ class MemoryState:
         *,
         now: float,
         fence: Lease | None = None,
+        documents: Sequence[Document] = (),
     ) -> None:
         with self._lock:
             if fence is not None and not self._current(fence):
                 raise LeaseLostError(f"lease {fence.name!r} token {fence.token} is no longer current")
             self._kv[(namespace, key)] = value
+            for document in documents:
+                self._kv[(document.namespace, document.key)] = document.value
             for entry in entries:
                 if (entry.sink, entry.notification_id) in self._outbox_ids:
                     continue

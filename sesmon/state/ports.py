@@ -51,6 +51,15 @@ class OutboxEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class Document:
+    """A further key/value document written in the same atomic write as an alert commit."""
+
+    namespace: str
+    key: str
+    value: object
+
+
+@dataclass(frozen=True, slots=True)
 class Lease:
     """A held lease: ``token`` grows by one each time the lease changes hands (a fencing token)."""
 
@@ -66,6 +75,11 @@ class LeaseLostError(RuntimeError):
 
 class StateError(RuntimeError):
     """State cannot be opened or used as configured (message names the problem, never a secret)."""
+
+
+# kv namespace of IngestDelta.documents, followed by the target's name: every backend writes a
+# delta's documents (a value of None removes one) in the same transaction as the rest of it.
+INGEST_DOCUMENTS = "ingest:"
 
 
 class IngestPort(Protocol):
@@ -100,6 +114,10 @@ class IngestPort(Protocol):
         """Everything stored for ``target``, read from one snapshot."""
         ...
 
+    def ingest_documents(self, target: str) -> dict[str, object]:
+        """The documents (``IngestDelta.documents``) stored for ``target`` with its batches."""
+        ...
+
     def ingest_prune_dedup(self, now: float, chunk: int = 20_000, young: float = 0.0) -> int:
         """Delete dedup rows that expired before ``now``; return how many. Rows whose prefix (a
         minute number) lies within ``young`` seconds before ``now`` need not be looked at."""
@@ -131,8 +149,10 @@ class AlertStatePort(Protocol):
         *,
         now: float,
         fence: Lease | None = None,
+        documents: Sequence[Document] = (),
     ) -> None:
-        """Store ``value`` under ``namespace/key`` and queue ``entries``, all or nothing.
+        """Store ``value`` under ``namespace/key`` and ``documents``, and queue ``entries``, all or
+        nothing (an action decided on a transition is one of ``documents``).
 
         With ``fence``, the write happens only while that lease is still current, else
         :class:`LeaseLostError` is raised and nothing is written.

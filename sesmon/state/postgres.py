@@ -25,8 +25,10 @@ from sesmon.batch import IngestDelta
 from sesmon.logs import get_logger
 from sesmon.state.keys import decode_key, encode_key
 from sesmon.state.ports import (
+    INGEST_DOCUMENTS,
     SCHEMA_VERSION,
     DedupRow,
+    Document,
     IngestState,
     Lease,
     LeaseLostError,
@@ -284,6 +286,21 @@ class PostgresState:
         self._retrying(attempt)
 
     def _write(self, cur: psycopg.Cursor[Any], target: str, delta: IngestDelta) -> None:
+        for key, document in delta.documents.items():
+            if document is None:
+                self._run(
+                    cur,
+                    "DELETE FROM kv WHERE namespace = %s AND key = %s",
+                    (INGEST_DOCUMENTS + target, key),
+                )
+            else:
+                self._run(
+                    cur,
+                    "INSERT INTO kv(namespace, key, value, updated) VALUES (%s, %s, %s, %s) "
+                    "ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, "
+                    "updated = excluded.updated",
+                    (INGEST_DOCUMENTS + target, key, orjson.dumps(document), time.time()),
+                )
         counters = sorted((encode_key(k), v) for k, v in delta.counters.items() if v)
         buckets = sorted(delta.buckets.items())
         names = sorted(delta.admitted | delta.last_events.keys())
@@ -302,6 +319,9 @@ class PostgresState:
         for i, column in enumerate(_COLUMNS):
             params[column] = [counts[i] for _, counts in buckets]
         self._run(cur, _EFFECT, params)
+
+    def ingest_documents(self, target: str) -> dict[str, object]:
+        return self.kv_items(INGEST_DOCUMENTS + target)
 
     def ingest_load(self, target: str) -> IngestState:
         with self._pool.connection() as conn:
@@ -389,6 +409,7 @@ class PostgresState:
         *,
         now: float,
         fence: Lease | None = None,
+        documents: Sequence[Document] = (),
     ) -> None:
         def attempt() -> None:
             with self._tx() as cur:
@@ -408,6 +429,14 @@ class PostgresState:
                     "updated = excluded.updated",
                     (namespace, key, orjson.dumps(value), now),
                 )
+                for document in documents:  # an action decided on this transition, and so on
+                    self._run(
+                        cur,
+                        "INSERT INTO kv(namespace, key, value, updated) VALUES (%s, %s, %s, %s) "
+                        "ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, "
+                        "updated = excluded.updated",
+                        (document.namespace, document.key, orjson.dumps(document.value), now),
+                    )
                 if entries:
                     self._run(
                         cur,

@@ -21,7 +21,9 @@ from sesmon.state.file import OnCorrupt, StateFile, StateFileError
 from sesmon.state.keys import decode_key, encode_key, from_legacy
 from sesmon.state.monitor import StateListener
 from sesmon.state.ports import (
+    INGEST_DOCUMENTS,
     SCHEMA_VERSION,
+    Document,
     IngestState,
     Lease,
     LeaseLostError,
@@ -169,16 +171,20 @@ class SqliteState:
         *,
         now: float,
         fence: Lease | None = None,
+        documents: Sequence[Document] = (),
     ) -> None:
-        """Store a document and queue its notifications in one transaction (fenced when asked)."""
+        """Store documents and queue their notifications in one transaction (fenced when asked)."""
         with self.transaction() as cur:
             if fence is not None:
                 _check_fence(cur, fence)
-            cur.execute(
+            cur.executemany(
                 "INSERT INTO kv(namespace, key, value, updated) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT(namespace, key) DO UPDATE SET value = excluded.value, "
                 "updated = excluded.updated",
-                (namespace, key, orjson.dumps(value), now),
+                [
+                    (namespace, key, orjson.dumps(value), now),
+                    *((d.namespace, d.key, orjson.dumps(d.value), now) for d in documents),
+                ],
             )
             cur.executemany(
                 "INSERT OR IGNORE INTO outbox(sink, notification_id, fingerprint, payload, created, "
@@ -365,6 +371,8 @@ class SqliteState:
         increments = {encode_key(k): v for k, v in delta.counters.items() if v}
         buckets = [[cs, width, start, counts] for (cs, width, start), counts in delta.buckets.items()]
         names = delta.admitted | delta.last_events.keys()
+        if delta.documents:
+            self._ingest_documents_write(cur, target, delta.documents)
         if not (increments or buckets or names):
             return
         cur.execute(
@@ -379,6 +387,22 @@ class SqliteState:
         self._write_log_rows += 1
         if self._write_log_rows >= _WRITE_LOG_FOLD:
             self._fold_write_log(cur)
+
+    def _ingest_documents_write(self, cur: sqlite3.Cursor, target: str, documents: dict[str, object]) -> None:
+        namespace = INGEST_DOCUMENTS + target
+        for key, value in documents.items():
+            if value is None:
+                cur.execute("DELETE FROM kv WHERE namespace = ? AND key = ?", (namespace, key))
+            else:
+                cur.execute(
+                    "INSERT INTO kv(namespace, key, value, updated) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT(namespace, key) DO UPDATE SET value = excluded.value, "
+                    "updated = excluded.updated",
+                    (namespace, key, orjson.dumps(value), time.time()),
+                )
+
+    def ingest_documents(self, target: str) -> dict[str, object]:
+        return self.kv_items(INGEST_DOCUMENTS + target)
 
     def _fold_write_log(self, cur: sqlite3.Cursor) -> None:
         """Apply every logged write to the tables and empty the log (inside a transaction)."""

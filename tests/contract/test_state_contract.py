@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from sesmon.batch import IngestDelta, dedup_digest
-from sesmon.state.ports import SCHEMA_VERSION, Lease, LeaseLostError, OutboxEntry
+from sesmon.state.ports import SCHEMA_VERSION, Document, Lease, LeaseLostError, OutboxEntry
 from sesmon.windows import WIDTH
 from tests.state.backends import Opened, open_memory, open_postgres, open_sqlite
 
@@ -189,6 +189,22 @@ def test_a_fenced_commit_with_a_lost_lease_writes_nothing(backend: Opened) -> No
         store.alert_commit("alerts", "state", {"v": 2}, [entry("n2")], now=NOW + 12, fence=mine)
     assert store.kv_items("alerts") == {"state": {"v": 1}}
     assert [r.notification_id for r in store.outbox_due(NOW + 20)] == ["n1"]
+
+
+def test_further_documents_commit_with_the_alert_state_or_not_at_all(backend: Opened) -> None:
+    store = backend.store
+    decided = [Document("actions", "n1/pause", {"result": "pending"}), Document("actions", "x", [1])]
+    store.alert_commit("alerts", "state", {"v": 1}, [entry("n1")], now=NOW, documents=decided)
+    store.alert_commit("actions", "n1/pause", {"result": "done"}, [entry("n1/done")], now=NOW + 1)
+    mine = store.lease_acquire("leader", "a", 10, NOW)
+    assert mine is not None
+    assert store.lease_acquire("leader", "b", 10, NOW + 11) is not None  # mine expired: b leads
+    late = [Document("actions", "n2/pause", {"result": "pending"})]
+    with pytest.raises(LeaseLostError):
+        store.alert_commit("alerts", "state", {"v": 2}, [], now=NOW + 12, fence=mine, documents=late)
+    store = backend.reopen()
+    assert store.kv_items("alerts") == {"state": {"v": 1}}
+    assert store.kv_items("actions") == {"n1/pause": {"result": "done"}, "x": [1]}
 
 
 def test_only_the_oldest_pending_row_of_an_alert_is_due(backend: Opened) -> None:

@@ -270,7 +270,7 @@ def test_account_state_and_labels_per_target(world: World) -> None:
     assert rows["east"].ok
     page = statuspage.render_section(world.component.status())
     assert "PROBATION" in page
-    assert "2.0%" in page  # east: 1000 of 50000 sent
+    assert "2.00%" in page  # east: 1000 of 50000 sent
     assert "1.10%" in page  # east: CloudWatch account bounce rate
     # SES's 1 call/s limit for configuration-set calls: 1 list + 3 gets per target, spaced by waits.
     assert world.counter.snapshot()[("sesv2", "GetConfigurationSet")] == 9

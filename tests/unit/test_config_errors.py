@@ -151,6 +151,13 @@ CASES: list[tuple[str, str, str]] = [
         "alerts.rules[0]: warning threshold must not be above the critical threshold",
     ),
     (
+        "rule-pause-account-not-allowed",
+        TARGET
+        + "alerts:\n  rules:\n    - {name: RepHigh, signal: bounce_rate, window: 1h, critical: 0.1, "
+        + "actions: [pause_account]}\n",
+        "alerts: rules[0].actions: pause_account needs alerts.actions.allow_account_pause: true",
+    ),
+    (
         "rule-guard-without-volume",
         TARGET
         + "alerts:\n  rules:\n    - {name: RepHigh, signal: quota_usage, warning: 0.05, "

@@ -10,7 +10,8 @@ from prometheus_client.registry import Collector
 from sesmon import redact, statuspage
 from sesmon.component import BaseComponent, Job
 from sesmon.config_loader import parse_config
-from sesmon.daemon import Daemon
+from sesmon.daemon import SCHEDULER_STALL_SECONDS, Daemon
+from sesmon.health import Heartbeats
 
 
 class _Clock:
@@ -44,13 +45,13 @@ class _Probe(BaseComponent):
         self.stopped = True
 
 
-def _daemon(tmp_path: Path, probe: _Probe, clock: _Clock) -> Daemon:
+def _daemon(tmp_path: Path, probe: _Probe, clock: _Clock, heartbeats: Heartbeats | None = None) -> Daemon:
     config = parse_config(
         "targets:\n  - {name: local, region: us-east-1}\n"
         f"state: {{path: '{tmp_path / 'state.db'}'}}\nserver: {{listen: '127.0.0.1:0'}}\n",
         {},
     )
-    return Daemon(config, clock=clock, components=[probe])
+    return Daemon(config, clock=clock, components=[probe], heartbeats=heartbeats)
 
 
 def test_job_success_and_failure_become_source_health(tmp_path: Path) -> None:
@@ -58,7 +59,7 @@ def test_job_success_and_failure_become_source_health(tmp_path: Path) -> None:
     daemon = _daemon(tmp_path, probe, clock)
     daemon.start()
     try:
-        assert daemon.pending() == ["probe/local"]
+        assert daemon.pending() == ["probe/local (no successful cycle yet)"]
         job = probe.jobs()[0]
         run = daemon._runner(job)
 
@@ -105,6 +106,52 @@ def test_jobs_do_not_run_after_stop_is_requested(tmp_path: Path) -> None:
     daemon._runner(probe.jobs()[0])()
     assert probe.calls == []
     daemon.shutdown()
+
+
+def test_a_source_that_never_succeeded_keeps_the_daemon_unready_with_its_error(tmp_path: Path) -> None:
+    probe, clock = _Probe(), _Clock()
+    daemon = _daemon(tmp_path, probe, clock)
+    daemon.start()
+    try:
+        probe.fail_with = RuntimeError("Unable to locate credentials")
+        run = daemon._runner(probe.jobs()[0])
+        run()
+        run()
+        assert daemon.pending() == ["probe/local (last error: RuntimeError: Unable to locate credentials)"]
+        probe.fail_with = None
+        run()
+        assert daemon.pending() == []
+        probe.fail_with = RuntimeError("later outage")
+        run()  # readiness is about having succeeded once; a later outage shows in source_up
+        assert daemon.pending() == []
+        assert daemon.alive()  # and never in liveness
+    finally:
+        daemon.shutdown()
+
+
+class _Monotonic:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_liveness_fails_only_when_a_loop_stops_making_progress(tmp_path: Path) -> None:
+    probe, clock, mono = _Probe(), _Clock(), _Monotonic()
+    daemon = _daemon(tmp_path, probe, clock, Heartbeats(mono))
+    daemon.start()
+    try:
+        assert daemon.alive()
+        mono.now += SCHEDULER_STALL_SECONDS - 1
+        daemon.heartbeats.beat("scheduler")  # what the scheduler's own job does every few seconds
+        mono.now += SCHEDULER_STALL_SECONDS - 1
+        assert daemon.alive()
+        mono.now += 2
+        assert not daemon.alive()
+        assert daemon.wedged() == [f"scheduler (no progress for {SCHEDULER_STALL_SECONDS + 1:.0f}s)"]
+    finally:
+        daemon.shutdown()
 
 
 def test_registry_serves_the_standard_process_and_python_families(tmp_path: Path) -> None:

@@ -165,6 +165,27 @@ def test_checked_in_policy_matches_the_example_config(capsys: Any) -> None:
     )
 
 
+def test_write_permissions_only_when_an_action_is_configured() -> None:
+    target = {"name": "a", "region": "eu-west-1", "sqs": {"queue_url": QUEUE}}
+    plain = build_policy(config(target))
+    assert not {a for a in policy_actions(plain) if a.startswith("ses:Put")}
+    rule = {"name": "Spike", "signal": "bounce_rate", "window": "1h", "critical": 0.1}
+    acting = Config.model_validate(
+        {
+            "targets": [target],
+            "alerts": {
+                "actions": {"configuration_sets": ["marketing*"], "allow_account_pause": True},
+                "rules": [{**rule, "actions": ["pause_configuration_set", "pause_account"]}],
+            },
+        }
+    )
+    policy = build_policy(acting)
+    (sets,) = statements_for(policy, "ses:PutConfigurationSetSendingOptions")
+    assert sets["Resource"] == "arn:aws:ses:eu-west-1:123456789012:configuration-set/marketing*"
+    (account,) = statements_for(policy, "ses:PutAccountSendingAttributes")
+    assert account["Resource"] == "*"
+
+
 def test_doctor_reads_are_in_the_policy_and_setup_writes_are_apart(tmp_path: Path, capsys: Any) -> None:
     target = {"name": "a", "region": "eu-west-1", "sqs": {"queue_url": QUEUE}, "configuration_sets": ["tx"]}
     cfg = config(target)

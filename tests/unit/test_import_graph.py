@@ -41,8 +41,10 @@ PURE_CORE = (
     "sesmon.redact",
     "sesmon.rules",
     "sesmon.signals",
+    "sesmon.sparkline",
     "sesmon.status",
     "sesmon.statuspage",
+    "sesmon.thresholds",
     "sesmon.windows",
     "sesmon.wiring",
 )

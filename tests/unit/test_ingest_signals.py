@@ -156,4 +156,11 @@ def test_status_rows_list_sets_and_render(tmp_path: Path) -> None:
     assert hour.complaint_ratio == 0.0
     page = statuspage.render_section(status)
     assert "<td>marketing</td>" in page
-    assert "bounce % 1h" in page
+    assert "<th scope='col'>bounce 1h</th>" in page
+    # The last day, in quarter hours, from the same buckets: every send and bounce lands in the last.
+    (day,) = [h for h in status.history if h.configuration_set == "marketing"]
+    assert (day.target, day.step, len(day.sent)) == ("prod", 900, 96)
+    assert sum(day.sent) == 4
+    assert day.bounce[-1] == hour.bounce_ratio
+    assert set(day.bounce[:-1]) == {None}
+    assert "<svg class='spark bounce'" in page

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, EndpointConnectionError
 
 from sesmon.config import Config
 from sesmon.health import SourceHealth
 from sesmon.ingest import TargetIngest
-from sesmon.sources.sqs import SqsSource
+from sesmon.sources.sqs import DELETE_ATTEMPTS, DeleteIncomplete, SqsSource
 from sesmon.state.sqlite import SqliteState
 from tests.sesgen import SesEventGenerator
 
@@ -153,15 +154,21 @@ def test_a_message_whose_delete_never_succeeds_comes_back_as_a_duplicate(
     tmp_path: Path, gen: SesEventGenerator
 ) -> None:
     client = FakeSqs()
-    source, ingest, _ = make(tmp_path, client)
+    source, ingest, health = make(tmp_path, client)
     body = gen.event("Send").body
     client.receives.append([sqs_message("m1", body)])
-    client.delete_failures = [{"m1"}] * 5
-    source.poll_once(20)
+    client.delete_failures = [{"m1"}] * DELETE_ATTEMPTS
+    with pytest.raises(DeleteIncomplete):
+        source.poll_once(20)
+    assert client.delete_calls == DELETE_ATTEMPTS  # bounded: the receiver goes back to receiving
     assert client.deleted == []
     assert ingest.counters().get(("sqs", "deleted"), 0) == 0
+    status = health.all()[0]
+    assert not status.up
+    assert "InternalError" in (status.last_error or "")
     client.receives.append([sqs_message("m1", body)])  # the visibility timeout ran out
     source.poll_once(20)
+    assert health.all()[0].up
     counters = ingest.counters()
     assert client.deleted == ["m1"]
     assert counters[("sqs", "counted")] == 1
@@ -225,7 +232,7 @@ def test_the_loop_backs_off_and_recovers(tmp_path: Path, gen: SesEventGenerator)
     client.receives += [throttled(), throttled(), [sqs_message("m", gen.event().body)]]
     source.start()
     try:
-        assert client.deleted_some.wait(10)
+        assert client.deleted_some.wait(60)
     finally:
         source.stop(time.monotonic() + 5)
     assert delays[:2] == [1, 2]
@@ -240,7 +247,7 @@ def test_stop_finishes_the_in_flight_batch(tmp_path: Path, gen: SesEventGenerato
     client.gate = threading.Event()  # the receive is "in flight" until the gate opens
     client.receives.append([sqs_message(f"m{i}", gen.event().body) for i in range(3)])
     source.start()
-    assert client.receiving.wait(5)
+    assert client.receiving.wait(60)
     source.request_stop()
     client.gate.set()
     source.join(time.monotonic() + 5)
@@ -267,3 +274,58 @@ def test_no_redrive_warning_when_invalid_messages_are_deleted(
     with caplog.at_level(logging.WARNING, logger="sesmon"):
         source.check_redrive()
     assert not caplog.records
+
+
+class RefusingDeletes(FakeSqs):
+    """Receives work; every DeleteMessageBatch fails as if the endpoint refused the connection."""
+
+    def delete_message_batch(self, QueueUrl: str, Entries: list[dict[str, str]]) -> dict[str, Any]:  # noqa: N803
+        self.delete_calls += 1
+        raise EndpointConnectionError(endpoint_url=QueueUrl)
+
+
+def test_a_refused_delete_is_bounded_and_marks_the_source_down(
+    tmp_path: Path, gen: SesEventGenerator
+) -> None:
+    client = RefusingDeletes()
+    source, ingest, health = make(tmp_path, client)
+    body = gen.event().body
+    client.receives.append([sqs_message("m1", body)])
+    with pytest.raises(DeleteIncomplete):
+        source.poll_once(20)
+    assert client.delete_calls == DELETE_ATTEMPTS
+    status = health.all()[0]
+    assert not status.up
+    assert "EndpointConnectionError" in (status.last_error or "")
+    assert ingest.counters()[("sqs", "counted")] == 1  # stored before the delete: nothing lost
+    assert ingest.counters()[("sqs", "deleted")] == 0
+
+
+def test_a_failed_commit_marks_the_source_down_and_deletes_nothing(
+    tmp_path: Path, gen: SesEventGenerator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = FakeSqs()
+    source, ingest, health = make(tmp_path, client)
+
+    def disk_full(*_args: object, **_kwargs: object) -> list[bool]:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(ingest.store, "ingest_apply_batch", disk_full)
+    client.receives.append([sqs_message("m1", gen.event().body)])
+    with pytest.raises(sqlite3.OperationalError):
+        source.poll_once(20)
+    assert client.delete_calls == 0
+    status = health.all()[0]
+    assert not status.up
+    assert "database or disk is full" in (status.last_error or "")
+    assert health.pending() == [f"sqs/prod (last error: {status.last_error})"]
+
+
+def test_an_empty_receive_is_a_successful_cycle(tmp_path: Path) -> None:
+    client = FakeSqs()
+    source, _, health = make(tmp_path, client)
+    health.expect("sqs", "prod")
+    assert health.pending() == ["sqs/prod (no successful cycle yet)"]
+    assert source.poll_once(0) == 0
+    assert health.pending() == []
+    assert health.all()[0].up

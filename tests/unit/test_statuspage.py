@@ -12,6 +12,8 @@ from sesmon.status import (
     IdentitiesStatus,
     IdentityRow,
     IdentityTargetStatus,
+    Levels,
+    RateHistory,
     RateRow,
     RatesStatus,
     RoutingGapRow,
@@ -35,12 +37,59 @@ def test_page_has_version_state_links_and_sections_in_order() -> None:
         ),
     )
     page = statuspage.render(report)
-    assert page.startswith("<!doctype html>")
-    assert "<h1>sesmon 9.9.9</h1><p>State: ready</p>" in page
-    assert "<a href='/metrics'>/metrics</a>" in page
-    assert "<td>sqs</td><td>prod</td><td class='ok'>up</td><td></td>" in page
+    assert page.startswith("<!doctype html><html lang='en'>")
+    assert "<meta name='viewport' content='width=device-width,initial-scale=1'>" in page
+    assert "<header><h1>sesmon 9.9.9</h1>" in page
+    assert "<main id='status'><p>State: ready</p>" in page
+    assert "<a href='metrics'>/metrics</a>" in page
+    assert (
+        "<thead><tr><th scope='col'>source</th><th scope='col'>target</th><th scope='col'>state</th>"
+        "<th scope='col'>last error</th></tr></thead><tbody><tr><td>sqs</td><td>prod</td>"
+        "<td class='ok'>up</td><td></td></tr></tbody>"
+    ) in page
+    # The script refreshes the live part from the fragment every few seconds.
+    assert f"fetch('{statuspage.FRAGMENT_PATH}'" in page
+    assert f"setInterval(refresh,{statuspage.REFRESH_SECONDS * 1000})" in page
     assert page.index("<h2>Sources</h2>") < page.index("<h2>alerts</h2>")
     assert "<h2>identities</h2>" not in page  # an empty section is left out
+
+
+def test_live_part_says_when_its_data_was_taken() -> None:
+    report = StatusReport("1", (), (), taken_at=1_790_000_000.25)
+    assert statuspage.render_main(report) == (
+        "<p>State: ready · data taken at <time datetime='2026-09-21T14:13:20Z' data-taken='1790000000.250'>"
+        "2026-09-21 14:13:20Z</time></p><section><h2>Sources</h2><div class='scroll'><table><thead><tr>"
+        "<th scope='col'>source</th><th scope='col'>target</th><th scope='col'>state</th>"
+        "<th scope='col'>last error</th></tr></thead><tbody></tbody></table></div></section>"
+    )
+
+
+def test_one_percent_format() -> None:
+    assert [statuspage.percent(v) for v in (None, 0.0, 0.00004, 0.0005, 0.0615, 0.0622, 0.5, 1.0)] == [
+        "-",
+        "0.00%",
+        "<0.01%",
+        "0.05%",
+        "6.15%",
+        "6.22%",
+        "50.00%",
+        "100.00%",
+    ]
+
+
+def test_rates_are_coloured_against_the_rules_levels() -> None:
+    levels = Levels(0.02, 0.05, ("BounceRateHigh",))
+    assert [statuspage.level(v, levels) for v in (None, 0.0, 0.0199, 0.02, 0.049, 0.05)] == [
+        "",
+        "ok",
+        "ok",
+        "warning",
+        "warning",
+        "critical",
+    ]
+    assert statuspage.level(0.9, None) == ""
+    assert statuspage.level(0.9, Levels(None, None, ("X",))) == "ok"
+    assert statuspage.level(0.03, Levels(0.02, None, ("X",))) == "warning"
 
 
 def test_every_outside_value_is_escaped() -> None:
@@ -85,7 +134,15 @@ def test_rates_one_row_per_set_with_a_column_group_per_window() -> None:
         windows=("1h", "volume"),
         rows=(
             RateRow(
-                "prod", "marketing", "1h", sent=200, events=210, bounce_ratio=0.0125, complaint_ratio=0.0005
+                "prod",
+                "marketing",
+                "1h",
+                sent=200,
+                events=210,
+                bounce_ratio=0.0125,
+                complaint_ratio=0.0005,
+                bounce_levels=Levels(0.01, 0.05, ("BounceRateHigh", "BounceSpike")),
+                complaint_levels=Levels(0.001, None, ("ComplaintRateHigh",)),
             ),
             RateRow("prod", "marketing", "volume", sent=0, events=0, bounce_ratio=None, complaint_ratio=None),
             RateRow("prod", "tx", "1h", sent=10, events=10, bounce_ratio=0.0, complaint_ratio=0.0),
@@ -93,18 +150,25 @@ def test_rates_one_row_per_set_with_a_column_group_per_window() -> None:
     )
     html = statuspage.render_section(section)
     assert (
-        "<tr><th>target</th><th>configuration set</th><th>sent 1h</th><th>bounce % 1h</th>"
-        "<th>complaint % 1h</th><th>sent volume</th><th>bounce % volume</th><th>complaint % volume</th></tr>"
+        "<caption>AWS-comparable rates, coloured by the alert rules that watch them</caption><thead><tr>"
+        "<th scope='col'>target</th><th scope='col'>configuration set</th><th scope='col'>sent 1h</th>"
+        "<th scope='col'>bounce 1h</th><th scope='col'>complaint 1h</th><th scope='col'>sent volume</th>"
+        "<th scope='col'>bounce volume</th><th scope='col'>complaint volume</th></tr></thead>"
     ) in html
     assert (
-        "<tr><td>prod</td><td>marketing</td><td>200</td><td>1.25</td><td>0.050</td>"
-        "<td>0</td><td>-</td><td>-</td></tr>"
+        "<tr><td>prod</td><td>marketing</td><td class='num'>200</td>"
+        "<td class='num lvl-warning' data-value='0.0125' "
+        "title='warning at 1.00%, critical at 5.00% (BounceRateHigh, BounceSpike)'>1.25%</td>"
+        "<td class='num lvl-ok' data-value='0.0005' title='warning at 0.10% (ComplaintRateHigh)'>0.05%</td>"
+        "<td class='num'>0</td><td class='num'>-</td><td class='num'>-</td></tr>"
     ) in html
-    # A window the set has no row for shows as empty too.
+    # A window the set has no row for shows as empty too; a rate no rule watches is not coloured.
     assert (
-        "<tr><td>prod</td><td>tx</td><td>10</td><td>0.00</td><td>0.000</td><td>0</td><td>-</td><td>-</td></tr>"
-        in html
-    )
+        "<tr><td>prod</td><td>tx</td><td class='num'>10</td>"
+        "<td class='num' data-value='0.0' title='no rule watches this rate'>0.00%</td>"
+        "<td class='num' data-value='0.0' title='no rule watches this rate'>0.00%</td>"
+        "<td class='num'>0</td><td class='num'>-</td><td class='num'>-</td></tr>"
+    ) in html
     assert statuspage.render_section(RatesStatus(("1h",), ())) == "<p>No SES events counted yet.</p>"
 
 
@@ -117,12 +181,12 @@ def test_accounts_format_quota_and_reputation_and_mark_problems() -> None:
     html = statuspage.render_section(AccountsStatus(rows))
     assert (
         "<tr class='ok'><td>east</td><td>111</td><td>us-east-1</td><td>HEALTHY</td><td>no</td><td>yes</td>"
-        "<td>2.0%</td><td>1.10%</td><td>0.04%</td></tr>"
+        "<td class='num'>2.00%</td><td class='num'>1.10%</td><td class='num'>0.04%</td></tr>"
     ) in html
     assert "<tr class='bad'><td>west</td><td>222</td><td>eu-west-1</td><td>PROBATION</td><td>yes</td>" in html
     assert (
-        "<td>new</td><td>333</td><td>us-west-2</td><td>-</td><td>-</td><td>-</td><td>-</td><td>-</td><td>-</td>"
-        in html
+        "<td>new</td><td>333</td><td>us-west-2</td><td>-</td><td>-</td><td>-</td><td class='num'>-</td>"
+        "<td class='num'>-</td><td class='num'>-</td>" in html
     )
 
 
@@ -180,7 +244,15 @@ def test_alerts_and_sinks() -> None:
     section = AlertsStatus(
         firing=(
             AlertRow(
-                "BounceRateHigh", "critical", (("configuration_set", "mkt"),), 0.0612345, 1_790_000_000.0
+                "BounceRateHigh",
+                "critical",
+                (("configuration_set", "mkt"),),
+                0.0612345,
+                1_790_000_000.0,
+                signal="bounce_rate",
+            ),
+            AlertRow(
+                "SourceDown", "warning", (("source", "sqs"),), 1.0, 1_790_000_000.0, signal="source_down"
             ),
         ),
         sinks=(SinkRow("hook", "webhook", pending=2, delivered=5, failed_attempts=3, given_up=1),),
@@ -188,7 +260,37 @@ def test_alerts_and_sinks() -> None:
     html = statuspage.render_section(section)
     assert (
         "<tr><td>BounceRateHigh</td><td class='bad'>critical</td><td>configuration_set=mkt</td>"
-        "<td>0.06123</td><td>2026-09-21 14:13:20Z</td></tr>"
+        "<td class='num'>6.12%</td><td>2026-09-21 14:13:20Z</td></tr>"
     ) in html
+    assert "<td>source=sqs</td><td class='num'>holds</td>" in html
     assert "<tr><td>hook</td><td>webhook</td><td>2</td><td>5</td><td>3</td><td>1</td></tr>" in html
     assert statuspage.render_section(AlertsStatus((), ())) == "<h3>Firing alerts</h3><p>No alerts firing.</p>"
+
+
+def test_history_draws_a_sparkline_per_rate_with_the_warning_level() -> None:
+    row = RateHistory(
+        "prod",
+        "marketing",
+        900,
+        sent=(0, 100, 100, 0, 200),
+        bounce=(None, 0.01, 0.03, None, 0.08),
+        complaint=(None, 0.0, 0.0, None, 0.0),
+        bounce_levels=Levels(0.02, 0.05, ("BounceRateHigh",)),
+    )
+    html = statuspage.render_section(
+        RatesStatus(("1h",), (RateRow("prod", "marketing", "1h", 1, 1, 0, 0),), (row,))
+    )
+    assert (
+        "<caption>Last 24 hours (dashed: the lowest warning level of the rules watching the rate)</caption>"
+        in html
+    )
+    assert "<td>prod</td><td>marketing</td><td class='num'>400</td>" in html
+    bounce = html[
+        html.index("<svg class='spark bounce'") : html.index("</svg>", html.index("spark bounce")) + 6
+    ]
+    assert "aria-label='bounce rate per 15 minutes over the last 24 h: highest 8.00%, latest 8.00%'" in bounce
+    assert bounce.count("<polyline") == 1  # the two joined points; the gap breaks the line
+    assert bounce.count("<circle") == 1  # the lone last point
+    assert bounce.count("<line class='level'") == 1
+    complaint = html[html.index("<svg class='spark complaint'") :]
+    assert "<line class='level'" not in complaint.split("</svg>")[0]  # no rule watches complaints here

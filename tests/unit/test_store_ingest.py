@@ -162,9 +162,14 @@ def test_counters_are_exact_before_during_and_after_folding_their_log(tmp_path: 
     assert reopened.ingest_load("other").counters[("sqs", "received")] == 150
 
 
-def _process(ingest: TargetIngest, bodies: list[str], now: float, first_id: int = 0) -> list[Outcome]:
+def _process(
+    ingest: TargetIngest, bodies: list[str], now: float, first_id: int = 0, slot: int | None = None
+) -> list[Outcome]:
+    """Process ``bodies`` as one batch; with ``slot``, as a receiver that then deletes them."""
     messages = [Message(f"sqs-{first_id + i}", body) for i, body in enumerate(bodies)]
-    return [p.outcome for p in ingest.process(messages, now)]
+    if slot is None:
+        return [p.outcome for p in ingest.process(messages, now)]
+    return [p.outcome for p in ingest.process(messages, now, keep_invalid=True, slot=slot)]
 
 
 def test_restart_restores_counters_windows_and_admissions(tmp_path: Path) -> None:
@@ -174,8 +179,7 @@ def test_restart_restores_counters_windows_and_admissions(tmp_path: Path) -> Non
     store = SqliteState(cfg.state.path)
     first = TargetIngest(cfg.targets[0], cfg, store)
     first.restore(NOW)
-    assert set(_process(first, bodies, NOW)) == {Outcome.COUNTED}
-    first.record_deleted(100)
+    assert set(_process(first, bodies, NOW, slot=0)) == {Outcome.COUNTED}
     first.flush()
     counters, totals, last = first.counters(), first.totals(NOW), first.last_events()
     store.close()
@@ -261,3 +265,93 @@ def test_a_state_file_whose_log_predates_buckets_and_sets_is_migrated(tmp_path: 
     state = store.ingest_load("prod")
     assert state.counters == {("sqs", "received"): 7}
     assert state.buckets == [("tx", 60, 600, [1] * WIDTH)]
+
+
+def _reopen(cfg: Config, now: float) -> tuple[SqliteState, TargetIngest]:
+    store = SqliteState(cfg.state.path)
+    ingest = TargetIngest(cfg.targets[0], cfg, store)
+    ingest.restore(now)
+    return store, ingest
+
+
+DELETED = ("sqs", "deleted")
+
+
+def test_deleted_count_is_stored_with_the_batch_and_not_doubled_by_a_crash(tmp_path: Path) -> None:
+    # A crash (no flush) between a batch's commit and its delete: the messages come back with the
+    # same SQS message ids, are deleted then, and are not counted as deleted a second time.
+    cfg = config(tmp_path / "s.db")
+    gen = SesEventGenerator(seed=6, start=NOW - 1800)
+    bodies = [gen.event().body for _ in range(10)]
+    store, first = _reopen(cfg, NOW)
+    _process(first, bodies, NOW, slot=0)
+    assert first.counters()[DELETED] == 10
+    store.close()  # killed before the delete: no flush
+
+    store, second = _reopen(cfg, NOW + 60)
+    assert second.counters()[DELETED] == 10
+    assert set(_process(second, bodies, NOW + 60, slot=1)) == {Outcome.DUPLICATE}
+    assert second.counters()[DELETED] == 10
+    more = [gen.event().body for _ in range(5)]
+    _process(second, more, NOW + 61, first_id=100, slot=1)
+    assert second.counters()[DELETED] == 15
+    store.close()
+
+    store, third = _reopen(cfg, NOW + 120)  # the carried ids were used up and are gone for good
+    assert third.counters()[DELETED] == 15
+    _process(third, bodies, NOW + 120, slot=0)  # a later redelivery of the same ids counts again
+    assert third.counters()[DELETED] == 25
+    store.close()
+
+
+def test_a_failed_delete_is_taken_back_with_the_slots_next_batch(tmp_path: Path) -> None:
+    cfg = config(tmp_path / "s.db")
+    gen = SesEventGenerator(seed=7, start=NOW - 1800)
+    bodies = [gen.event().body for _ in range(4)]
+    store, ingest = _reopen(cfg, NOW)
+    _process(ingest, bodies, NOW, slot=0)
+    ingest.record_undeleted(4, slot=0)
+    assert ingest.counters()[DELETED] == 0  # at once in memory
+    _process(ingest, [gen.event().body], NOW + 1, first_id=10, slot=0)
+    assert ingest.counters()[DELETED] == 1
+    store.close()  # a crash now: the take-back went with the slot's batch
+
+    store, again = _reopen(cfg, NOW + 60)
+    assert again.counters()[DELETED] == 1
+    _process(again, bodies, NOW + 60, slot=0)  # the undeleted ones return and are deleted now
+    assert again.counters()[DELETED] == 5
+    store.close()
+
+
+def test_a_take_back_lost_in_a_crash_is_balanced_by_the_carried_ids(tmp_path: Path) -> None:
+    cfg = config(tmp_path / "s.db")
+    gen = SesEventGenerator(seed=8, start=NOW - 1800)
+    bodies = [gen.event().body for _ in range(3)]
+    store, ingest = _reopen(cfg, NOW)
+    _process(ingest, bodies, NOW, slot=0)
+    ingest.record_undeleted(3, slot=0)
+    store.close()  # killed before the take-back was stored
+
+    store, again = _reopen(cfg, NOW + 60)
+    assert again.counters()[DELETED] == 3
+    _process(again, bodies, NOW + 60, slot=0)  # they come back: deleted once, counted once
+    assert again.counters()[DELETED] == 3
+    store.close()
+
+
+def test_a_clean_stop_stores_the_take_back_and_forgets_the_slots(tmp_path: Path) -> None:
+    cfg = config(tmp_path / "s.db")
+    gen = SesEventGenerator(seed=9, start=NOW - 1800)
+    bodies = [gen.event().body for _ in range(3)]
+    store, ingest = _reopen(cfg, NOW)
+    _process(ingest, bodies, NOW, slot=0)
+    ingest.record_undeleted(1, slot=0)
+    ingest.flush()
+    store.close()
+
+    store, again = _reopen(cfg, NOW + 60)
+    assert again.counters()[DELETED] == 2
+    assert store.ingest_documents("prod") == {}
+    _process(again, bodies[:1], NOW + 60, slot=0)  # the one not deleted returns and counts now
+    assert again.counters()[DELETED] == 3
+    store.close()

@@ -46,14 +46,25 @@ def test_healthz_follows_liveness() -> None:
     assert _call(make_app(CollectorRegistry(), _probes(alive=True)), "/healthz")[0] == "200 OK"
     status, _, body = _call(make_app(CollectorRegistry(), _probes(alive=False)), "/healthz")
     assert status == "503 Service Unavailable"
-    assert body == "scheduler stopped\n"
+    assert body == "not alive: stopped\n"
+    wedged = Probes(
+        alive=lambda: False,
+        pending=list,
+        status=_probes().status,
+        wedged=lambda: ["sesmon-sqs-prod-0 (no progress for 400s)"],
+    )
+    status, _, body = _call(make_app(CollectorRegistry(), wedged), "/healthz")
+    assert (status, body) == (
+        "503 Service Unavailable",
+        "not alive: no progress: sesmon-sqs-prod-0 (no progress for 400s)\n",
+    )
 
 
 def test_readyz_names_what_is_pending() -> None:
-    app = make_app(CollectorRegistry(), _probes(pending=["sqs/prod", "cloudwatch/prod"]))
-    status, _, body = _call(app, "/readyz")
+    waiting = ["sqs/prod (last error: NoCredentialsError: Unable to locate credentials)", "cloudwatch/prod"]
+    status, _, body = _call(make_app(CollectorRegistry(), _probes(pending=waiting)), "/readyz")
     assert status == "503 Service Unavailable"
-    assert body == "not ready; waiting for: sqs/prod, cloudwatch/prod\n"
+    assert body == "not ready; waiting for:\n" + "".join(f"{w}\n" for w in waiting)
     assert _call(make_app(CollectorRegistry(), _probes()), "/readyz")[1:] == (
         {"Content-Type": "text/plain; charset=utf-8"},
         "ready\n",
@@ -68,8 +79,20 @@ def test_status_page_escapes_titles_and_shows_state() -> None:
     assert "<h2>alerts &lt;&amp;&gt;</h2><h3>Firing alerts</h3><p>No alerts firing.</p>" in body
     row = "<td>prod&lt;&amp;&gt;</td><td class='bad'>down</td><td>&lt;script&gt;x&lt;/script&gt;</td>"
     assert row in body
-    assert "<script>" not in body
+    assert body.count("<script>") == 1  # the page's own refresh script; the error text is escaped
+    assert "<script>x" not in body
     assert "starting (waiting for sqs/prod)" in body
+
+
+def test_status_fragment_is_the_live_part_of_the_page() -> None:
+    app = make_app(CollectorRegistry(), _probes(pending=["sqs/prod"]))
+    status, headers, fragment = _call(app, "/status/fragment")
+    assert status == "200 OK"
+    assert headers == {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"}
+    assert fragment.startswith("<p>State: starting (waiting for sqs/prod)</p><section><h2>Sources</h2>")
+    page = _call(app, "/")[2]
+    assert f"<main id='status'>{fragment}</main>" in page
+    assert "<html" not in fragment
 
 
 def test_unknown_path_is_404() -> None:
