@@ -1,4 +1,9 @@
-"""SES event ingestion: parse, dedup, count and store each SQS batch; windows, signals, metrics, status."""
+"""SES event ingestion: parse, dedup, count and store each SQS batch; windows, signals, metrics, status.
+
+Past 400 lines: ``TargetIngest`` (one target's pipeline state) and ``IngestComponent`` (what the
+daemon schedules, exports and asks for signals) share the lock discipline and the window reads; the
+per-event work itself lives in the pure ``batch``, ``counting`` and ``windows`` modules.
+"""
 
 from __future__ import annotations
 

@@ -195,7 +195,7 @@ class AlertsComponent(BaseComponent):
             )
         if self.actions is not None:
             # Also picks up a record a crash left pending: the SES calls are idempotent.
-            self.actions.run_pending(now, self.entries)
+            self.actions.run_pending(now, self.entries, fence=self._fence())
         self.dispatch(now)
         return notifications
 
