@@ -808,6 +808,16 @@ def self_monitoring() -> builders.Dashboard:
     )
     dash = dash.with_panel(
         graph(
+            "/metrics size",
+            "Series (samples) and uncompressed bytes of the last /metrics rendering; the "
+            "per-set breakdowns under metrics: in the config raise both.",
+            "short",
+            query("sesmon_exposition_series", "series {{instance}}"),
+            query("sesmon_exposition_bytes", "bytes {{instance}}"),
+        )
+    )
+    dash = dash.with_panel(
+        graph(
             "CloudWatch data age",
             "Age of the newest CloudWatch datapoint per metric; SES publishes reputation late.",
             "s",

@@ -85,7 +85,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 class _VersionAction(argparse.Action):
-    """``--version``, computed only when asked (it reports what the install compiled)."""
+    """``--version``."""
 
     def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: typing.Any) -> None:
         super().__init__(option_strings, dest, nargs=0, help="print the version and exit", **kwargs)
@@ -96,10 +96,8 @@ class _VersionAction(argparse.Action):
 
 
 def version_text() -> str:
-    """``sesmon 0.1.0, <how the hot path is installed>``."""
-    from sesmon import native  # noqa: PLC0415 - imports the hot path, which the other commands may not need
-
-    return f"sesmon {__version__}, {native.describe()}"
+    """``sesmon 0.1.0``."""
+    return f"sesmon {__version__}"
 
 
 # -- shared options ------------------------------------------------------------------------------

@@ -392,6 +392,16 @@ class ServerConfig(Strict):
         return int(self.listen.rpartition(":")[2])
 
 
+class MetricsConfig(Strict):
+    """Detailed per-configuration-set breakdowns on /metrics, off by default so that a set costs a
+    bounded number of series (docs/ARCHITECTURE.md lists them); counting is the same either way."""
+
+    providers: bool = False  # sesmon_recipients_by_provider_total
+    bounce_subtypes: bool = False  # the bounce_subtype label of sesmon_bounces_total
+    complaint_subtypes: bool = False  # the complaint_subtype label of sesmon_complaints_total
+    delay_types: bool = False  # the delay_type label of sesmon_delivery_delays_total
+
+
 class LoggingConfig(Strict):
     """Log level and format."""
 
@@ -587,6 +597,7 @@ class Config(Strict):
     dns: DnsConfig = DnsConfig()
     state: StateConfig = StateConfig()
     server: ServerConfig = ServerConfig()
+    metrics: MetricsConfig = MetricsConfig()
     logging: LoggingConfig = LoggingConfig()
     alerts: AlertsConfig = AlertsConfig()
 

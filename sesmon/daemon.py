@@ -18,11 +18,11 @@ from prometheus_client.registry import Collector
 from sesmon import __version__, redact
 from sesmon.actions.runner import ActionRunner
 from sesmon.actions.ses import SesActuator
-from sesmon.alerts.component import build_alerts_component
+from sesmon.alerts.component import AlertsComponent, build_alerts_component
 from sesmon.aws_health import build_aws_component
 from sesmon.canary import build_canary
 from sesmon.canary_probes import CanaryProbes
-from sesmon.component import Component, Job
+from sesmon.component import ChangeNotifier, Component, Job
 from sesmon.config import Config
 from sesmon.denominators import SendBoard
 from sesmon.fleet import LeaderCollector, LeaderOnly, Leadership, ReplicaLabelled, replica_name
@@ -31,6 +31,7 @@ from sesmon.identity_health import build_identity_component
 from sesmon.ingest import build_ingest
 from sesmon.logs import get_logger, log_event
 from sesmon.metrics import build_registry
+from sesmon.metrics.exposition import Exposition, ExpositionCollector
 from sesmon.metrics.self_metrics import BuildInfoCollector, SourceHealthCollector
 from sesmon.metrics.state import StateCollector
 from sesmon.servers import ServerHandle
@@ -169,6 +170,18 @@ class Daemon:
             own = [*(ReplicaLabelled(c, self.replica) for c in own), LeaderCollector(self.leadership)]
             derived = [LeaderOnly(c, self.leadership) for c in derived]
         self.registry = build_registry([*own, *derived], runtime=True)
+        # /metrics is rendered in the background when data changed, never per scrape.
+        self.exposition = Exposition(self.registry)
+        self.registry.register(ExpositionCollector(lambda: self.exposition))
+        # What a committed batch changes is seen at once: the renderer and the rules that read it.
+        alerts = [c for c in self.components if isinstance(c, AlertsComponent)]
+        for comp in self.components:
+            if isinstance(comp, ChangeNotifier):
+                comp.on_change(self.exposition.changed)
+                for alert in alerts:
+                    comp.on_change(alert.poke)
+        for alert in alerts:
+            alert.is_leader = self.leadership.is_leader
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(max_workers=8), SCHEDULER: ThreadPoolExecutor(1)},
             job_defaults={"max_instances": 1, "coalesce": True},
@@ -189,10 +202,11 @@ class Daemon:
         probes = Probes(alive=self.alive, pending=self.pending, status=self.status, wedged=self.wedged)
         server = self.config.server
         try:
-            self._server = start_server(server.host, server.port, make_app(self.registry, probes), server)
+            self._server = start_server(server.host, server.port, make_app(self.exposition, probes), server)
         except OSError:
             self.store.close()
             raise
+        self.exposition.start()
         shared = self.store.shared
         for comp in self.components:
             for job in comp.jobs():
@@ -361,6 +375,7 @@ class Daemon:
                 log_event(log, logging.ERROR, "stop_failed", component=comp.name, error=str(exc))
         if self._server is not None:
             self._server.close()
+        self.exposition.close()
         try:
             self.leadership.release()
         except Exception as exc:  # noqa: BLE001 - the lease then simply expires

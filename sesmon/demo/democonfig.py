@@ -124,6 +124,13 @@ def build_config(
         "dns": dns,
         "state": {"path": str(directory / STATE_NAME)},
         "server": {"listen": settings.listen},
+        # A handful of sets: the demo shows every breakdown the dashboards can draw.
+        "metrics": {
+            "providers": True,
+            "bounce_subtypes": True,
+            "complaint_subtypes": True,
+            "delay_types": True,
+        },
         "logging": {"level": settings.log_level, "format": "text"},
         "alerts": {
             "evaluation_interval": settings.evaluation_interval,

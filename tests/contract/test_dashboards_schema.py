@@ -111,6 +111,7 @@ def test_overview_filters_by_account_region_and_configuration_set() -> None:
         "sesmon_actions",
         "sesmon_leader",
         "sesmon_state_",
+        "sesmon_exposition_",
     )
     for data in _committed().values():
         for where, expr in generate.panel_queries(data):
