@@ -963,6 +963,25 @@ def self_monitoring() -> builders.Dashboard:
             query("sesmon_outbox_pending", "{{sink}}"),
         )
     )
+    dash = dash.with_row(builders.Row("State"))
+    dash = dash.with_panel(
+        graph(
+            "State write failures",
+            "Failed state write transactions per second (disk full, read-only, I/O error): nothing they "
+            'held was acknowledged to SQS; sesmon_source_up{source="state"} is 0 meanwhile.',
+            "suffix: /s",
+            query("sum(rate(sesmon_state_write_failures_total[$__rate_interval]))", "failed writes"),
+        )
+    )
+    dash = dash.with_panel(
+        graph(
+            "State age",
+            "Time since the state began; a drop to zero means it started over (a new or quarantined file): "
+            "every counter, dedup key and alert state before it is gone.",
+            "s",
+            query("time() - sesmon_state_created_timestamp_seconds", "state age"),
+        )
+    )
     return process(dash.with_row(builders.Row("Process")))
 
 

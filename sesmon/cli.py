@@ -185,6 +185,7 @@ def cmd_run(_args: argparse.Namespace, config: Config) -> int:
     """Run the daemon until SIGTERM/SIGINT."""
     from sesmon import logs  # noqa: PLC0415 - keep `sesmon --version` and check-config fast
     from sesmon.daemon import Daemon  # noqa: PLC0415
+    from sesmon.state.ports import StateError  # noqa: PLC0415
 
     logs.configure(config.logging.level, config.logging.format)
     try:
@@ -192,10 +193,58 @@ def cmd_run(_args: argparse.Namespace, config: Config) -> int:
         daemon.install_signal_handlers()
         daemon.start()
         runtime.tune_gc()
+    except StateError as exc:
+        # One line naming the file, the problem and the fix: a crash loop's log then says what to do.
+        print(f"sesmon: {redact.redact(str(exc))}", file=sys.stderr)
+        return EXIT_RUNTIME
     except OSError as exc:
         print(f"sesmon: cannot start: {redact.redact(str(exc))}", file=sys.stderr)
         return EXIT_RUNTIME
     return daemon.run_until_signal()
+
+
+def _state_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "action", choices=("check", "backup"), help="check: integrity and contents; backup: copy"
+    )
+    parser.add_argument("path", metavar="PATH", help="the state file (state.path)")
+    parser.add_argument("dest", nargs="?", metavar="DEST", help="backup: the new file to write")
+
+
+def _state_check_arguments(args: argparse.Namespace) -> str | None:
+    if args.action == "backup" and args.dest is None:
+        return "state backup: give the destination: sesmon state backup PATH DEST"
+    if args.action == "check" and args.dest is not None:
+        return "state check: takes one PATH"
+    return None
+
+
+@command(
+    "state",
+    "check a state file (integrity and what it holds) or back it up online: state check|backup PATH [DEST]",
+    arguments=_state_arguments,
+    config=False,
+    check=_state_check_arguments,
+)
+def cmd_state(args: argparse.Namespace) -> int:
+    """``sesmon state check PATH`` / ``sesmon state backup PATH DEST`` (safe while sesmon runs)."""
+    from sesmon.state import file as statefile  # noqa: PLC0415
+
+    if args.action == "backup":
+        try:
+            pages = statefile.backup(args.path, args.dest)
+        except statefile.StateFileError as exc:
+            print(f"sesmon: {exc}", file=sys.stderr)
+            return EXIT_RUNTIME
+        print(f"{args.path}: backed up to {args.dest} ({pages:,} pages, integrity ok)")
+        return EXIT_OK
+    problem, summary = statefile.check(args.path)
+    if summary is None:
+        fix = "restore a backup, or set state.on_corrupt: quarantine to move it aside and start fresh"
+        print(f"sesmon: state file {args.path}: {problem}; {fix}", file=sys.stderr)
+        return EXIT_RUNTIME
+    print(statefile.describe(args.path, summary))
+    return EXIT_OK
 
 
 def _check_config_arguments(parser: argparse.ArgumentParser) -> None:

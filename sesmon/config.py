@@ -321,6 +321,9 @@ class StateConfig(Strict):
     # sqlite: the embedded file at ``path``; postgresql: shared by a fleet (``dsn``); memory: tests.
     backend: Literal["sqlite", "postgresql", "memory"] = "sqlite"
     path: str = "sesmon-state.db"
+    # A corrupt or unreadable file: fail (exit 1 naming the file and the fix), or move it aside and
+    # start fresh (every counter, alert and dedup key begins again).
+    on_corrupt: Literal["fail", "quarantine"] = "fail"
     # libpq connection string or URL; a secret (give dsn_file to read it from a file).
     dsn: SecretStr | None = None
     pool_size: Annotated[int, Field(ge=2, le=64)] = 4

@@ -33,9 +33,11 @@ from sesmon.logs import get_logger, log_event
 from sesmon.metrics import build_registry
 from sesmon.metrics.exposition import Exposition, ExpositionCollector
 from sesmon.metrics.self_metrics import BuildInfoCollector, SourceHealthCollector
+from sesmon.metrics.state import StateCollector
 from sesmon.servers import ServerHandle
 from sesmon.sources.aws import ApiCallCounter, AwsClients
 from sesmon.state.factory import open_state
+from sesmon.state.monitor import StateSource
 from sesmon.state.ports import StateBackend
 from sesmon.status import SourceRow, StatusReport
 from sesmon.targets import TargetDirectory
@@ -135,7 +137,10 @@ class Daemon:
         self.health = SourceHealth()
         self.heartbeats = heartbeats or Heartbeats()
         self.targets = TargetDirectory(config.targets)
-        self.store = open_state(config.state)
+        self._exit_code = 0
+        self._stopping = threading.Event()
+        self.state_source = StateSource(self.health, clock, on_lost=self._state_lost)
+        self.store = open_state(config.state, self.state_source, clock)
         self.replica = replica_name(config.state.replica)
         self.leadership = Leadership(
             self.store, self.replica, config.state.lease_ttl, clock, shared=self.store.shared
@@ -153,7 +158,11 @@ class Daemon:
             heartbeats=self.heartbeats,
         )
         self.components = list(components) if components is not None else build_components(self.context)
-        own: list[Collector] = [BuildInfoCollector(), SourceHealthCollector(self.health, self.targets)]
+        own: list[Collector] = [
+            BuildInfoCollector(),
+            SourceHealthCollector(self.health, self.targets),
+            StateCollector(self.state_source),
+        ]
         derived = [c for comp in self.components for c in comp.collectors()]
         if self.store.shared:
             # A fleet: sesmon's own series per replica; the SES-derived ones (shared totals) from the
@@ -178,7 +187,6 @@ class Daemon:
             job_defaults={"max_instances": 1, "coalesce": True},
             timezone="UTC",
         )
-        self._stopping = threading.Event()
         self._shut_down = False
         self._state_loaded = False
         self._server: ServerHandle | None = None
@@ -351,7 +359,7 @@ class Daemon:
         Idempotent: a second call returns at once.
         """
         if self._shut_down:
-            return 0
+            return self._exit_code
         self._shut_down = True
         self._stopping.set()
         deadline = time.monotonic() + self.drain_seconds
@@ -373,8 +381,14 @@ class Daemon:
         except Exception as exc:  # noqa: BLE001 - the lease then simply expires
             log_event(log, logging.WARNING, "lease_release_failed", error=redact.redact(str(exc)))
         self.store.close()
-        log_event(log, logging.INFO, "stopped")
-        return 0
+        log_event(log, logging.INFO, "stopped", exit_code=self._exit_code)
+        return self._exit_code
+
+    def _state_lost(self, _problem: str) -> None:
+        # Called from the writing thread: counting already stopped (every write raises); stop the rest
+        # and exit 1, so the supervisor restarts sesmon on a fresh file.
+        self._exit_code = 1
+        self._stopping.set()
 
 
 def _utc(timestamp: float) -> object:

@@ -110,6 +110,7 @@ def test_overview_filters_by_account_region_and_configuration_set() -> None:
         "sesmon_build_info",
         "sesmon_actions",
         "sesmon_leader",
+        "sesmon_state_",
         "sesmon_exposition_",
     )
     for data in _committed().values():
