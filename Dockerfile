@@ -9,13 +9,8 @@ FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
-# A C compiler for the mypyc-compiled hot path (setup.py); only the build stages have it.
-# hadolint ignore=DL3008
-RUN apt-get update \
- && apt-get install -y --no-install-recommends gcc libc6-dev \
- && rm -rf /var/lib/apt/lists/*
 RUN python -m venv /opt/sesmon
-COPY pyproject.toml setup.py README.md ./
+COPY pyproject.toml README.md ./
 COPY sesmon ./sesmon
 # Compile bytecode now: at run time the root filesystem is read-only.
 RUN /opt/sesmon/bin/pip install --no-cache-dir . \

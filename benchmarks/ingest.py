@@ -1,287 +1,327 @@
-"""SES event ingestion: pipeline throughput, SQS requests per 1,000 events, and memory at scale.
+"""SES event ingestion end to end: the running daemon's CPU per event against a plain boto3 consumer.
 
-(a) Throughput on one core of the daemon's own batch path (``TargetIngest.process``: parse, dedup,
-    count, window buckets and a durable SQLite commit with synchronous=FULL) over SNS-wrapped bodies,
-    next to the orjson parse-only ceiling (envelope plus inner ``Message``) over the same bodies in the
-    same run, taking turns over five rounds; each figure is its best round. The daemon commits once
-    per SQS receive (10 messages); ``--batch`` sets how many messages one commit holds here (default
-    1,000), and the daemon's own 10-message commit is measured too and printed on its own line. The
-    benchmark runs with the GC settings the daemon applies after start-up (``sesmon.runtime``). The
-    first line says whether the hot path is compiled (``sesmon.native``); plain Python is slower.
-(b) SQS API requests per 1,000 events while the real receivers (``SqsSource``) drain a steady stream
-    from an in-process moto server, counted by the same hook that feeds
-    ``sesmon_aws_api_requests_total``. The floor is 200: one ReceiveMessage and one
-    DeleteMessageBatch per 10 messages.
-(c) Peak RSS after 200,000 and 1,000,000 events over 500 configuration sets through the same path.
+Headline: ``sesmon run`` (its SqsSource receivers, its SQS client from sesmon.sources.aws, its commit
+policy and deletes) drains a backlog from a local SQS endpoint speaking SQS's JSON protocol
+(benchmarks/sqs_server.py). Its process CPU (user + system, every thread, from /proc) from the moment
+the backlog lands until the endpoint has seen the last delete, divided by the events, is the daemon's
+CPU per event. In the same run, on the same endpoint and the same bodies, a plain boto3 consumer
+(receive 10, orjson-parse each body, DeleteMessageBatch, nothing else) is measured the same way; the
+two take turns round after round. Each line is the median of the rounds with min and max; the load
+average is printed with them (the figures are CPU time, so other load on the machine moves them
+less than wall-clock figures, but it still does).
 
-Targets: (a) >= 50,000 events/s and >= 40% of the ceiling; (b) <= 210; (c) <= 150 MB, flat.
+Secondary line: the pipeline alone (``TargetIngest.process``: parse, dedup, count, one durable SQLite
+commit) in this process, at the daemon's real commit size (one receive, 10 messages) and without SQS.
 
-Each part runs in a process of its own. Usage: python benchmarks/ingest.py [--events N] [--batch N]
-[--rounds N] [--sqs-events N] [--rss-events N] [--sets N] [--skip a,b,c] [--part a|b|c]
+Targets: daemon CPU <= 80 us/event and <= 0.35 x the plain consumer's; SQS requests per 1,000 events
+<= 210 (the floor is 200: one receive and one delete per 10 messages).
+
+Usage: python benchmarks/ingest.py [--events N] [--rounds N] [--receivers N]
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
 import os
-import resource
+import signal
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import orjson
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from moto_endpoint import start_moto
-
-from sesmon import native, runtime
+from benchmarks.sqs_server import LocalSqs
+from sesmon import runtime
 from sesmon.batch import Message
 from sesmon.config import Config
-from sesmon.events import parse_message
-from sesmon.health import SourceHealth
-from sesmon.ingest import IngestComponent, TargetIngest
-from sesmon.sources.aws import ApiCallCounter, AwsClients
+from sesmon.ingest import TargetIngest
 from sesmon.state.sqlite import SqliteState
-from sesmon.targets import TargetDirectory
 from tests.sesgen import SesEventGenerator
 
-QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/ses-events"
+TARGET_US = 80.0
+TARGET_RATIO = 0.35
+TARGET_REQUESTS = 210.0
+_TICK = os.sysconf("SC_CLK_TCK")
 
 
-def _config(
-    state: str, *, endpoint: str | None = None, queue_url: str = QUEUE_URL, sets: int = 100
-) -> Config:
-    target: dict[str, Any] = {
-        "name": "bench",
-        "region": "us-east-1",
-        "sqs": {"queue_url": queue_url, "receivers": 2, "wait_time_seconds": 1, "on_invalid": "delete"},
-        "max_configuration_sets": max(sets, 1),
-    }
-    if endpoint:
-        target["endpoint_url"] = endpoint
-    return Config.model_validate({"targets": [target], "state": {"path": state}})
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of process ``pid``, all its threads, from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK
 
 
-def _generator(count: int, sets: int, seed: int, now: float) -> SesEventGenerator:
+def bodies(count: int, sets: int, seed: int) -> list[str]:
     """A live-like stream: events in time order over the last hour, across ``sets`` sets."""
+    now = time.time()
     names = [f"set-{i:03d}" for i in range(sets)]
-    return SesEventGenerator(
+    gen = SesEventGenerator(
         seed=seed, configuration_sets=names, start=now - 3600, spread=3500, step=3500 / max(count, 1)
     )
-
-
-def _bodies(count: int, sets: int, seed: int, now: float) -> list[str]:
-    gen = _generator(count, sets, seed, now)
     return [gen.event().body for _ in range(count)]
 
 
-def _rss_mb() -> float:
-    # ru_maxrss is the peak resident set size, in KiB on Linux.
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def daemon_config(tmp: Path, endpoint: str, queue_url: str, receivers: int, sets: int) -> Path:
+    """The daemon's config for the run: one target on the local endpoint, AWS polling off (the local
+    endpoint speaks SQS only), everything else as shipped."""
+    doc = {
+        "targets": [
+            {
+                "name": "bench",
+                "region": "us-east-1",
+                "endpoint_url": endpoint,
+                "sqs": {"queue_url": queue_url, "receivers": receivers, "on_invalid": "delete"},
+                "cloudwatch": {"enabled": False},
+                "account": {"enabled": False},
+                "identities": {"enabled": False},
+                "max_configuration_sets": max(sets, 100),
+            }
+        ],
+        "dns": {"enabled": False},
+        "state": {"path": str(tmp / "state.db")},
+        "server": {"listen": "127.0.0.1:0"},
+        "logging": {"level": "warning"},
+    }
+    path = tmp / "sesmon.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
 
 
-def _ceiling(bodies: list[str]) -> float:
-    """orjson alone, envelope then inner ``Message``: events per second."""
+def plain_consumer(endpoint: str, queue_url: str) -> None:
+    """The baseline, in its own process: receive 10, parse each body, delete them in one batch."""
+    import boto3  # noqa: PLC0415 - only the consumer process needs it
+
+    sqs: Any = boto3.client("sqs", region_name="us-east-1", endpoint_url=endpoint)
     loads = orjson.loads
-    started = time.perf_counter()
-    for body in bodies:
-        envelope = loads(body)
-        loads(envelope["Message"])
-    return len(bodies) / (time.perf_counter() - started)
-
-
-def _parser_only(bodies: list[str]) -> float:
-    """sesmon's parser alone (envelope detection, record checks, SesEvent): events per second."""
-    started = time.perf_counter()
-    for body in bodies:
-        parse_message(body)
-    return len(bodies) / (time.perf_counter() - started)
-
-
-def _pipeline(messages: list[Message], batch: int, now: float) -> float:
-    """The daemon's batch path from an empty state file (a second run on the same one would find
-    every message a duplicate): events per second."""
-    with tempfile.TemporaryDirectory() as tmp:
-        config = _config(str(Path(tmp) / "state.db"))
-        store = SqliteState(config.state.path)
-        ingest = TargetIngest(config.targets[0], config, store)
-        ingest.restore(now)
-        gc.collect()
-        started = time.perf_counter()
-        for i in range(0, len(messages), batch):
-            ingest.process(messages[i : i + batch], now)
-        rate = len(messages) / (time.perf_counter() - started)
-        counted = ingest.counters()[("sqs", "counted")]
-        store.close()
-    assert counted == len(messages), (counted, len(messages))
-    return rate
-
-
-def throughput(events: int, batch: int, rounds: int) -> None:
-    """(a) pipeline vs parse-only ceiling on the same bodies."""
-    now = time.time()
-    bodies = _bodies(events, 20, seed=11, now=now)
-    messages = [Message(f"m-{i}", body) for i, body in enumerate(bodies)]
-    # Frozen like the daemon's start-up objects: the daemon never holds 100,000 messages at once.
-    runtime.tune_gc()
-    gc.collect()
-
-    # The three measurements take turns, round after round, so that a slow spell of the machine
-    # falls on all of them rather than on one; each figure is its best round.
-    ceilings: list[float] = []
-    parsers: list[float] = []
-    pipelines: list[float] = []
-    for _ in range(rounds):
-        ceilings.append(_ceiling(bodies))
-        parsers.append(_parser_only(bodies))
-        pipelines.append(_pipeline(messages, batch, now))
-    best_ceiling, parser_only, pipeline = max(ceilings), max(parsers), max(pipelines)
-    ratios = sorted(p / c for p, c in zip(pipelines, ceilings, strict=True))
-    print(f"(a) pipeline, {batch} messages per commit: {pipeline:,.0f} events/s (best of {rounds})")
-    print(f"    orjson parse-only ceiling:            {best_ceiling:,.0f} events/s (best of {rounds})")
-    # Best over best is the headline; the rounds' own ratios (each pipeline run over the ceiling
-    # measured just before it) show how much of it is the machine's noise.
-    print(
-        f"    ratio:                                {pipeline / best_ceiling:.1%} "
-        f"(round by round: {', '.join(f'{r:.1%}' for r in ratios)}; median {ratios[len(ratios) // 2]:.1%})"
-    )
-    print(
-        f"    breakdown: parse_message alone {parser_only:,.0f} events/s "
-        f"({1e6 / parser_only:.1f} us/event); dedup + count + commit "
-        f"{1e6 / pipeline - 1e6 / parser_only:.1f} us/event"
-    )
-    # The daemon's own commit size: one SQS receive.
-    with tempfile.TemporaryDirectory() as tmp:
-        config = _config(str(Path(tmp) / "state.db"))
-        store = SqliteState(config.state.path)
-        ingest = TargetIngest(config.targets[0], config, store)
-        sample = messages[: min(events, 20_000)]
-        started = time.perf_counter()
-        for i in range(0, len(sample), 10):
-            ingest.process(sample[i : i + 10], now)
-        per_receive = len(sample) / (time.perf_counter() - started)
-        store.close()
-    print(f"    (10 messages per commit, as one SQS receive: {per_receive:,.0f} events/s)")
-
-
-def sqs_requests(events: int) -> None:
-    """(b) requests per 1,000 events while draining a steady stream from moto."""
-    import boto3  # noqa: PLC0415
-
-    server, endpoint = start_moto()
-    feeder_sqs: Any = boto3.client("sqs", region_name="us-east-1", endpoint_url=endpoint)
-    queue_url = feeder_sqs.create_queue(QueueName="ses-events")["QueueUrl"]
-    now = time.time()
-    bodies = _bodies(events, 20, seed=12, now=now)
-    with tempfile.TemporaryDirectory() as tmp:
-        config = _config(str(Path(tmp) / "state.db"), endpoint=endpoint, queue_url=queue_url)
-        store = SqliteState(config.state.path)
-        counter = ApiCallCounter()
-        clients = AwsClients(config.targets[0], counter)
-        component = IngestComponent(
-            config,
-            store,
-            health=SourceHealth(),
-            targets=TargetDirectory(config.targets),
-            clock=time.time,
-            sqs_clients={"bench": lambda: clients.client("sqs")},
+    while True:
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=20).get(
+            "Messages", []
         )
-        ingest = component.ingests["bench"]
-
-        def received() -> int:
-            return ingest.counters().get(("sqs", "received"), 0)
-
-        def feed() -> None:
-            # A steady stream slightly ahead of the receivers: a shallow backlog, as in production
-            # (moto's SQS scans the whole queue per call, so a deep one would only slow it down).
-            for i in range(0, len(bodies), 10):
-                while i - received() > 40:
-                    time.sleep(0.002)
-                entries = [{"Id": str(j), "MessageBody": b} for j, b in enumerate(bodies[i : i + 10])]
-                feeder_sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
-
-        feeder = threading.Thread(target=feed, daemon=True)
-        started = time.perf_counter()
-        component.start()
-        feeder.start()
-        while ingest.counters().get(("sqs", "deleted"), 0) < events:
-            time.sleep(0.05)
-        elapsed = time.perf_counter() - started
-        component.stop(time.monotonic() + 10)
-        feeder.join(5)
-        store.close()
-    server.stop()
-    sqs_calls = {op: n for (service, op), n in counter.snapshot().items() if service == "sqs"}
-    total = sum(sqs_calls.values())
-    print(f"(b) SQS requests per 1,000 events: {total * 1000 / events:.1f} ({total} for {events} events)")
-    print(f"    by operation: {dict(sorted(sqs_calls.items()))}; drained in {elapsed:.1f}s")
+        for message in messages:
+            envelope = loads(message["Body"])
+            loads(envelope["Message"])
+        if messages:
+            entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]
+            sqs.delete_message_batch(QueueUrl=queue_url, Entries=entries)
 
 
-def memory(events: int, sets: int, batch: int) -> None:
-    """(c) peak RSS at 200,000 and at ``events`` events over ``sets`` configuration sets."""
-    now = time.time()
-    checkpoints = {200_000, events}
+class Round:
+    """One consumer process draining one backlog; CPU sampled when it lands and at the last delete."""
+
+    def __init__(self, events: list[str], command: Callable[[LocalSqs, Path], list[str]], pollers: int):
+        self.events = events
+        self.command = command
+        self.pollers = pollers
+
+    def run(self) -> tuple[float, float, dict[str, int]]:
+        """(CPU seconds, wall seconds, requests by operation) for draining the backlog."""
+        total = len(self.events)
+        finished = threading.Event()
+        end: dict[str, float] = {}
+        with LocalSqs() as sqs, tempfile.TemporaryDirectory() as tmp:
+            env = {**os.environ, "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}
+            # Its log goes to a file: a pipe nobody reads while it runs could fill and stall it.
+            log = (Path(tmp) / "consumer.log").open("w+b")
+            proc = subprocess.Popen(
+                self.command(sqs, Path(tmp)), env=env, stdout=subprocess.DEVNULL, stderr=log
+            )
+            pid = proc.pid
+            try:
+                pid = _measured_pid(proc)
+                self._wait_idle(sqs, proc, pid)
+
+                def on_delete(deleted: int) -> None:
+                    if deleted >= total and not finished.is_set():
+                        end["cpu"], end["wall"] = cpu_seconds(pid), time.perf_counter()
+                        finished.set()
+
+                sqs.queue.on_delete(on_delete)
+                before = dict(sqs.queue.stats.requests)
+                cpu0, wall0 = cpu_seconds(pid), time.perf_counter()
+                sqs.queue.load(self.events)
+                if not finished.wait(600):
+                    raise RuntimeError(f"drained only {sqs.queue.stats.deleted} of {total}")
+                requests = {
+                    op: n - before.get(op, 0)
+                    for op, n in sqs.queue.stats.requests.items()
+                    if n - before.get(op, 0)
+                }
+            finally:
+                # The consumer itself (a profiler in between writes its profile when it exits).
+                os.kill(pid, signal.SIGTERM)
+                sqs.queue.close()
+                try:
+                    proc.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+                log.seek(0)
+                err = log.read().decode(errors="replace")
+                log.close()
+            if proc.returncode not in (0, -signal.SIGTERM):
+                raise RuntimeError(f"consumer exited {proc.returncode}: {err[-2000:]}")
+        return end["cpu"] - cpu0, end["wall"] - wall0, requests
+
+    def _wait_idle(self, sqs: LocalSqs, proc: subprocess.Popen[bytes], pid: int) -> None:
+        """Until every poller is in a long poll and the process has stopped using CPU (start-up over)."""
+        deadline = time.monotonic() + 120
+        last = -1.0
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"consumer exited at start with {proc.returncode}")
+            polls = sqs.queue.stats.requests.get("ReceiveMessage", 0)
+            now = cpu_seconds(pid)
+            if polls >= 2 * self.pollers and now == last:
+                return
+            last = now
+            time.sleep(0.25)  # a sampling interval, not a wait for an event
+        raise RuntimeError("consumer never became idle")
+
+
+def _measured_pid(proc: subprocess.Popen[bytes]) -> int:
+    """The consumer's pid: ``proc`` itself, or its child when a profiler started it."""
+    if Path(str(proc.args[0])).name != "py-spy":  # type: ignore[index]
+        return proc.pid
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        found = children.read_text().split()
+        if found:
+            return int(found[0])
+        time.sleep(0.05)  # a sampling interval, not a wait for an event
+    raise RuntimeError("the profiler started no process")
+
+
+def pipeline_only(events: list[str], commit: int) -> float:
+    """CPU µs per event of ``TargetIngest.process`` alone at ``commit`` messages per commit."""
+    messages = [Message(f"m-{i}", body) for i, body in enumerate(events)]
     with tempfile.TemporaryDirectory() as tmp:
-        config = _config(str(Path(tmp) / "state.db"), sets=sets)
+        config = Config.model_validate(
+            {
+                "targets": [
+                    {
+                        "name": "bench",
+                        "region": "us-east-1",
+                        "sqs": {"queue_url": "https://sqs.us-east-1.amazonaws.com/123456789012/q"},
+                        "max_configuration_sets": 1000,
+                    }
+                ],
+                "state": {"path": str(Path(tmp) / "state.db")},
+            }
+        )
         store = SqliteState(config.state.path)
         ingest = TargetIngest(config.targets[0], config, store)
+        now = time.time()
         ingest.restore(now)
-        # Events anywhere in the last hour, so every set's ~60 minute buckets exist by the first
-        # checkpoint: what remains to grow with more events is only what must not.
-        names = [f"set-{i:03d}" for i in range(sets)]
-        gen = SesEventGenerator(seed=13, configuration_sets=names, start=now - 3600, spread=3500)
-        done = 0
-        baseline = _rss_mb()
-        print(f"(c) RSS before ingesting: {baseline:.1f} MB")
-        while done < events:
-            chunk = [Message(f"m-{done + i}", gen.event().body) for i in range(batch)]
-            ingest.process(chunk, now)
-            done += batch
-            if done in checkpoints:
-                readout = ingest.readout(now)
-                print(
-                    f"    after {done:>9,} events: peak RSS {_rss_mb():.1f} MB "
-                    f"({len(readout.windows)} sets, {ingest.bucket_count()} window buckets, "
-                    f"{len(readout.counters)} counter series)"
-                )
+        started = time.process_time()
+        for i in range(0, len(messages), commit):
+            ingest.process(messages[i : i + commit], now)
+        spent = time.process_time() - started
         store.close()
+    return spent * 1e6 / len(messages)
+
+
+def spread(values: Sequence[float], fmt: str = "{:.1f}") -> str:
+    """``median (min .. max)``."""
+    return (
+        f"{fmt.format(statistics.median(values))} "
+        f"(min {fmt.format(min(values))}, max {fmt.format(max(values))})"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=100_000, help="bodies for (a)")
-    parser.add_argument("--batch", type=int, default=1_000, help="messages per commit in (a) and (c)")
-    parser.add_argument("--rounds", type=int, default=5, help="rounds of (a); each figure is its best")
-    parser.add_argument("--sqs-events", type=int, default=5_000, help="events streamed through moto in (b)")
-    parser.add_argument("--rss-events", type=int, default=1_000_000, help="events for (c)")
-    parser.add_argument("--sets", type=int, default=500, help="configuration sets for (c)")
-    parser.add_argument("--skip", default="", help="comma-separated parts to skip: a,b,c")
-    parser.add_argument("--part", choices=("a", "b", "c"), help="run this part alone, in this process")
+    parser.add_argument("--events", type=int, default=20_000, help="events per round and consumer")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--receivers", type=int, default=2, help="the daemon's sqs.receivers (default 2)")
+    parser.add_argument("--sets", type=int, default=20, help="configuration sets in the stream")
+    parser.add_argument("--profile", help="write the daemon's py-spy profile here (collapsed stacks)")
+    parser.add_argument("--consumer", choices=("plain",), help=argparse.SUPPRESS)
+    parser.add_argument("--endpoint", help=argparse.SUPPRESS)
+    parser.add_argument("--queue-url", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.part is None:
-        # Each part in a process of its own: (c)'s peak RSS is then its own, and (a) does not run
-        # on a heap that a million events have left behind.
-        gc_note = f"gc thresholds {runtime.GC_THRESHOLDS}, as the daemon sets them"
-        print(f"sesmon {native.describe()}; {gc_note}", flush=True)
-        for part in ("c", "a", "b"):
-            if part not in args.skip.split(","):
-                subprocess.run([sys.executable, __file__, *sys.argv[1:], "--part", part], check=True)
+    if args.consumer == "plain":
+        plain_consumer(args.endpoint, args.queue_url)
         return
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
-    runtime.tune_gc()  # the daemon's GC settings, for every part
-    if args.part == "c":
-        memory(args.rss_events, args.sets, args.batch)
-    elif args.part == "a":
-        throughput(args.events, args.batch, args.rounds)
-    else:
-        sqs_requests(args.sqs_events)
+
+    def daemon_cmd(sqs: LocalSqs, tmp: Path) -> list[str]:
+        config = daemon_config(tmp, sqs.endpoint, sqs.queue_url, args.receivers, args.sets)
+        command = [sys.executable, "-m", "sesmon.cli", "run", "--config", str(config)]
+        if args.profile:
+            # Sampled by py-spy (installed separately): collapsed stacks of every thread, for reading.
+            return ["py-spy", "record", "--gil", "-r", "250", "-f", "raw", "-o", args.profile, "--", *command]
+        return command
+
+    def plain_cmd(sqs: LocalSqs, _tmp: Path) -> list[str]:
+        return [
+            sys.executable,
+            __file__,
+            "--consumer",
+            "plain",
+            "--endpoint",
+            sqs.endpoint,
+            "--queue-url",
+            sqs.queue_url,
+        ]
+
+    print(
+        f"ingest end to end: {args.events:,} events per round, {args.rounds} rounds, "
+        f"daemon with {args.receivers} receivers; cores {os.cpu_count()}",
+        flush=True,
+    )
+    daemon_us: list[float] = []
+    plain_us: list[float] = []
+    ratios: list[float] = []
+    rates: list[float] = []
+    requests: list[float] = []
+    loads: list[float] = []
+    last_ops: dict[str, int] = {}
+    for r in range(args.rounds):
+        events = bodies(args.events, args.sets, seed=100 + r)
+        # Alternate which goes first, so a slow spell of the machine falls on both.
+        order = ("daemon", "plain") if r % 2 == 0 else ("plain", "daemon")
+        spent: dict[str, float] = {}
+        walls: dict[str, float] = {}
+        for who in order:
+            command = daemon_cmd if who == "daemon" else plain_cmd
+            cpu, wall, ops = Round(events, command, args.receivers if who == "daemon" else 1).run()
+            spent[who] = cpu * 1e6 / len(events)
+            walls[who] = len(events) / wall
+            if who == "daemon":
+                rates.append(len(events) / wall)
+                requests.append(sum(ops.values()) * 1000 / len(events))
+                last_ops = ops
+        loads.append(os.getloadavg()[0])
+        daemon_us.append(spent["daemon"])
+        plain_us.append(spent["plain"])
+        ratios.append(spent["daemon"] / spent["plain"])
+        print(
+            f"  round {r + 1}: daemon {spent['daemon']:.1f} us/event, plain boto3 {spent['plain']:.1f} "
+            f"us/event, ratio {ratios[-1]:.2f}; wall {walls['daemon']:,.0f} vs {walls['plain']:,.0f} "
+            f"events/s; load average {loads[-1]:.2f}",
+            flush=True,
+        )
+    print(f"daemon CPU per event:        {spread(daemon_us)} us   target <= {TARGET_US:.0f}")
+    print(f"plain boto3 consumer:        {spread(plain_us)} us")
+    print(f"daemon / plain:              {spread(ratios, '{:.2f}')}   target <= {TARGET_RATIO}")
+    print(f"daemon throughput (wall):    {spread(rates, '{:,.0f}')} events/s")
+    print(
+        f"SQS requests per 1,000:      {spread(requests)}   target <= {TARGET_REQUESTS:.0f} "
+        f"(last round: {dict(sorted(last_ops.items()))})"
+    )
+    print(f"load average (1 min):        {spread(loads, '{:.2f}')}")
+    runtime.tune_gc()
+    sample = bodies(min(args.events, 20_000), args.sets, seed=99)
+    pipeline = [pipeline_only(sample, 10) for _ in range(args.rounds)]
+    print(f"secondary, pipeline only at 10 messages per commit (no SQS): {spread(pipeline)} us/event CPU")
 
 
 if __name__ == "__main__":

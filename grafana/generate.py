@@ -808,6 +808,16 @@ def self_monitoring() -> builders.Dashboard:
     )
     dash = dash.with_panel(
         graph(
+            "/metrics size",
+            "Series (samples) and uncompressed bytes of the last /metrics rendering; the "
+            "per-set breakdowns under metrics: in the config raise both.",
+            "short",
+            query("sesmon_exposition_series", "series {{instance}}"),
+            query("sesmon_exposition_bytes", "bytes {{instance}}"),
+        )
+    )
+    dash = dash.with_panel(
+        graph(
             "CloudWatch data age",
             "Age of the newest CloudWatch datapoint per metric; SES publishes reputation late.",
             "s",
@@ -925,6 +935,8 @@ def self_monitoring() -> builders.Dashboard:
         )
     )
 
+    dash = canary_and_actions(dash.with_row(builders.Row("Canary, actions and fleet")))
+
     dash = dash.with_row(builders.Row("Notifications"))
     dash = dash.with_panel(
         graph(
@@ -951,7 +963,89 @@ def self_monitoring() -> builders.Dashboard:
             query("sesmon_outbox_pending", "{{sink}}"),
         )
     )
+    dash = dash.with_row(builders.Row("State"))
+    dash = dash.with_panel(
+        graph(
+            "State write failures",
+            "Failed state write transactions per second (disk full, read-only, I/O error): nothing they "
+            'held was acknowledged to SQS; sesmon_source_up{source="state"} is 0 meanwhile.',
+            "suffix: /s",
+            query("sum(rate(sesmon_state_write_failures_total[$__rate_interval]))", "failed writes"),
+        )
+    )
+    dash = dash.with_panel(
+        graph(
+            "State age",
+            "Time since the state began; a drop to zero means it started over (a new or quarantined file): "
+            "every counter, dedup key and alert state before it is gone.",
+            "s",
+            query("time() - sesmon_state_created_timestamp_seconds", "state age"),
+        )
+    )
     return process(dash.with_row(builders.Row("Process")))
+
+
+def canary_and_actions(dash: builders.Dashboard) -> builders.Dashboard:
+    """The pipeline canary, guarded actions and fleet leadership (each only when configured)."""
+    dash = dash.with_panel(
+        big_value(
+            "Canary",
+            "Whether the latest canary probe's Send and Delivery events came back through the pipeline.",
+            query(f"sesmon_canary_up{{{ACCOUNT}}}", "{{target}} {{configuration_set}}", instant=True),
+        )
+        .mappings(value_text({"0": ("failing", "red"), "1": ("ok", "green")}))
+        .thresholds(steps((None, "red"), (1, "green")))
+    )
+    dash = dash.with_panel(
+        graph(
+            "Canary round trip",
+            "Time from sending a canary message to both its events reaching sesmon (quantiles).",
+            "s",
+            *(
+                query(
+                    f"histogram_quantile({q}, sum by (le, target, configuration_set) "
+                    f"(rate(sesmon_canary_roundtrip_seconds_bucket{{{ACCOUNT}}}[$__rate_interval])))",
+                    f"p{round(q * 100)} {{{{target}}}} {{{{configuration_set}}}}",
+                )
+                for q in (0.5, 0.95)
+            ),
+        ).span(9)
+    )
+    dash = dash.with_panel(
+        graph(
+            "Time since the last canary success",
+            "Seconds since a canary probe last came back in time.",
+            "s",
+            query(
+                f"time() - sesmon_canary_last_success_timestamp_seconds{{{ACCOUNT}}}",
+                "{{target}} {{configuration_set}}",
+            ),
+        ).span(9)
+    )
+    dash = dash.with_panel(
+        stacked(
+            graph(
+                "Actions",
+                "Actions decided on alert transitions per hour, by action and result (done, dry_run, "
+                "refused, failed).",
+                "suffix: actions/h",
+                query(
+                    "sum by (action, result) (increase(sesmon_actions_total[1h]))",
+                    "{{action}} {{result}}",
+                ),
+            )
+        ).span(16)
+    )
+    return dash.with_panel(
+        big_value(
+            "Fleet leader",
+            "Which replica leads the fleet (polls AWS, evaluates rules, sends notifications).",
+            query("sesmon_leader == 1", "{{replica}}", instant=True),
+        )
+        .text_mode(common.BigValueTextMode.NAME)
+        .color_mode(common.BigValueColorMode.NONE)
+        .span(8)
+    )
 
 
 def process(dash: builders.Dashboard) -> builders.Dashboard:

@@ -24,6 +24,7 @@ from sesmon.sources.cloudwatch import BOUNCE, COMPLAINT, CloudWatchPoller, Cloud
 from sesmon.sources.discovery import ConfigurationSetDiscovery, RateLimiter
 from sesmon.status import AccountRow, AccountsStatus
 from sesmon.targets import TargetDirectory
+from sesmon.thresholds import levels_for
 
 log = get_logger("sesmon.aws_health")
 
@@ -210,6 +211,7 @@ class AwsHealthComponent(BaseComponent):
 
     def status(self) -> AccountsStatus:
         """Account state and CloudWatch account reputation per target."""
+        rules = self._config.alerts.rules
         rows = []
         for view in self.views():
             account = view.account
@@ -228,6 +230,13 @@ class AwsHealthComponent(BaseComponent):
                     cloudwatch_bounce_ratio=bounce.value if bounce else None,
                     cloudwatch_complaint_ratio=complaint.value if complaint else None,
                     ok=account is None or (account.enforcement_status == HEALTHY and account.sending_enabled),
+                    quota_levels=levels_for(rules, "quota_usage", None, view.identity.name, None),
+                    cloudwatch_bounce_levels=levels_for(
+                        rules, "cloudwatch_bounce_rate", None, view.identity.name, None
+                    ),
+                    cloudwatch_complaint_levels=levels_for(
+                        rules, "cloudwatch_complaint_rate", None, view.identity.name, None
+                    ),
                 )
             )
         return AccountsStatus(tuple(rows))

@@ -1,7 +1,6 @@
 """One SQS batch, pure: parse it, key it for dedup, and total the effect of its fresh messages.
 
-This is the per-event hot path between the parser and the store, so it is compiled with the parser
-(see setup.py) and written as plain loops over typed locals.
+This is the per-event hot path between the parser and the store, written as plain loops over locals.
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ from sesmon.events import parse_message
 from sesmon.model import EventType, Outcome, Rejection, SesEvent
 from sesmon.windows import MINUTE, WindowSet, zero
 
-# Bound once: compiled code then calls these directly, without a lookup per event.
+# Bound once: a module global, not an attribute lookup per event.
 _blake2b: Final = hashlib.blake2b
 _bisect_left: Final = bisect.bisect_left
 
@@ -50,7 +49,6 @@ LAG_BUCKETS: Final[tuple[float, ...]] = (
 )
 
 
-# Written-out __init__: mypyc compiles it, not one that dataclass generates (see model.SesEvent).
 @dataclass(slots=True, init=False)
 class Message:
     """One received SQS message, reduced to what ingestion needs."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from prometheus_client.registry import Collector
 
@@ -63,6 +63,16 @@ class Component(Protocol):
 
     def became_leader(self, now: float) -> None:
         """This replica now leads the fleet: reload what other replicas may have changed."""
+        ...
+
+
+@runtime_checkable
+class ChangeNotifier(Protocol):
+    """A component whose data changes between jobs (ingestion, per committed batch): the daemon
+    subscribes what reacts to change (the /metrics renderer, rule evaluation)."""
+
+    def on_change(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` (cheap, non-blocking) after each change."""
         ...
 
 

@@ -321,6 +321,9 @@ class StateConfig(Strict):
     # sqlite: the embedded file at ``path``; postgresql: shared by a fleet (``dsn``); memory: tests.
     backend: Literal["sqlite", "postgresql", "memory"] = "sqlite"
     path: str = "sesmon-state.db"
+    # A corrupt or unreadable file: fail (exit 1 naming the file and the fix), or move it aside and
+    # start fresh (every counter, alert and dedup key begins again).
+    on_corrupt: Literal["fail", "quarantine"] = "fail"
     # libpq connection string or URL; a secret (give dsn_file to read it from a file).
     dsn: SecretStr | None = None
     pool_size: Annotated[int, Field(ge=2, le=64)] = 4
@@ -387,6 +390,16 @@ class ServerConfig(Strict):
     def port(self) -> int:
         """Port part of ``listen``."""
         return int(self.listen.rpartition(":")[2])
+
+
+class MetricsConfig(Strict):
+    """Detailed per-configuration-set breakdowns on /metrics, off by default so that a set costs a
+    bounded number of series (docs/ARCHITECTURE.md lists them); counting is the same either way."""
+
+    providers: bool = False  # sesmon_recipients_by_provider_total
+    bounce_subtypes: bool = False  # the bounce_subtype label of sesmon_bounces_total
+    complaint_subtypes: bool = False  # the complaint_subtype label of sesmon_complaints_total
+    delay_types: bool = False  # the delay_type label of sesmon_delivery_delays_total
 
 
 class LoggingConfig(Strict):
@@ -584,6 +597,7 @@ class Config(Strict):
     dns: DnsConfig = DnsConfig()
     state: StateConfig = StateConfig()
     server: ServerConfig = ServerConfig()
+    metrics: MetricsConfig = MetricsConfig()
     logging: LoggingConfig = LoggingConfig()
     alerts: AlertsConfig = AlertsConfig()
 

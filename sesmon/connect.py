@@ -65,10 +65,11 @@ def run_setup(
     counter = ApiCallCounter()
     outcomes = []
     for target, wiring in wired:
+        provisioner = Provisioner(wiring, AwsClients(target, counter).client, apply=args.apply)
         try:
-            outcomes.append(Provisioner(wiring, AwsClients(target, counter).client, apply=args.apply).run())
+            outcomes.append(provisioner.run())
         except (ClientError, BotoCoreError, SetupError) as exc:
-            out.write(render(outcomes, applied=args.apply))
+            out.write(render([*outcomes, provisioner.outcome], applied=args.apply, stopped=True))
             print(f"sesmon setup: target {target.name}: {redact.redact(str(exc))}", file=err)
             return EXIT_FAILED
     out.write(render(outcomes, applied=args.apply))

@@ -145,8 +145,8 @@ class ConfigurationSets:
         self.admitted.update(names)
 
 
-# The members the hot path compares with, as module constants: compiled code reads a Final
-# directly, where ``EventType.SEND`` would be a class attribute lookup per event.
+# The members the hot path compares with, as module constants: a global read per event,
+# where ``EventType.SEND`` would be a class attribute lookup.
 _SEND: Final = EventType.SEND
 _DELIVERY: Final = EventType.DELIVERY
 _BOUNCE: Final = EventType.BOUNCE

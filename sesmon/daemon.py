@@ -18,11 +18,11 @@ from prometheus_client.registry import Collector
 from sesmon import __version__, redact
 from sesmon.actions.runner import ActionRunner
 from sesmon.actions.ses import SesActuator
-from sesmon.alerts.component import build_alerts_component
+from sesmon.alerts.component import AlertsComponent, build_alerts_component
 from sesmon.aws_health import build_aws_component
 from sesmon.canary import build_canary
 from sesmon.canary_probes import CanaryProbes
-from sesmon.component import Component, Job
+from sesmon.component import ChangeNotifier, Component, Job
 from sesmon.config import Config
 from sesmon.denominators import SendBoard
 from sesmon.fleet import LeaderCollector, LeaderOnly, Leadership, ReplicaLabelled, replica_name
@@ -31,10 +31,13 @@ from sesmon.identity_health import build_identity_component
 from sesmon.ingest import build_ingest
 from sesmon.logs import get_logger, log_event
 from sesmon.metrics import build_registry
+from sesmon.metrics.exposition import Exposition, ExpositionCollector
 from sesmon.metrics.self_metrics import BuildInfoCollector, SourceHealthCollector
+from sesmon.metrics.state import StateCollector
 from sesmon.servers import ServerHandle
 from sesmon.sources.aws import ApiCallCounter, AwsClients
 from sesmon.state.factory import open_state
+from sesmon.state.monitor import StateSource
 from sesmon.state.ports import StateBackend
 from sesmon.status import SourceRow, StatusReport
 from sesmon.targets import TargetDirectory
@@ -134,7 +137,10 @@ class Daemon:
         self.health = SourceHealth()
         self.heartbeats = heartbeats or Heartbeats()
         self.targets = TargetDirectory(config.targets)
-        self.store = open_state(config.state)
+        self._exit_code = 0
+        self._stopping = threading.Event()
+        self.state_source = StateSource(self.health, clock, on_lost=self._state_lost)
+        self.store = open_state(config.state, self.state_source, clock)
         self.replica = replica_name(config.state.replica)
         self.leadership = Leadership(
             self.store, self.replica, config.state.lease_ttl, clock, shared=self.store.shared
@@ -152,7 +158,11 @@ class Daemon:
             heartbeats=self.heartbeats,
         )
         self.components = list(components) if components is not None else build_components(self.context)
-        own: list[Collector] = [BuildInfoCollector(), SourceHealthCollector(self.health, self.targets)]
+        own: list[Collector] = [
+            BuildInfoCollector(),
+            SourceHealthCollector(self.health, self.targets),
+            StateCollector(self.state_source),
+        ]
         derived = [c for comp in self.components for c in comp.collectors()]
         if self.store.shared:
             # A fleet: sesmon's own series per replica; the SES-derived ones (shared totals) from the
@@ -160,12 +170,23 @@ class Daemon:
             own = [*(ReplicaLabelled(c, self.replica) for c in own), LeaderCollector(self.leadership)]
             derived = [LeaderOnly(c, self.leadership) for c in derived]
         self.registry = build_registry([*own, *derived], runtime=True)
+        # /metrics is rendered in the background when data changed, never per scrape.
+        self.exposition = Exposition(self.registry)
+        self.registry.register(ExpositionCollector(lambda: self.exposition))
+        # What a committed batch changes is seen at once: the renderer and the rules that read it.
+        alerts = [c for c in self.components if isinstance(c, AlertsComponent)]
+        for comp in self.components:
+            if isinstance(comp, ChangeNotifier):
+                comp.on_change(self.exposition.changed)
+                for alert in alerts:
+                    comp.on_change(alert.poke)
+        for alert in alerts:
+            alert.is_leader = self.leadership.is_leader
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(max_workers=8), SCHEDULER: ThreadPoolExecutor(1)},
             job_defaults={"max_instances": 1, "coalesce": True},
             timezone="UTC",
         )
-        self._stopping = threading.Event()
         self._shut_down = False
         self._state_loaded = False
         self._server: ServerHandle | None = None
@@ -181,10 +202,11 @@ class Daemon:
         probes = Probes(alive=self.alive, pending=self.pending, status=self.status, wedged=self.wedged)
         server = self.config.server
         try:
-            self._server = start_server(server.host, server.port, make_app(self.registry, probes), server)
+            self._server = start_server(server.host, server.port, make_app(self.exposition, probes), server)
         except OSError:
             self.store.close()
             raise
+        self.exposition.start()
         shared = self.store.shared
         for comp in self.components:
             for job in comp.jobs():
@@ -339,7 +361,7 @@ class Daemon:
         Idempotent: a second call returns at once.
         """
         if self._shut_down:
-            return 0
+            return self._exit_code
         self._shut_down = True
         self._stopping.set()
         deadline = time.monotonic() + self.drain_seconds
@@ -355,13 +377,20 @@ class Daemon:
                 log_event(log, logging.ERROR, "stop_failed", component=comp.name, error=str(exc))
         if self._server is not None:
             self._server.close()
+        self.exposition.close()
         try:
             self.leadership.release()
         except Exception as exc:  # noqa: BLE001 - the lease then simply expires
             log_event(log, logging.WARNING, "lease_release_failed", error=redact.redact(str(exc)))
         self.store.close()
-        log_event(log, logging.INFO, "stopped")
-        return 0
+        log_event(log, logging.INFO, "stopped", exit_code=self._exit_code)
+        return self._exit_code
+
+    def _state_lost(self, _problem: str) -> None:
+        # Called from the writing thread: counting already stopped (every write raises); stop the rest
+        # and exit 1, so the supervisor restarts sesmon on a fresh file.
+        self._exit_code = 1
+        self._stopping.set()
 
 
 def _utc(timestamp: float) -> object:

@@ -7,6 +7,7 @@ pattern matches SES email events → target), and the queue policy must let that
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import json
 from collections.abc import Callable, Iterable, Sequence
@@ -21,7 +22,7 @@ from sesmon.dnsauth import Status
 from sesmon.iam import actions_for, doctor_actions
 from sesmon.provisioning import find_subscription
 from sesmon.sources.aws import AwsClients
-from sesmon.sources.discovery import list_configuration_sets
+from sesmon.sources.discovery import RateLimiter, list_configuration_sets
 from sesmon.sources.routing import QUEUE_DESTINATIONS
 from sesmon.wiring import (
     EVENTS_PRINCIPAL,
@@ -233,8 +234,16 @@ class _Route:
 class Doctor:
     """The checks of one target, through that target's clients."""
 
-    def __init__(self, target: TargetConfig, config: Config, clients: AwsClients) -> None:
+    def __init__(
+        self,
+        target: TargetConfig,
+        config: Config,
+        clients: AwsClients,
+        pace: Callable[[], None] | None = None,
+    ) -> None:
         self.target = target
+        # SES allows about one configuration-set call a second; doctor keeps to it like discovery.
+        self.pace = pace or RateLimiter().wait
         self.config = config
         self.clients = clients
         self.wiring = wiring_for(target, config)
@@ -251,7 +260,8 @@ class Doctor:
         for step in steps:
             try:
                 step()
-            except (ClientError, BotoCoreError) as exc:
+            # Any failure of a section is its ✗ line: doctor reports, it never stops with a traceback.
+            except Exception as exc:  # noqa: BLE001
                 section = step.__name__.strip("_").replace("_", " ")
                 fix = "grant the permission (sesmon iam-policy --config CONFIG)" if denied(exc) else ""
                 self.report.add(False, section, f"could not be checked: {_why(exc)}", fix)
@@ -473,7 +483,7 @@ class Doctor:
 
     def _configuration_sets(self) -> None:
         sesv2 = self.clients.client("sesv2")
-        names, _dropped = list_configuration_sets(sesv2, self.target, lambda: None)
+        names, _dropped = list_configuration_sets(sesv2, self.target, self.pace)
         missing = [n for n in self.wiring.configuration_sets if n not in names]
         for name in missing:
             self.report.add(False, f"configuration set {name}", "does not exist", f"create it: {SETUP_FIX}")
@@ -488,6 +498,7 @@ class Doctor:
             self._configuration_set(sesv2, name)
 
     def _configuration_set(self, sesv2: Any, name: str) -> None:
+        self.pace()
         info = sesv2.get_configuration_set(ConfigurationSetName=name)
         reputation = bool((info.get("ReputationOptions") or {}).get("ReputationMetricsEnabled", False))
         self.report.add(
@@ -496,6 +507,7 @@ class Doctor:
             "enabled" if reputation else "disabled: CloudWatch publishes no per-set reputation",
             f"enable them: {SETUP_FIX} (or sesv2 put-configuration-set-reputation-options)",
         )
+        self.pace()
         destinations = sesv2.get_configuration_set_event_destinations(ConfigurationSetName=name)
         route = _Route()
         for destination in destinations.get("EventDestinations", []):
@@ -596,24 +608,33 @@ class Doctor:
     # DNS ------------------------------------------------------------------------------------------
 
     def _dns(self) -> None:
-        from sesmon.identity_health import IdentityHealthComponent  # noqa: PLC0415 - only doctor needs it
+        from sesmon.identity_health import (  # noqa: PLC0415 - only doctor's DNS section needs it
+            ChecksIncompleteError,
+            IdentityHealthComponent,
+        )
         from sesmon.targets import TargetDirectory  # noqa: PLC0415
 
         component = IdentityHealthComponent(
             self.config, {self.target.name: self.clients}, TargetDirectory(self.config.targets)
         )
-        component.poll_identities(self.target.name)
-        component.poll_dns(self.target.name, 0.0)
+        # Each poll keeps what it got before raising "incomplete": the checks below report it.
+        with contextlib.suppress(ChecksIncompleteError):
+            component.poll_identities(self.target.name)
+        with contextlib.suppress(ChecksIncompleteError):
+            component.poll_dns(self.target.name, 0.0)
         view = component.views()[0]
         if not view.dns:
             self.report.add(True, "dns", "no verified domain identity to check")
         for domain in view.dns:
             for result in domain.results:
+                answered = result.status is not Status.ERROR
                 self.report.add(
                     result.status is Status.OK,
                     f"dns {result.check.value} {result.domain}",
                     result.reason,
-                    "publish the record SES shows for the identity (SES console → Identities)",
+                    "publish the record SES shows for the identity (SES console → Identities)"
+                    if answered
+                    else "DNS gave no answer: check dns.nameservers and that they are reachable",
                 )
 
 

@@ -1,4 +1,9 @@
-"""SES event ingestion: parse, dedup, count and store each SQS batch; windows, signals, metrics, status."""
+"""SES event ingestion: parse, dedup, count and store each SQS batch; windows, signals, metrics, status.
+
+Past 400 lines: ``TargetIngest`` (one target's pipeline state) and ``IngestComponent`` (what the
+daemon schedules, exports and asks for signals) share the lock discipline and the window reads; the
+per-event work itself lives in the pure ``batch``, ``counting`` and ``windows`` modules.
+"""
 
 from __future__ import annotations
 
@@ -50,6 +55,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
     from sesmon.sources.aws import AwsClients
+    from sesmon.sources.sqs_client import SqsJsonClient
 
 log = get_logger("sesmon.ingest")
 
@@ -90,6 +96,7 @@ class TargetIngest:
         self._last_events: dict[str, float] = {}
         self._lag_counts = [0] * (len(LAG_BUCKETS) + 1)
         self._lag_sum = 0.0
+        self.changed: Callable[[], None] = _nothing  # called after each committed batch
         # The deleted-messages counter is written with each batch, before its delete (so a crash
         # cannot lose it). Per receiver slot: deletes that then failed, taken back with that slot's
         # next batch, which also replaces the slot's record of the message ids it counted.
@@ -241,6 +248,7 @@ class TargetIngest:
             for i, count in enumerate(built.lag_counts):
                 totals[i] += count
             self._lag_sum += built.lag_sum
+        self.changed()
         canary = self.canary
         if canary is not None and canary.outstanding:
             # Only while a probe is out: one emptiness test per batch otherwise.
@@ -373,7 +381,7 @@ class IngestComponent(BaseComponent):
         health: SourceHealth,
         targets: TargetDirectory,
         clock: Clock,
-        sqs_clients: Mapping[str, Callable[[], SQSClient]],
+        sqs_clients: Mapping[str, Callable[[], SQSClient | SqsJsonClient]],
         backoff: Callable[[int], float] | None = None,
         sends: SendBoard | None = None,
         heartbeats: Heartbeats | None = None,
@@ -398,7 +406,18 @@ class IngestComponent(BaseComponent):
             for t in config.targets
             if t.sqs is not None
         ]
-        self._collector = EventsCollector(self.readouts, targets)
+        self._collector = EventsCollector(self.readouts, targets, config.metrics)
+        self._listeners: list[Callable[[], None]] = []
+        for ingest in self.ingests.values():
+            ingest.changed = self._changed
+
+    def on_change(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` after every committed batch (ChangeNotifier)."""
+        self._listeners.append(callback)
+
+    def _changed(self) -> None:
+        for callback in self._listeners:
+            callback()
 
     # -- Component -------------------------------------------------------------------------------
 
@@ -585,7 +604,8 @@ def build_ingest(
 ) -> IngestComponent | None:
     """The ingestion component when any target has an ``sqs`` section (``aws``: target → its clients)."""
     names: Iterable[str] = [t.name for t in config.targets if t.sqs is not None]
-    clients = {name: aws[name].lazy("sqs") for name in names}
+    # The receivers' own lean client (sesmon.sources.sqs_client), built on first use.
+    clients = {name: aws[name].sqs_receiver for name in names}
     if not clients:
         return None
     return IngestComponent(
@@ -598,3 +618,7 @@ def build_ingest(
         sends=sends,
         heartbeats=heartbeats,
     )
+
+
+def _nothing() -> None:
+    return None

@@ -49,8 +49,7 @@ PROVIDERS_OTHER: Final = "other"
 
 # Not frozen: a frozen dataclass's __init__ sets every field through object.__setattr__, which
 # costs more than the rest of building an event; nothing mutates, hashes or shares events after the
-# parser returns them. The __init__ is written out because mypyc compiles it (setup.py), whereas
-# the one dataclass would generate stays interpreted; dataclass still provides __eq__ and __repr__.
+# parser returns them; dataclass still provides __eq__ and __repr__.
 @dataclass(slots=True, init=False)
 class SesEvent:
     """One SES event, reduced to what sesmon counts; never holds message bodies or diagnostics.

@@ -68,10 +68,12 @@ class Provisioner:
         self.wiring = wiring
         self.clients = clients
         self.apply = apply
+        # Filled as the steps run, so a failure can still show what was done before it.
+        self.outcome = Outcome(wiring.target)
 
     def run(self) -> Outcome:
         """Every step in dependency order: DLQ, queue, topic or rule, configuration sets."""
-        out = Outcome(self.wiring.target)
+        out = self.outcome
         out.dlq_url = self._queue(
             out, self.wiring.dlq_name, {"MessageRetentionPeriod": str(DLQ_RETENTION)}, "DLQ"
         )
@@ -339,14 +341,17 @@ def _describe_queue(attributes: dict[str, str]) -> str:
     return ", ".join(parts)
 
 
-def render(outcomes: Sequence[Outcome], *, applied: bool) -> str:
-    """The plan (or what was applied), one line per step, then the verdict."""
+def render(outcomes: Sequence[Outcome], *, applied: bool, stopped: bool = False) -> str:
+    """The plan (or what was applied), one line per step, then the verdict (``stopped``: a step
+    failed after the ones shown)."""
     lines: list[str] = []
     for outcome in outcomes:
         lines.append(f"target {outcome.target}:")
         lines.extend(f"  {step.line()}" for step in outcome.steps)
     changes = sum(o.changes for o in outcomes)
-    if not changes:
+    if stopped:
+        lines.append(f"Stopped: the steps above were {'applied' if applied else 'planned'}, the rest not.")
+    elif not changes:
         lines.append("Nothing to change: the event path is already in place.")
     elif applied:
         lines.append(f"Applied {changes} change{'s' if changes != 1 else ''}.")

@@ -242,6 +242,17 @@ class Evaluator:
                 out.append(self._notification(rule, state, "firing", "refresh", now, bump=False))
         return out
 
+    def next_due(self) -> float | None:
+        """The earliest time a pending level's ``for`` runs out (evaluate then to fire on time)."""
+        due = [
+            since + rule.for_
+            for state in self._states.values()
+            if (rule := self.rules.get(state.rule)) is not None and rule.for_ > 0
+            for name, since in state.active.items()
+            if name not in state.fired
+        ]
+        return min(due, default=None)
+
     # -- evaluation ------------------------------------------------------------------------------
 
     def evaluate(self, observations: Mapping[str, Iterable[Observation]], now: float) -> list[Notification]:

@@ -91,6 +91,10 @@ class AccountRow:
     cloudwatch_bounce_ratio: float | None
     cloudwatch_complaint_ratio: float | None
     ok: bool
+    # The rules watching quota usage and the account's CloudWatch rates (None: no rule does).
+    quota_levels: Levels | None = None
+    cloudwatch_bounce_levels: Levels | None = None
+    cloudwatch_complaint_levels: Levels | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -293,9 +293,9 @@ def accounts(section: AccountsStatus) -> str:
                 _td(r.enforcement_status or "-"),
                 _td(_yes_no(r.sandbox)),
                 _td(_yes_no(r.sending_enabled)),
-                _num(percent(r.quota_usage)),
-                _num(percent(r.cloudwatch_bounce_ratio)),
-                _num(percent(r.cloudwatch_complaint_ratio)),
+                _rate_td(r.quota_usage, r.quota_levels),
+                _rate_td(r.cloudwatch_bounce_ratio, r.cloudwatch_bounce_levels),
+                _rate_td(r.cloudwatch_complaint_ratio, r.cloudwatch_complaint_levels),
             ),
             r.ok,
         )

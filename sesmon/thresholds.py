@@ -11,11 +11,16 @@ from sesmon.status import Levels
 
 
 def levels_for(
-    rules: Sequence[RuleConfig], signal: str, window: str | None, target: str, configuration_set: str
+    rules: Sequence[RuleConfig], signal: str, window: str | None, target: str, configuration_set: str | None
 ) -> Levels | None:
     """The lowest warning and critical thresholds of the rules on ``signal`` (over ``window``, or any
-    window when None) whose scope takes this target and set; None when no rule watches it."""
-    labels = Observation.make_labels(target=target, configuration_set=configuration_set)
+    window when None) whose scope takes this target and set (None: an account-level rate); None when
+    no rule watches it."""
+    labels = (
+        Observation.make_labels(target=target)
+        if configuration_set is None
+        else Observation.make_labels(target=target, configuration_set=configuration_set)
+    )
     found = [
         r
         for r in rules

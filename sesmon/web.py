@@ -16,8 +16,10 @@ from waitress.server import TcpWSGIServer
 from waitress.task import ThreadedTaskDispatcher
 
 from sesmon import statuspage
+from sesmon.coalesce import Coalesced
 from sesmon.config import ServerConfig
 from sesmon.logs import get_logger, log_event
+from sesmon.metrics.exposition import CONTENT_TYPE, Exposition
 from sesmon.servers import JOIN_SECONDS, ServerHandle, serve_in_thread
 from sesmon.status import StatusReport
 
@@ -29,6 +31,8 @@ log = get_logger("sesmon.web")
 logging.getLogger("waitress.queue").setLevel(logging.ERROR)
 # /metrics, the probes and the status page only read: any other method is refused (405).
 ALLOWED_METHODS = ("GET", "HEAD")
+# Prometheus scrapes every few seconds at the most: an answer a second old is as good as new.
+SHARE_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -41,19 +45,45 @@ class Probes:
     wedged: Callable[[], list[str]] = list  # loops that stopped making progress (why not alive)
 
 
-def make_app(registry: CollectorRegistry, probes: Probes) -> Callable[..., Iterable[bytes]]:
-    """The WSGI application; pure apart from reading ``registry`` and ``probes``."""
+def make_app(
+    registry: CollectorRegistry | Exposition, probes: Probes, share_seconds: float = SHARE_SECONDS
+) -> Callable[..., Iterable[bytes]]:
+    """The WSGI application; pure apart from reading ``registry`` and ``probes``.
 
-    metrics_app = make_wsgi_app(registry)
+    With an :class:`Exposition` (the daemon's), /metrics serves its ready bytes; with a bare registry
+    it is rendered at most once per ``share_seconds``, as the status page always is: requests in
+    that time, and those that arrive while a rendering runs, get the same bytes.
+    """
+
+    exposition = make_wsgi_app(registry) if isinstance(registry, CollectorRegistry) else None
+
+    def metrics_app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        assert exposition is not None
+        # prometheus_client answers only GET; for HEAD the server sends the headers alone.
+        result: Iterable[bytes] = exposition({**environ, "REQUEST_METHOD": "GET"}, start_response)
+        return result
+
+    def page_app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        report = probes.status()
+        whole = environ.get("PATH_INFO", "/") == "/"
+        page = statuspage.render(report) if whole else statuspage.render_main(report)
+        start_response(
+            "200 OK", [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store")]
+        )
+        return [page.encode()]
+
+    # The expensive answers are shared (see sesmon.coalesce); the probes are always live.
+    metrics = Coalesced(metrics_app, share_seconds)
+    page = Coalesced(page_app, share_seconds)
 
     def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD", "GET") not in ALLOWED_METHODS:
             return _text(start_response, 405, "method not allowed\n", [("Allow", ", ".join(ALLOWED_METHODS))])
         path = environ.get("PATH_INFO", "/")
         if path == "/metrics":
-            # prometheus_client answers only GET; for HEAD the server sends the headers alone.
-            result: Iterable[bytes] = metrics_app({**environ, "REQUEST_METHOD": "GET"}, start_response)
-            return result
+            if isinstance(registry, Exposition):
+                return _metrics(registry, environ, start_response)
+            return metrics(environ, start_response)
         if path == "/healthz":
             if probes.alive():
                 return _text(start_response, 200, "ok\n")
@@ -70,15 +100,22 @@ def make_app(registry: CollectorRegistry, probes: Probes) -> Callable[..., Itera
             )
         if path in ("/", "/" + statuspage.FRAGMENT_PATH):
             # The page, or the live part of it that the page's script fetches to refresh itself.
-            report = probes.status()
-            page = statuspage.render(report) if path == "/" else statuspage.render_main(report)
-            start_response(
-                "200 OK", [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store")]
-            )
-            return [page.encode()]
+            return page(environ, start_response)
         return _text(start_response, 404, "not found\n")
 
     return app
+
+
+def _metrics(exposition: Exposition, environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+    rendered = exposition.current()
+    headers = [("Content-Type", CONTENT_TYPE)]
+    body = rendered.body
+    if "gzip" in environ.get("HTTP_ACCEPT_ENCODING", ""):
+        headers.append(("Content-Encoding", "gzip"))
+        body = rendered.gzipped
+    headers.append(("Content-Length", str(len(body))))
+    start_response("200 OK", headers)
+    return [body]
 
 
 _REASONS = {200: "OK", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable"}
@@ -180,9 +217,19 @@ class _Waitress:
             self._stopped.set()
 
     def shutdown(self) -> None:
-        # The loop exits once its socket map is empty; only its own thread may empty it.
+        # Workers first, while the loop still runs: a request being answered finishes writing (the
+        # loop flushes it) and queued ones are cancelled. Then the loop, which exits once its socket
+        # map is empty; only its own thread may empty it.
+        deadline = time.monotonic() + JOIN_SECONDS
+        self._stop_workers(deadline)
         self._loop.trigger.pull_trigger(self._close_all)
-        self._stopped.wait(JOIN_SECONDS)
+        self._stopped.wait(max(0.0, deadline - time.monotonic()))
+
+    def _stop_workers(self, deadline: float) -> None:
+        workers = self._server.task_dispatcher
+        workers.shutdown(timeout=int(JOIN_SECONDS))
+        if isinstance(workers, _Workers):
+            workers.join(deadline)
 
     def _close_all(self) -> None:
         for dispatcher in list(self._loop._map.values()):
@@ -193,11 +240,7 @@ class _Waitress:
                 dispatcher.handle_close()
 
     def server_close(self) -> None:
-        deadline = time.monotonic() + JOIN_SECONDS
-        workers = self._server.task_dispatcher
-        workers.shutdown(timeout=int(JOIN_SECONDS))
-        if isinstance(workers, _Workers):
-            workers.join(deadline)
+        self._stop_workers(time.monotonic() + JOIN_SECONDS)  # already stopped unless the loop died
         if self._loop.socket is not None:
             self._server.close()
 

@@ -46,7 +46,7 @@ FIELDS: Final[tuple[str, ...]] = (
     "rendering_failed",  # recipients of rendering failures
     "delivered",  # delivered recipients
 )
-# Each field's index, one Final apiece (not unpacked from a range) so compiled code inlines them.
+# Each field's index, one named constant apiece.
 EVENTS: Final = 0
 SENT: Final = 1
 SENT_ALL: Final = 2

@@ -11,22 +11,13 @@ from pathlib import Path
 import pytest
 from moto.server import ThreadedMotoServer
 
-from sesmon import native, redact
+from sesmon import redact
 from sesmon.state.sqlite import SqliteState
 from tests.leaks import Leaks
 from tests.postgres import PostgresServer
 from tests.tools import require_tool
 
 FIXTURES = Path(__file__).parent / "fixtures"
-
-
-def pytest_sessionstart(session: pytest.Session) -> None:
-    # An editable install compiles the hot path in place: after an edit, its old build would be
-    # what the tests import. scripts/test rebuilds first; this catches a bare pytest run.
-    stale = native.stale_modules()
-    if stale:
-        names = ", ".join(stale)
-        pytest.exit(f"compiled modules older than their sources: {names}; run scripts/bootstrap dev", 2)
 
 
 @pytest.fixture(autouse=True)

@@ -32,7 +32,7 @@ from sesmon.actions.policy import (
 from sesmon.config import ACTIONS, AlertsConfig
 from sesmon.logs import get_logger, log_event
 from sesmon.rules import Notification
-from sesmon.state.ports import AlertStore, Document, OutboxEntry
+from sesmon.state.ports import AlertStore, Document, Lease, OutboxEntry
 from sesmon.status import ActionRow, ActionsStatus, PausedRow
 
 log = get_logger("sesmon.actions")
@@ -105,8 +105,12 @@ class ActionRunner:
             if record.result != "pending":
                 self._report(record)
 
-    def run_pending(self, now: float, entries: Entries) -> list[ActionRecord]:
-        """Make the call of every pending record; write each outcome with its follow-up notification."""
+    def run_pending(self, now: float, entries: Entries, *, fence: Lease | None = None) -> list[ActionRecord]:
+        """Make the call of every pending record; write each outcome with its follow-up notification.
+
+        The outcome is written fenced like the alert state: after a leadership change only the new
+        leader records it (the call itself only sets a flag, so both making it changes nothing).
+        """
         with self._lock:
             done = []
             for record in [r for r in self.history() if r.result == "pending"]:
@@ -120,7 +124,9 @@ class ActionRunner:
                 follow_up = outcome(finished)
                 queued = entries([follow_up]) if follow_up is not None else []
                 # The outcome and its notification, all or nothing.
-                self.store.alert_commit(NAMESPACE, finished.id, finished.to_dict(), queued, now=now)
+                self.store.alert_commit(
+                    NAMESPACE, finished.id, finished.to_dict(), queued, now=now, fence=fence
+                )
                 self._report(finished)
                 done.append(finished)
             return done

@@ -34,6 +34,9 @@ STATE_KEY = "state"
 # Alertmanager forgets an alert resolve_timeout (5m by default) after its last post: refresh well within.
 ALERTMANAGER_REFRESH = 60.0
 DISPATCH_INTERVAL = 5.0
+# Evaluations on change are at most this often; the trigger looks again at least this often.
+DEBOUNCE = 1.0
+TRIGGER_RECHECK = 5.0
 # Delivered and given-up outbox rows are kept this long for inspection, then pruned.
 OUTBOX_RETENTION = 7 * 86400.0
 
@@ -77,6 +80,13 @@ class AlertsComponent(BaseComponent):
             store, self.sinks, config.give_up_after, backoff=Backoff(rng=rng), stats=self.stats
         )
         self._lock = threading.RLock()
+        self._trigger = threading.Condition()
+        self._poked = False
+        self._stopped = True
+        self._thread: threading.Thread | None = None
+        self._last_evaluation = float("-inf")
+        # In a fleet the daemon points this at the lease: only the leader evaluates.
+        self.is_leader: Callable[[], bool] = _always
         self._warned: set[str] = set()
         self._last_prune = 0.0
         self.load()
@@ -105,6 +115,61 @@ class AlertsComponent(BaseComponent):
     def _evaluate_job(self, now: float) -> None:
         self.evaluate(now)
 
+    # -- evaluation on change and on time (besides the interval job) -----------------------------
+
+    def poke(self) -> None:
+        """What rules read changed (a batch committed): evaluate soon, at most once per DEBOUNCE."""
+        with self._trigger:
+            self._poked = True
+            self._trigger.notify()
+
+    def start(self) -> None:
+        self._stopped = False
+        self._thread = threading.Thread(target=self._trigger_loop, name="sesmon-alerts-trigger", daemon=True)
+        self._thread.start()
+
+    def wake_in(self, now: float) -> float | None:
+        """Seconds until the trigger should evaluate (0: now); None while nothing calls for it.
+
+        Poked: DEBOUNCE after the last evaluation. A pending ``for``: when it runs out, so an
+        alert fires ``for`` after its condition first held, not at the interval after that.
+        """
+        waits = []
+        if self._poked:
+            waits.append(max(0.0, self._last_evaluation + DEBOUNCE - now))
+        with self._lock:
+            due = self.evaluator.next_due()
+        # A due time an evaluation has already passed had its chance (its signal may be missing):
+        # the interval job takes it from there, so a stuck timer never spins the trigger.
+        if due is not None and due > self._last_evaluation:
+            waits.append(max(0.0, due - now))
+        return min(waits, default=None)
+
+    def _trigger_loop(self) -> None:
+        while True:
+            with self._trigger:
+                while not self._stopped:
+                    wait = self.wake_in(self.clock())
+                    if wait == 0.0:
+                        break
+                    # Re-checked at least every TRIGGER_RECHECK: an evaluation by the interval job
+                    # may have moved what is due.
+                    self._trigger.wait(TRIGGER_RECHECK if wait is None else min(wait, TRIGGER_RECHECK))
+                if self._stopped:
+                    return
+            if not self.is_leader():
+                # The leader evaluates; this replica follows and looks again later.
+                self._poked = False
+                with self._trigger:
+                    self._trigger.wait(TRIGGER_RECHECK)
+                continue
+            try:
+                self.evaluate(self.clock())
+            except Exception as exc:  # noqa: BLE001 - the interval job retries; the trigger must live on
+                log_event(log, logging.WARNING, "alerts_trigger_failed", error=type(exc).__name__)
+                with self._trigger:
+                    self._trigger.wait(DEBOUNCE)
+
     def _dispatch_job(self, now: float) -> None:
         self.dispatch(now)
 
@@ -122,6 +187,11 @@ class AlertsComponent(BaseComponent):
             return self.evaluator.firing()
 
     def stop(self, deadline: float) -> None:  # noqa: ARG002 - sinks close at once; the outbox keeps the rest
+        with self._trigger:
+            self._stopped = True
+            self._trigger.notify()
+        if self._thread is not None:
+            self._thread.join(5)
         for sink in self.sinks.values():
             sink.close()
 
@@ -159,6 +229,10 @@ class AlertsComponent(BaseComponent):
     def evaluate(self, now: float) -> list[Notification]:
         """One evaluation: observe, advance the state machine, persist state and outbox atomically, send."""
         with self._lock:
+            # Whatever was poked before this point is read now; a later poke sets it again. (A plain
+            # store: taking the trigger's lock here would order the two locks both ways.)
+            self._poked = False
+            self._last_evaluation = now
             observations = self.observe(now)
             before = self.evaluator.to_dict()
             notifications = self.evaluator.evaluate(observations, now)
@@ -195,7 +269,7 @@ class AlertsComponent(BaseComponent):
             )
         if self.actions is not None:
             # Also picks up a record a crash left pending: the SES calls are idempotent.
-            self.actions.run_pending(now, self.entries)
+            self.actions.run_pending(now, self.entries, fence=self._fence())
         self.dispatch(now)
         return notifications
 
@@ -283,3 +357,7 @@ def build_alerts_component(
     """The alerts component over every signal-providing component plus ``source_down``."""
     providers = [*providers_of(components), SourceDownProvider(health)]
     return AlertsComponent(config, store, providers, clock, targets=targets, fence=fence, actions=actions)
+
+
+def _always() -> bool:
+    return True

@@ -13,6 +13,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
+from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
 from sesmon import runtime
@@ -114,7 +115,11 @@ class _Demo:
         # The domain's DNS, so sesmon's SPF/DMARC/DKIM/MAIL FROM checks run against real answers.
         dns = DemoDns(ses_zone(provisioned.domain, MAIL_FROM_DOMAIN, REGION)).start()
         self._undo.append(dns.stop)
-        settings = DemoSettings(listen=options.listen, log_level=options.log_level or DemoSettings.log_level)
+        settings = DemoSettings(
+            listen=options.listen,
+            log_level=options.log_level or DemoSettings.log_level,
+            pause_set=scenario.spike_set if scenario.pause else None,
+        )
         config_data = build_config(
             endpoint_url=aws.endpoint_url,
             provisioned=provisioned,
@@ -135,6 +140,7 @@ class _Demo:
             seed=options.seed,
             account_id=ACCOUNT_ID,
             region=REGION,
+            sending=lambda name: aws.middleware.sending_enabled(name, REGION),
         )
         simulator = TrafficSimulator(traffic, aws.sns(), provisioned.topic_arn, aws.cloudwatch())
         self.account.sent_last_24_hours = simulator.sent_last_24_hours
@@ -165,7 +171,8 @@ class _Demo:
         simulator.start()
         self._undo.append(simulator.stop)
 
-        self._watch(stopped, now, daemon.registry, provisioned.configuration_sets)
+        watcher = _SesWatcher(aws, provisioned.configuration_sets, config_path, self.say)
+        self._watch(stopped, now, daemon.registry, provisioned.configuration_sets, watcher)
         self.say(f"stopping after {time.time() - now:.0f} s{' (signal)' if stopped.is_set() else ''} ...")
         # Stop SES first, then let the daemon drain and shut down; the report reads what arrived.
         self._undo.remove(simulator.stop)
@@ -182,7 +189,12 @@ class _Demo:
         )
 
     def _watch(
-        self, stopped: threading.Event, started: float, registry: Collector, sets: Sequence[str]
+        self,
+        stopped: threading.Event,
+        started: float,
+        registry: Collector,
+        sets: Sequence[str],
+        watcher: _SesWatcher,
     ) -> None:
         """Print the live summary every few seconds until the duration passes or a signal arrives."""
         from sesmon.daemon import SIGNAL_POLL_SECONDS  # noqa: PLC0415 - imported by run() already
@@ -194,11 +206,55 @@ class _Demo:
             if deadline is not None and current >= deadline:
                 return
             if current >= next_summary:
-                self.say(format_summary(summarise(collect(registry), sets), current - started))
+                families = collect(registry)
+                self.say(format_summary(summarise(families, sets), current - started))
+                watcher.check(families, current - started)
                 next_summary += SUMMARY_EVERY
             wake = next_summary if deadline is None else min(next_summary, deadline)
             # In short slices, so that a signal another thread received is handled (run_until_signal).
             stopped.wait(min(SIGNAL_POLL_SECONDS, max(0.0, wake - time.time())))
+
+
+class _SesWatcher:
+    """Says on the console when a set's sending flips in SES, and the canary's first round trip."""
+
+    def __init__(
+        self, aws: EmbeddedAws, sets: Sequence[str], config_path: Path, say: Callable[[str], None]
+    ) -> None:
+        self.aws = aws
+        self.config_path = config_path
+        self.say = say
+        self.sending = dict.fromkeys(sets, True)
+        self.canary_seen = False
+
+    def check(self, families: Sequence[Metric], elapsed: float) -> None:
+        for name, was in self.sending.items():
+            now = self.aws.middleware.sending_enabled(name, REGION)
+            if now == was:
+                continue
+            self.sending[name] = now
+            if not now:
+                self.say(
+                    f"[{elapsed:5.1f} s] SES: sending of configuration set '{name}' is PAUSED (by sesmon's "
+                    "pause_configuration_set action); its traffic has stopped. Resume it from another shell:"
+                )
+                self.say(
+                    "          AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo "
+                    f"sesmon resume --config {self.config_path} --configuration-set {name}"
+                )
+            else:
+                self.say(f"[{elapsed:5.1f} s] SES: sending of configuration set '{name}' resumed")
+        if not self.canary_seen:
+            samples = [s for family in families for s in family.samples]
+            for sample in samples:
+                if sample.name == "sesmon_canary_roundtrip_seconds_sum" and sample.value > 0:
+                    labels = sample.labels
+                    self.canary_seen = True
+                    self.say(
+                        f"[{elapsed:5.1f} s] canary: a message to the mailbox simulator through "
+                        f"'{labels.get('configuration_set', '')}' came back (Send and Delivery) in "
+                        f"{sample.value:.1f} s: SES → SNS → SQS → sesmon works"
+                    )
 
 
 def _use_demo_credentials() -> None:

@@ -18,6 +18,7 @@ class Scenario:
     spike: tuple[tuple[str, float], ...] = ()  # Rates fields replaced during the spike
     outage: tuple[float, float] | None = None  # the AWS endpoint answers 503 from .. until
     enforcement_status: str = "HEALTHY"
+    pause: bool = False  # the bounce rule pauses the spiking set (actions in enforce mode)
 
     def rates(self, profile: SetProfile, elapsed: float) -> Rates:
         """Outcome rates of ``profile`` at ``elapsed`` seconds."""
@@ -56,6 +57,15 @@ SCENARIOS: dict[str, Scenario] = {
             spike_set="marketing",
             spike_at=SPIKE_AT,
             spike=(("complaint", 0.01),),
+        ),
+        Scenario(
+            "pause",
+            f"after {SPIKE_AT:.0f} s, 'marketing' mails a stale list (20% hard bounces); sesmon pauses "
+            "the set in SES (actions in enforce mode) and sending stops until `sesmon resume`",
+            spike_set="marketing",
+            spike_at=SPIKE_AT,
+            spike=(("hard_bounce", 0.2),),
+            pause=True,
         ),
         Scenario(
             "outage",

@@ -471,6 +471,8 @@ class Traffic:
     seed: int = 7
     account_id: str = "123456789012"
     region: str = "us-east-1"
+    # Whether SES lets a configuration set send now (a paused set sends nothing, as in SES).
+    sending: Callable[[str], bool] = lambda _name: True
     _last: float = field(init=False)
     _owed: dict[str, float] = field(init=False)
     _rngs: dict[str, random.Random] = field(init=False)
@@ -494,6 +496,9 @@ class Traffic:
         span = now - self._last
         planned: list[PlannedEvent] = []
         for profile in self.profiles:
+            if not self.sending(profile.name):
+                self._owed[profile.name] = 0.0  # SES rejects these sends; nothing is owed on resume
+                continue
             owed = self._owed[profile.name] + profile.messages_per_second * span
             count = math.floor(owed)
             self._owed[profile.name] = owed - count

@@ -25,7 +25,7 @@ EVENTBRIDGE_DETAIL_TYPES: Final[dict[str, str]] = {
 }
 EVENTBRIDGE_SOURCE: Final = "aws.ses"
 _CONFIGURATION_SET_ARN: Final = ":configuration-set/"
-_loads: Final = orjson.loads  # bound once: compiled code calls it without a lookup per body
+_loads: Final = orjson.loads  # bound once: no attribute lookup per body
 
 # What SES sends to an SNS event destination when it validates it: plain text, not JSON. With raw
 # message delivery it reaches the queue as-is, otherwise as an SNS Notification's Message.

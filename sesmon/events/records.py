@@ -33,9 +33,14 @@ _LAYOUT: Final[dict[EventType, tuple[str, str | None, bool, int]]] = {
     EventType.DELIVERY_DELAY: ("deliveryDelay", "delayedRecipients", False, _DELAY),
 }
 # Keyed by the name SES writes, so one string lookup does the whole dispatch on the hot path.
-_KINDS: Final[dict[str, tuple[EventType, str, str | None, bool, int]]] = {
-    name: (event_type, *_LAYOUT[event_type]) for name, event_type in SES_EVENT_NAMES.items()
+# The last item is the type's label value, spelled once here for the dedup key.
+_KINDS: Final[dict[str, tuple[EventType, str, str | None, bool, int, str]]] = {
+    name: (event_type, *_LAYOUT[event_type], event_type.value) for name, event_type in SES_EVENT_NAMES.items()
 }
+
+# Types whose own object carries SES's feedbackId, and types with one event per recipient group.
+_FEEDBACK_ID_DETAILS: Final = (_BOUNCE, _COMPLAINT)
+_PER_RECIPIENT_DETAILS: Final = (_PLAIN, _DELAY)
 
 # Identity feedback notifications (notificationType) exist only for these three.
 _FEEDBACK_NAMES: Final = frozenset({"Bounce", "Complaint", "Delivery"})
@@ -70,7 +75,7 @@ def parse_record(
     """Reduce one SES record to a ``SesEvent``.
 
     ``dedup_key`` is the envelope's id (SNS MessageId, EventBridge id): it keys a control or invalid
-    outcome only; a counted event is always keyed by its record (:func:`_record_key`), so the same
+    outcome only; a counted event is always keyed by its record (see ``_parse``), so the same
     event reaching the queue by two routes counts once. ``fallback_configuration_set`` is the
     EventBridge ``resources`` ARN's set, and ``fallback_type_name`` an EventBridge detail-type's
     event name, used when the record lacks its own.
@@ -100,7 +105,7 @@ def _parse(  # noqa: PLR0915 - the per-event hot path, kept in one function to s
         kind, feedback = resolved
     else:
         feedback = False
-    event_type, object_name, list_name, mail_timed, details = kind
+    event_type, object_name, list_name, mail_timed, details, type_value = kind
 
     mail = record.get("mail")
     if not isinstance(mail, dict):
@@ -155,8 +160,18 @@ def _parse(  # noqa: PLR0915 - the per-event hot path, kept in one function to s
         assert own is not None
         delay_type = _optional_str(own.get("delayType"))
 
-    # Recipients tell apart the per-recipient-group events of one message (deliveries, delays).
-    key = _record_key(message_id, event_type, own, raw_time, recipients if list_name is not None else ())
+    # The dedup key, from the record alone, so every route of one event gives the same key:
+    # ses:<mail.messageId>:<type>:<feedbackId> for bounces and complaints (SES's own id of that
+    # notification), else ses:<mail.messageId>:<type>:<the event's timestamp as SES wrote it>, then
+    # :<recipients> for deliveries and delays (one message has one per recipient group).
+    # Inlined, with the type's label precomputed: this runs for every event.
+    distinct = own.get("feedbackId") if details in _FEEDBACK_ID_DETAILS and own else None
+    if type(distinct) is str and distinct:
+        key = f"ses:{message_id}:{type_value}:{distinct}"
+    elif list_name is None or details not in _PER_RECIPIENT_DETAILS:
+        key = f"ses:{message_id}:{type_value}:{raw_time}"
+    else:
+        key = f"ses:{message_id}:{type_value}:{raw_time}:{','.join(recipients)}"
 
     # mail.tags["ses:configuration-set"][0] in the common case; other places via the helper.
     configuration_set = None
@@ -189,31 +204,9 @@ def _parse(  # noqa: PLR0915 - the per-event hot path, kept in one function to s
     )
 
 
-def _record_key(
-    message_id: str,
-    event_type: EventType,
-    own: dict[str, Any] | None,
-    raw_time: object,
-    recipients: tuple[str, ...],
-) -> str:
-    """Dedup key of an event, from its SES record alone: the same whatever envelope carried it.
-
-    ``ses:<mail.messageId>:<event type>:<feedbackId>`` for bounces and complaints (SES's own id of
-    that notification), else ``ses:<mail.messageId>:<event type>:<the event's timestamp string>``
-    followed by ``:<recipients>`` when given. The timestamp is the string SES wrote, so no float
-    formatting is involved.
-    """
-    distinct = own.get("feedbackId") if own is not None else None
-    if isinstance(distinct, str) and distinct:
-        return f"ses:{message_id}:{event_type.value}:{distinct}"
-    if recipients:
-        return f"ses:{message_id}:{event_type.value}:{raw_time}:{','.join(recipients)}"
-    return f"ses:{message_id}:{event_type.value}:{raw_time}"
-
-
 def _kind(
     record: dict[str, Any], fallback_type_name: str | None
-) -> tuple[tuple[EventType, str, str | None, bool, int], bool] | None:
+) -> tuple[tuple[EventType, str, str | None, bool, int, str], bool] | None:
     """The record's type layout and whether it is an identity feedback notification.
 
     None for ``AmazonSnsSubscriptionSucceeded``, the control message SES sends when a feedback

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Final
 
-# Bound once: compiled code then calls the C functions directly, without a lookup per event.
+# Bound once: a module global, not an attribute lookup per event.
 _from_iso: Final = datetime.fromisoformat
 _timestamp: Final = datetime.timestamp
 

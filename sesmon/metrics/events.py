@@ -9,6 +9,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from sesmon.batch import LAG_BUCKETS
+from sesmon.config import MetricsConfig
 from sesmon.counting import (
     DELAY_TYPES,
     FEEDBACK_TYPES,
@@ -73,6 +74,20 @@ _COUNTER_FAMILIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
 _BASE = ("target", "account_id", "region")
 
 
+def _kept(family: str, details: MetricsConfig) -> tuple[int, ...] | None:
+    """Which of ``family``'s own labels are exported (their positions), or None to leave it out."""
+    labels = _COUNTER_FAMILIES[family][2]
+    dropped = {
+        "providers": ("provider",) if not details.providers else (),
+        "bounces": ("bounce_subtype",) if not details.bounce_subtypes else (),
+        "complaints": ("complaint_subtype",) if not details.complaint_subtypes else (),
+        "delays": ("delay_type",) if not details.delay_types else (),
+    }.get(family, ())
+    if family == "providers" and dropped:
+        return None
+    return tuple(i for i, label in enumerate(labels) if label not in dropped)
+
+
 def _preinit(readout: TargetReadout) -> dict[str, list[tuple[str, ...]]]:
     """Label tuples (without the base labels) emitted at 0 until they are counted."""
     out: dict[str, list[tuple[str, ...]]] = {name: [] for name in _COUNTER_FAMILIES}
@@ -112,9 +127,17 @@ class EventsCollector(Collector):
     sesmon_event_lag_seconds_bucket{...,le="5.0"} 1100
     """
 
-    def __init__(self, readouts: Callable[[], Sequence[TargetReadout]], targets: TargetDirectory) -> None:
+    def __init__(
+        self,
+        readouts: Callable[[], Sequence[TargetReadout]],
+        targets: TargetDirectory,
+        details: MetricsConfig | None = None,
+    ) -> None:
         self._readouts = readouts
         self._targets = targets
+        details = details or MetricsConfig()
+        # Family → the positions of its labels that are exported; a detail turned off is summed away.
+        self._kept = {name: kept for name in _COUNTER_FAMILIES if (kept := _kept(name, details)) is not None}
 
     def collect(self) -> Iterator[Metric]:
         readouts = self._readouts()
@@ -128,20 +151,24 @@ class EventsCollector(Collector):
         return [target, ident.account_id, ident.region]
 
     def _counters(self, readouts: Sequence[TargetReadout]) -> Iterator[Metric]:
+        kept = self._kept
         families = {
-            key: CounterMetricFamily(name, doc, labels=[*_BASE, *labels])
+            key: CounterMetricFamily(name, doc, labels=[*_BASE, *(labels[i] for i in kept[key])])
             for key, (name, doc, labels) in _COUNTER_FAMILIES.items()
+            if key in kept
         }
         for readout in readouts:
             base = self._base(readout.target)
             values: dict[str, dict[tuple[str, ...], int]] = {name: {} for name in families}
             for name, label_sets in _preinit(readout).items():
-                for labels in label_sets:
-                    values[name][labels] = 0
+                if name in kept:
+                    for labels in label_sets:
+                        values[name][tuple(labels[i] for i in kept[name])] = 0
             for key, value in readout.counters.items():
                 bucket = values.get(key[0])
                 if bucket is not None:
-                    bucket[key[1:]] = value
+                    folded = tuple(key[1 + i] for i in kept[key[0]])
+                    bucket[folded] = bucket.get(folded, 0) + value
             for name, series in values.items():
                 for labels, value in sorted(series.items()):
                     families[name].add_metric([*base, *labels], value)

@@ -48,8 +48,11 @@ class SourceHealthCollector(Collector):
             "sesmon_poll_duration_seconds", "Duration of the source's last poll.", labels=_SOURCE_LABELS
         )
         for status in self._health.all():
-            ident = self._targets.get(status.target)
-            labels = [status.source, status.target, ident.account_id, ident.region]
+            if status.target:
+                ident = self._targets.get(status.target)
+                labels = [status.source, status.target, ident.account_id, ident.region]
+            else:  # a source of sesmon itself (state), not of an AWS target
+                labels = [status.source, "", "", ""]
             up.add_metric(labels, 1.0 if status.up else 0.0)
             if status.last_success is not None:
                 last.add_metric(labels, status.last_success)

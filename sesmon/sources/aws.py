@@ -12,9 +12,11 @@ import botocore.session
 from botocore.client import BaseClient
 from botocore.config import Config as BotoConfig
 from botocore.credentials import CredentialProvider, Credentials, DeferredRefreshableCredentials
+from botocore.exceptions import NoCredentialsError
 
 from sesmon import redact
 from sesmon.config import TargetConfig
+from sesmon.sources.sqs_client import SqsJsonClient
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
@@ -121,6 +123,8 @@ class AwsClients:
     ) -> None:
         self.target = target
         self.counter = counter
+        self._timeouts = (connect_timeout, read_timeout, max_attempts)
+        pool = max(10, (target.sqs.receivers if target.sqs else 0) + 4)
         self.config = BotoConfig(
             region_name=target.region,
             # total_max_attempts counts the first request too (botocore's max_attempts would not).
@@ -128,12 +132,13 @@ class AwsClients:
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
             # SQS receivers share one client across threads; the pool must not make them queue.
-            max_pool_connections=max(10, (target.sqs.receivers if target.sqs else 0) + 4),
+            max_pool_connections=pool,
         )
         if target.external_id:
             redact.register(target.external_id)
         self._lock = threading.Lock()
         self._clients: dict[str, BaseClient] = {}
+        self._sqs_json: SqsJsonClient | None = None
         self._account_id: str | None = None
         self._base = boto3.Session(region_name=target.region)
         self.session = self._role_session() if target.role_arn else self._base
@@ -204,6 +209,29 @@ class AwsClients:
                 cached = self._make_client(self.session, service)
                 self._clients[service] = cached
             return cached
+
+    def sqs_receiver(self) -> SqsJsonClient:
+        """The (cached) lean SQS client of the receive/delete path: this target's endpoint, region,
+        credentials, retry policy and request counting, without botocore's per-request machinery."""
+        client = self.client("sqs")
+        with self._lock:
+            if self._sqs_json is None:
+                credentials = self.session.get_credentials()
+                if credentials is None:
+                    raise NoCredentialsError()
+                connect, read, attempts = self._timeouts
+                self._sqs_json = SqsJsonClient(
+                    client,
+                    credentials,
+                    record=partial(self._record_sqs, self.target.name),
+                    max_attempts=attempts,
+                    connect_timeout=connect,
+                    read_timeout=read,
+                )
+            return self._sqs_json
+
+    def _record_sqs(self, target: str, operation: str) -> None:
+        self.counter.record("sqs", operation, target)
 
     @overload
     def lazy(self, service: Literal["sqs"]) -> Callable[[], SQSClient]: ...

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs.literals import MessageSystemAttributeNameType
     from mypy_boto3_sqs.type_defs import DeleteMessageBatchRequestEntryTypeDef, MessageTypeDef
 
+    from sesmon.sources.sqs_client import SqsJsonClient
+
 log = get_logger("sesmon.sources.sqs")
 
 SOURCE = "sqs"
@@ -98,7 +100,7 @@ class SqsSource:
         *,
         target: TargetConfig,
         ingest: BatchHandler,
-        client: Callable[[], SQSClient],
+        client: Callable[[], SQSClient | SqsJsonClient],
         health: SourceHealth,
         clock: Callable[[], float],
         backoff: Callable[[int], float] | None = None,
@@ -111,7 +113,7 @@ class SqsSource:
         self.queue_url = target.sqs.queue_url
         self.ingest = ingest
         self._client_factory = client
-        self._client: SQSClient | None = None
+        self._client: SQSClient | SqsJsonClient | None = None
         self._client_lock = threading.Lock()
         self.health = health
         self.clock = clock
@@ -126,7 +128,7 @@ class SqsSource:
         self._unsettled = threading.Event()
 
     @property
-    def client(self) -> SQSClient:
+    def client(self) -> SQSClient | SqsJsonClient:
         """The SQS client, created on first use (it may contact STS)."""
         with self._client_lock:
             if self._client is None:

@@ -3,6 +3,7 @@ in a transaction."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sqlite3
 import threading
@@ -16,7 +17,9 @@ import orjson
 
 from sesmon.batch import IngestDelta
 from sesmon.state.checkpoint import BACKSTOP_PAGES, WalCheckpointer
+from sesmon.state.file import OnCorrupt, StateFile, StateFileError
 from sesmon.state.keys import decode_key, encode_key, from_legacy
+from sesmon.state.monitor import StateListener
 from sesmon.state.ports import (
     INGEST_DOCUMENTS,
     SCHEMA_VERSION,
@@ -50,35 +53,53 @@ _SCHEMA: tuple[str, ...] = (
 )
 
 
+_FIX_OPEN = "check that its directory is writable and that no other process holds the file"
+
+
 class SqliteState:
     """The embedded state store; safe to share between threads."""
 
     kind = "sqlite"
     shared = False
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        on_corrupt: OnCorrupt = "fail",
+        listener: StateListener | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        # The file is diagnosed (or moved aside) before SQLite sees it, and watched from then on.
+        self.file = StateFile.open(self.path, on_corrupt, listener, clock)
         # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE) so a batch is all or nothing.
-        self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._lock = threading.RLock()
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        # FULL: a batch is deleted from SQS only after its commit, so the commit must survive power loss.
-        self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.execute("PRAGMA busy_timeout=5000")
-        # Checkpoints run in the background (sesmon.state.checkpoint), not inside a commit.
-        self._checkpointer: WalCheckpointer | None = None
-        if self.path != ":memory:":
-            self._conn.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
-            self._checkpointer = WalCheckpointer(self.path)
         try:
+            self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise StateFileError(self.path, f"cannot be opened ({exc})", _FIX_OPEN) from None
+        self._lock = threading.RLock()
+        self._checkpointer: WalCheckpointer | None = None
+        try:
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            # FULL: a batch is deleted from SQS only after its commit, so the commit must survive power loss.
+            self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn.execute("PRAGMA busy_timeout=5000")
+            # Checkpoints run in the background (sesmon.state.checkpoint), not inside a commit.
+            if self.path != ":memory:":
+                self._conn.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
+                self._checkpointer = WalCheckpointer(self.path)
             with self.transaction() as cur:
                 self._version = _migrate(cur, self.path)
                 # Writes not yet folded into ingest_counters, ingest_buckets and ingest_sets (_ingest_write).
                 self._write_log_rows = int(
                     cur.execute("SELECT count(*) FROM ingest_counter_log").fetchone()[0]
                 )
+            self.file.attach(self._conn, clock())
+        except sqlite3.Error as exc:
+            self.close()
+            raise StateFileError(self.path, f"cannot be opened ({exc})", _FIX_OPEN) from None
         except BaseException:
             self.close()
             raise
@@ -87,22 +108,25 @@ class SqliteState:
     def transaction(self) -> Iterator[sqlite3.Cursor]:
         """Run the block in one write transaction; commit on success, roll back on error."""
         with self._lock:
+            self.file.check()
             cur = self._conn.cursor()
-            cur.execute("BEGIN IMMEDIATE")
             try:
+                cur.execute("BEGIN IMMEDIATE")
                 yield cur
-            except BaseException:
-                # SQLite rolls back by itself on some errors (SQLITE_FULL): a second ROLLBACK would
-                # fail and hide the error that matters ("database or disk is full").
-                if self._conn.in_transaction:
-                    cur.execute("ROLLBACK")
-                raise
-            else:
                 cur.execute("COMMIT")
-                if self._checkpointer is not None:
-                    self._checkpointer.committed()
+            except BaseException as exc:
+                # SQLite may have rolled back already (a full disk does); a failed COMMIT leaves it open.
+                if self._conn.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        cur.execute("ROLLBACK")
+                self.file.write_failed(exc)
+                raise
             finally:
                 cur.close()
+            if self._checkpointer is not None:
+                self._checkpointer.committed()
+            self.file.check()  # raises if this commit may have gone to a file deleted meanwhile
+            self.file.write_succeeded()
 
     @contextmanager
     def reading(self) -> Iterator[sqlite3.Cursor]:
@@ -124,7 +148,9 @@ class SqliteState:
             self._checkpointer.close()
         with self._lock:
             try:
-                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                # On a full disk this fails; the log is replayed at the next open, so a stop stays clean.
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             finally:
                 self._conn.close()
 

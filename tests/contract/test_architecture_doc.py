@@ -71,3 +71,36 @@ def test_cited_sections_exist() -> None:
         for anchor in re.findall(r"ARCHITECTURE\.md#([a-z0-9-]+)", path.read_text())
     }
     assert sorted(c for c in cited if c[1] not in anchors) == []
+
+
+def _metrics_section(text: str) -> str:
+    return text.split("### Metrics", 1)[1].split("\n### ", 1)[0]
+
+
+def test_the_metric_table_names_exactly_the_families_the_collectors_define() -> None:
+    # Collectors (metrics/, and capabilities that keep their own) name their families with string
+    # literals; an f-string name stands for its prefix.
+    written = {
+        match.group(2): bool(match.group(1))
+        for path in (ROOT / "sesmon").rglob("*.py")
+        for match in re.finditer(r'(f?)"(sesmon_[a-z0-9_{}]+)"', path.read_text())
+    }
+    exact = {name for name, templated in written.items() if not templated}
+    prefixes = [name.split("{", 1)[0] for name, templated in written.items() if templated]
+    documented = set(re.findall(r"`(sesmon_[a-z0-9_]+)`", _metrics_section(DOC.read_text())))
+    # The scans found the catalogue at all.
+    assert len(exact) > 30
+    assert len(documented) > 30
+
+    def defined(name: str) -> bool:
+        base = name.removesuffix("_total")  # a counter family is named without it
+        return name in exact or base in exact or any(name.startswith(p) for p in prefixes)
+
+    def listed(name: str) -> bool:
+        # Code may read a histogram's samples by name (``…_sum``): the family is what is listed.
+        family = re.sub(r"_(sum|count|bucket)$", "", name)
+        return bool({name, f"{name}_total", family} & documented)
+
+    assert sorted(n for n in documented if not defined(n)) == [], "documented but not exported"
+    assert sorted(n for n in exact if not listed(n)) == [], "exported but missing from the table"
+    assert all(any(d.startswith(p) for d in documented) for p in prefixes)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -103,7 +104,15 @@ def test_overview_filters_by_account_region_and_configuration_set() -> None:
     # region (empty when about no target) and follow every selection, keeping the empty value too.
     # The process panels read the standard process_* and python_* families, kept to sesmon's own
     # processes by joining on sesmon_build_info.
-    own = ("sesmon_notification", "sesmon_outbox_pending", "sesmon_build_info")
+    own = (
+        "sesmon_notification",
+        "sesmon_outbox_pending",
+        "sesmon_build_info",
+        "sesmon_actions",
+        "sesmon_leader",
+        "sesmon_state_",
+        "sesmon_exposition_",
+    )
     for data in _committed().values():
         for where, expr in generate.panel_queries(data):
             if any(name in expr for name in own):
@@ -219,3 +228,22 @@ def test_units_say_what_is_counted() -> None:
             elif "rate(" in exprs and "_ratio" not in exprs:
                 assert unit not in ("reqps", "ops"), panel["title"]  # events, messages, notifications
     assert checked >= 5
+
+
+def test_every_family_the_code_names_is_on_a_panel() -> None:
+    # Every quoted sesmon_* name in the package is a metric family (collectors, promrules); this
+    # covers the families the demo does not export (canary, actions, the fleet) too. The integration
+    # test checks what a real scrape exports.
+    source = "\n".join(p.read_text() for p in (ROOT / "sesmon").rglob("*.py"))
+    # A histogram's samples (_bucket, _sum, _count) belong to its family.
+    names = re.findall(r"\"(sesmon_[a-z0-9_]+)\"", source)
+    families = {re.sub(r"_(bucket|sum|count)$", "", name) for name in names}
+    assert {"sesmon_canary_up", "sesmon_actions", "sesmon_leader", "sesmon_event_lag_seconds"} <= families
+    assert len(families) >= 40
+    queries = "\n".join(expr for data in _committed().values() for _, expr in generate.panel_queries(data))
+    missing = sorted(
+        f
+        for f in families
+        if not re.search(rf"\b{f.removesuffix('_total')}(_total|_bucket|_sum|_count)?\b", queries)
+    )
+    assert missing == [], f"families on no dashboard panel: {missing}"

@@ -177,3 +177,19 @@ def test_send_is_fetched_only_when_a_set_lacks_send_events(world: World) -> None
     assert after is not None
     # The second poll asked for the same reputation metrics plus Send of the account and of the set.
     assert after - requested == requested + 2
+
+
+def test_identity_notifications_without_a_set_take_the_accounts_send(world: World) -> None:
+    # Identity feedback notifications carry no configuration set: they count under (none).
+    at = world.now - 40 * 60
+    gen = SesEventGenerator(seed=9, start=at, spread=60.0, simulator_share=0.0)
+    events = [gen.event("Bounce", None) for _ in range(20)]
+    world.ingest.ingests["prod"].process([Message(f"n{i}", e.body) for i, e in enumerate(events)], world.now)
+    bounced = sum(e.rate_recipients for e in events)
+    world.put_send(400.0, at, None)  # the account-level series: no dimension
+    world.cycle()
+    base = {"target": "prod", "account_id": "123456789012", "region": "us-east-1"}
+    labels = {**base, "configuration_set": "(none)", "window": "24h", "denominator": "cloudwatch"}
+    assert world.registry.get_sample_value("sesmon_window_sent_recipients", labels) == 400
+    ratio = world.registry.get_sample_value("sesmon_window_bounce_ratio", labels)
+    assert ratio == pytest.approx(bounced / 400)

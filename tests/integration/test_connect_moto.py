@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -79,7 +80,8 @@ def setup(config: Config, *, apply: bool = True) -> Any:
 
 def doctor(config: Config, clients: AwsClients | None = None) -> Report:
     target = config.targets[0]
-    return Doctor(target, config, clients or clients_of(config)).run()
+    # No pacing: moto has no rate limit (the CLI tests below keep SES's one call a second).
+    return Doctor(target, config, clients or clients_of(config), pace=lambda: None).run()
 
 
 def failing(report: Report) -> dict[str, tuple[str, str]]:
@@ -370,18 +372,23 @@ def test_doctor_json_lists_every_check_and_exits_1_on_a_failure(
     assert by_check["queue"]["fix"] == "create it: sesmon setup --config CONFIG --apply"
 
 
-@pytest.mark.parametrize("broken", [False, True])
+@pytest.mark.parametrize("broken", ["", "no-dmarc", "no-answer"])
 def test_doctor_passes_on_the_demo_account_and_checks_dns(
-    aws: EmbeddedAws, tmp_path: Path, broken: bool
+    aws: EmbeddedAws, tmp_path: Path, broken: str
 ) -> None:
     from sesmon.demo import provision as demo  # noqa: PLC0415
     from sesmon.demo.dns_server import DemoDns, ses_zone  # noqa: PLC0415
 
     demo.provision(aws.sesv2(), aws.sns(), aws.sqs())
     zone = ses_zone(demo.DOMAIN, demo.MAIL_FROM_DOMAIN, "us-east-1")
-    if broken:
+    if broken == "no-dmarc":
         zone = {key: value for key, value in zone.items() if not key[0].startswith("_dmarc.")}
     dns = DemoDns(zone).start()
+    # A port nothing listens on (bound, then released): no answer comes from there.
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        silent = f"127.0.0.1:{probe.getsockname()[1]}"
+    nameserver = silent if broken == "no-answer" else dns.address
     try:
         config = Config.model_validate(
             {
@@ -399,7 +406,7 @@ def test_doctor_passes_on_the_demo_account_and_checks_dns(
                         },
                     }
                 ],
-                "dns": {"nameservers": [dns.address], "timeout": "2s"},
+                "dns": {"nameservers": [nameserver], "timeout": "1s"},
                 "state": {"path": str(tmp_path / "state.db")},
             }
         )
@@ -409,8 +416,73 @@ def test_doctor_passes_on_the_demo_account_and_checks_dns(
     # The demo wires itself through setup's code, so doctor finds its path complete.
     dns_checks = {c.check: c.ok for c in report.checks if c.check.startswith("dns ")}
     assert f"dns dmarc {demo.DOMAIN}" in dns_checks
-    if broken:
+    if broken == "no-dmarc":
         assert list(failing(report)) == [f"dns dmarc {demo.DOMAIN}"]
+    elif broken == "no-answer":
+        bad = failing(report)
+        assert set(bad) == set(dns_checks)
+        assert all(fix.startswith("DNS gave no answer") for _, fix in bad.values())
     else:
         assert failing(report) == {}
     assert setup(config).changes == 0
+
+
+def test_setup_stops_with_one_line_when_a_set_is_missing_and_may_not_be_created(
+    aws: EmbeddedAws, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = make_config(aws, tmp_path)
+    data = config.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    data["targets"][0]["events"] = {"create_configuration_sets": False}
+    path = tmp_path / "sesmon.yaml"
+    path.write_text(json.dumps(data))
+    assert cli.main(["setup", "--config", str(path), "--apply"]) == 1
+    captured = capsys.readouterr()
+    assert "create    sqs queue sesmon-events" in captured.out  # what was done before it stopped
+    assert captured.out.endswith("Stopped: the steps above were applied, the rest not.\n")
+    assert captured.err == (
+        "sesmon setup: target prod: configuration set transactional does not exist; create it or set "
+        "targets.prod.events.create_configuration_sets: true\n"
+    )
+
+
+def test_events_sent_through_eventbridge_arrive_and_count_once_with_the_same_by_sns(
+    aws: EmbeddedAws, tmp_path: Path
+) -> None:
+    config = make_config(aws, tmp_path, via="eventbridge")
+    outcome = setup(config)
+    gen = SesEventGenerator(seed=5, simulator_share=0.0)
+    event = gen.event("Bounce", "marketing")
+    record = json.loads(json.loads(event.body)["Message"])
+    # What SES puts on the bus: an "Email Bounced" event whose detail is the record.
+    clients = clients_of(config)
+    clients.client("events").put_events(
+        Entries=[
+            {
+                "Source": "aws.ses",
+                "DetailType": "Email Bounced",
+                "Detail": json.dumps(record),
+                "Resources": [f"arn:aws:ses:us-east-1:{ACCOUNT}:configuration-set/marketing"],
+                "EventBusName": "default",
+            }
+        ]
+    )
+    sqs = aws.sqs()
+    bodies: list[str] = []
+    for _ in range(30):
+        if bodies:
+            break
+        page = sqs.receive_message(QueueUrl=outcome.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+        bodies += [m["Body"] for m in page.get("Messages", [])]
+    assert len(bodies) == 1
+    assert json.loads(bodies[0])["detail-type"] == "Email Bounced"
+    store = SqliteState(config.state.path)
+    try:
+        ingest = TargetIngest(config.targets[0], config, store)
+        ingest.restore(gen.start + 3600)
+        # The same bounce also arriving SNS-wrapped (a second route) counts once.
+        ingest.process([Message("eb", bodies[0]), Message("sns", event.body)], gen.start + 3600)
+        counters = ingest.counters()
+    finally:
+        store.close()
+    assert counters[("events", "marketing", "bounce")] == 1
+    assert counters[("sqs", "duplicate")] == 1

@@ -21,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from sesmon.state.sqlite import SqliteState
 from tests.conftest import MotoServer, environment_without_aws
+from tests.queues import depth, feed
 from tests.sesgen import SesEventGenerator, expected_counters
 
 # The daemon exactly as users start it, from the interpreter running the tests (any venv or clone).
@@ -29,7 +30,6 @@ EVENTS = 3_000
 DUPLICATES = 900
 MALFORMED = 30
 KILLS = 6
-MAX_DEPTH = 30  # moto's SQS scans the whole queue on every call: keep it shallow
 
 
 def _write_config(path: Path, moto: MotoServer, queue_url: str, state: Path) -> None:
@@ -59,25 +59,6 @@ logging:
     )
 
 
-def _depth(sqs: Any, queue_url: str) -> int:
-    attributes = sqs.get_queue_attributes(
-        QueueUrl=queue_url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return int(attributes["ApproximateNumberOfMessages"]) + int(
-        attributes["ApproximateNumberOfMessagesNotVisible"]
-    )
-
-
-def _feed(sqs: Any, queue_url: str, bodies: list[str], stop: threading.Event) -> None:
-    for i in range(0, len(bodies), 10):
-        while _depth(sqs, queue_url) > MAX_DEPTH:
-            if stop.wait(0.05):
-                return
-        entries = [{"Id": str(j), "MessageBody": b} for j, b in enumerate(bodies[i : i + 10])]
-        assert not sqs.send_message_batch(QueueUrl=queue_url, Entries=entries).get("Failed")
-
-
 def _spawn(config: Path, log: Any) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [*SESMON, "run", "--config", str(config)],
@@ -104,7 +85,7 @@ def test_sigkill_while_draining_loses_and_doubles_nothing(moto_server: MotoServe
     config = tmp_path / "sesmon.yaml"
     _write_config(config, moto_server, queue_url, state)
     stop = threading.Event()
-    feeder = threading.Thread(target=_feed, args=(sqs, queue_url, bodies, stop), daemon=True)
+    feeder = threading.Thread(target=feed, args=(sqs, queue_url, bodies, stop), daemon=True)
     feeder.start()
     kills = 0
     proc: subprocess.Popen[bytes] | None = None
@@ -126,10 +107,10 @@ def test_sigkill_while_draining_loses_and_doubles_nothing(moto_server: MotoServe
             deadline = time.monotonic() + 240
             # Bounded poll until everything is sent and drained (killed batches reappear after the
             # 10 s visibility timeout).
-            while (feeder.is_alive() or _depth(sqs, queue_url) > 0) and time.monotonic() < deadline:
+            while (feeder.is_alive() or depth(sqs, queue_url) > 0) and time.monotonic() < deadline:
                 assert proc.poll() is None, "the daemon exited on its own"
                 time.sleep(0.5)
-            assert _depth(sqs, queue_url) == 0, "queue not drained"
+            assert depth(sqs, queue_url) == 0, "queue not drained"
             exposed = _scrape(tmp_path / "daemon.log")
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(30) == 0

@@ -30,6 +30,10 @@ ROOT = Path(__file__).resolve().parents[2]
 # The bounce spike starts 20 s into the demo; alert rules then need their windows and `for` to pass.
 DEMO_SECONDS = 280
 DEADLINE_SECONDS = 200
+# Families of capabilities the demo does not turn on (the canary, guarded actions, a PostgreSQL
+# fleet): their panels have no series to return here. tests/contract/test_dashboards_schema.py still
+# checks that each is on a panel and that the queries are valid PromQL.
+NOT_IN_DEMO = ("sesmon_canary_", "sesmon_actions_", "sesmon_leader")
 
 pytestmark = [
     pytest.mark.slow,
@@ -228,6 +232,8 @@ def _empty_queries(stack: Stack, *, all_selected: bool) -> list[str]:
             empty.append(f"{filename}: a template variable has no values yet")
             continue
         for where, expr in generate.panel_queries(data):
+            if any(name in expr for name in NOT_IN_DEMO):
+                continue
             if not stack.query(generate.substitute(expr, values)):
                 empty.append(f"{filename}: {where}: {expr}")
     return empty

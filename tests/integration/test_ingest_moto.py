@@ -21,6 +21,7 @@ from sesmon.sources.aws import ApiCallCounter, AwsClients
 from sesmon.state.sqlite import SqliteState
 from sesmon.targets import TargetDirectory
 from tests.conftest import MotoServer
+from tests.queues import depth
 from tests.sesgen import SesEventGenerator, expected_counters, expected_rates
 
 EVENTS = 20_000
@@ -81,14 +82,6 @@ def _wait_for(condition: Any, timeout: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def _queue_empty(sqs: Any, queue_url: str) -> bool:
-    attributes: dict[str, str] = sqs.get_queue_attributes(
-        QueueUrl=queue_url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return attributes == {"ApproximateNumberOfMessages": "0", "ApproximateNumberOfMessagesNotVisible": "0"}
-
-
 @pytest.mark.slow
 # moto's SQS is slow and CPU-bound: on a loaded 2-core machine this drain takes minutes.
 @pytest.mark.timeout(1200)
@@ -122,7 +115,7 @@ def test_exact_counts_through_sqs(
         health=health,
         targets=targets,
         clock=time.time,
-        sqs_clients={"prod": lambda: AwsClients(target, ApiCallCounter()).client("sqs")},
+        sqs_clients={"prod": lambda: AwsClients(target, ApiCallCounter()).sqs_receiver()},
     )
     registry = build_registry(component.collectors())
     ingest = component.ingests["prod"]
@@ -143,7 +136,7 @@ def test_exact_counts_through_sqs(
             not feeder.is_alive()
             and counters.get(("sqs", "counted"), 0) == EVENTS
             and invalid == MALFORMED
-            and _queue_empty(sqs, queue_url)
+            and depth(sqs, queue_url) == 0
         )
 
     component.start()
@@ -201,7 +194,7 @@ def test_exact_counts_through_sqs(
     )
     assert registry.get_sample_value("sesmon_event_lag_seconds_count", labels) == EVENTS
     assert health.all()[0].up
-    assert _queue_empty(sqs, queue_url)
+    assert depth(sqs, queue_url) == 0
 
 
 def _fold(event: Any) -> Any:

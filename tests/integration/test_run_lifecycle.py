@@ -100,7 +100,7 @@ def test_run_serves_endpoints_and_stops_on_sigterm(tmp_path: Path, moto_server: 
     assert proc.stderr is not None
     output = b"".join(lines) + proc.stdout.read() + proc.stderr.read()
     events = [orjson.loads(line)["event"] for line in output.splitlines() if line.startswith(b"{")]
-    assert events[0] == "started"
+    assert events[:2] == ["state_file_created", "started"]  # a fresh state file is announced first
     assert events[-1] == "stopped"
     for text in (output.decode(), metrics, page):
         assert HOOK_TOKEN not in text

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -31,7 +30,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from sesmon.statuspage import REFRESH_SECONDS, percent
 from tests.conftest import environment_without_aws
-from tests.integration.test_demo import _command
+from tests.integration.test_demo import _command, _free_port
 from tests.tools import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,12 +39,6 @@ ARTIFACTS = ROOT / "test-artifacts"
 DEMO_SECONDS = 55
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

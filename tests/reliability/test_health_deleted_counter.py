@@ -11,35 +11,17 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import boto3
 import pytest
 
 from tests.conftest import MotoServer, environment_without_aws
+from tests.queues import depth, feed
 from tests.sesgen import SesEventGenerator
 
 SESMON = [sys.executable, "-m", "sesmon.cli"]
 MESSAGES = 1_500
 KILLS = 8
-MAX_DEPTH = 30  # moto's SQS scans the whole queue on every call: keep it shallow
-
-
-def _depth(sqs: Any, queue_url: str) -> int:
-    attributes = sqs.get_queue_attributes(
-        QueueUrl=queue_url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return sum(int(v) for v in attributes.values())
-
-
-def _feed(sqs: Any, queue_url: str, bodies: list[str], stop: threading.Event) -> None:
-    for i in range(0, len(bodies), 10):
-        while _depth(sqs, queue_url) > MAX_DEPTH:
-            if stop.wait(0.05):
-                return
-        entries = [{"Id": str(j), "MessageBody": b} for j, b in enumerate(bodies[i : i + 10])]
-        assert not sqs.send_message_batch(QueueUrl=queue_url, Entries=entries).get("Failed")
 
 
 @pytest.mark.slow
@@ -69,7 +51,7 @@ server: {{listen: "127.0.0.1:0"}}
     )
     rng = random.Random(99)
     stop = threading.Event()
-    feeder = threading.Thread(target=_feed, args=(sqs, queue_url, bodies, stop), daemon=True)
+    feeder = threading.Thread(target=feed, args=(sqs, queue_url, bodies, stop), daemon=True)
     feeder.start()
     proc: subprocess.Popen[bytes] | None = None
     env = environment_without_aws()
@@ -87,10 +69,10 @@ server: {{listen: "127.0.0.1:0"}}
                 [*SESMON, "run", "--config", str(config)], stdout=log, stderr=log, env=env
             )
             deadline = time.monotonic() + 600
-            while (feeder.is_alive() or _depth(sqs, queue_url) > 0) and time.monotonic() < deadline:
+            while (feeder.is_alive() or depth(sqs, queue_url) > 0) and time.monotonic() < deadline:
                 assert proc.poll() is None, "the daemon exited on its own"
                 stop.wait(0.5)
-            assert _depth(sqs, queue_url) == 0, "queue not drained"
+            assert depth(sqs, queue_url) == 0, "queue not drained"
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(30) == 0
         finally:

@@ -3,11 +3,10 @@ invalid by reason, cannot grow /metrics or the stored keys, and no genuine event
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import boto3
 import orjson
@@ -24,6 +23,7 @@ from sesmon.state.sqlite import SqliteState
 from sesmon.targets import TargetDirectory
 from sesmon.windows import EVENTS
 from tests.conftest import MotoServer
+from tests.reliability.sesmon_process import wait_for
 from tests.sesgen import SesEventGenerator, expected_counters
 
 if TYPE_CHECKING:
@@ -98,16 +98,6 @@ def rig(moto_server: MotoServer, tmp_path: Path) -> Iterator[Rig]:
     made.stop()  # also when the test failed: no receiver thread or open store outlives it
 
 
-def _wait_for(condition: Any, what: str, timeout: float = 120.0) -> None:
-    # Waits for the condition (receivers run in their own threads); the timeout only bounds a hang.
-    done = threading.Event()
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        done.wait(0.05)
-
-
 def _totals(exposition: bytes) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """The cumulative series (``*_total``) of an exposition: what the state file carries over."""
     return {
@@ -152,7 +142,7 @@ def test_crafted_messages_are_counted_invalid_and_bound_metrics_and_state(rig: R
     component = rig.start()
     ingest = component.ingests["prod"]
     rig.send(bodies)
-    _wait_for(lambda: ingest.counters().get(("sqs", "deleted"), 0) >= len(bodies), "every message deleted")
+    wait_for(lambda: ingest.counters().get(("sqs", "deleted"), 0) >= len(bodies), "every message deleted")
 
     expected = expected_counters(genuine)
     invalid = {"bad_configuration_set": LONG_NAMES + SEPARATOR_NAMES, "future_timestamp": FUTURE}

@@ -48,7 +48,7 @@ def test_version_flag_and_command_agree(capsys: pytest.CaptureFixture[str]) -> N
         cli.main(["--version"])
     assert exc.value.code == 0
     flag = capsys.readouterr().out
-    assert flag.startswith(f"sesmon {__version__}, ")
+    assert flag == f"sesmon {__version__}\n"
     assert cli.main(["version"]) == 0
     assert capsys.readouterr().out == flag
 

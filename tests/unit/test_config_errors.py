@@ -30,6 +30,17 @@ CASES: list[tuple[str, str, str]] = [
         "targets[0].sqs.queue_url: field required",
     ),
     (
+        "server-threads-zero",
+        TARGET + "server:\n  threads: 0\n",
+        "server.threads: input should be greater than or equal to 1",
+    ),
+    (
+        "server-header-timeout-unitless",
+        TARGET + "server:\n  header_timeout: 10\n",
+        "server.header_timeout: invalid duration: expected a string with a unit (s, m, h, d, w), "
+        "e.g. 30s, 5m, 24h, 14d",
+    ),
+    (
         "unknown-top-level-key",
         TARGET + "window: [1h]\n",
         "window: unknown key; did you mean 'windows'?",

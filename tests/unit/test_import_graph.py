@@ -31,6 +31,7 @@ PURE_CORE = (
     "sesmon.demo.scenarios",
     "sesmon.denominators",
     "sesmon.demo.traffic",
+    "sesmon.denominators",
     "sesmon.dnsauth",
     "sesmon.durations",
     "sesmon.events",

@@ -270,6 +270,7 @@ def test_no_redrive_warning_when_invalid_messages_are_deleted(
 ) -> None:
     client = FakeSqs(redrive=False)
     source, _, _ = make(tmp_path, client, on_invalid="delete")
+    caplog.clear()  # opening a new state file is announced; only the redrive check is under test
     with caplog.at_level(logging.WARNING, logger="sesmon"):
         source.check_redrive()
     assert not caplog.records

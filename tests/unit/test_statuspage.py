@@ -174,14 +174,30 @@ def test_rates_one_row_per_set_with_a_column_group_per_window() -> None:
 
 def test_accounts_format_quota_and_reputation_and_mark_problems() -> None:
     rows = (
-        AccountRow("east", "111", "us-east-1", "HEALTHY", False, True, 0.02, 0.011, 0.0004, ok=True),
+        AccountRow(
+            "east",
+            "111",
+            "us-east-1",
+            "HEALTHY",
+            False,
+            True,
+            0.02,
+            0.011,
+            0.0004,
+            ok=True,
+            quota_levels=Levels(0.8, 0.95, ("QuotaNearlyUsed",)),
+            cloudwatch_bounce_levels=Levels(0.01, 0.05, ("ReputationBounce",)),
+        ),
         AccountRow("west", "222", "eu-west-1", "PROBATION", True, True, None, None, None, ok=False),
         AccountRow("new", "333", "us-west-2", None, None, None, None, None, None, ok=True),
     )
     html = statuspage.render_section(AccountsStatus(rows))
     assert (
         "<tr class='ok'><td>east</td><td>111</td><td>us-east-1</td><td>HEALTHY</td><td>no</td><td>yes</td>"
-        "<td class='num'>2.00%</td><td class='num'>1.10%</td><td class='num'>0.04%</td></tr>"
+        "<td class='num lvl-ok' data-value='0.02' title='warning at 80.00%, critical at 95.00% "
+        "(QuotaNearlyUsed)'>2.00%</td><td class='num lvl-warning' data-value='0.011' "
+        "title='warning at 1.00%, critical at 5.00% (ReputationBounce)'>1.10%</td>"
+        "<td class='num' data-value='0.0004' title='no rule watches this rate'>0.04%</td></tr>"
     ) in html
     assert "<tr class='bad'><td>west</td><td>222</td><td>eu-west-1</td><td>PROBATION</td><td>yes</td>" in html
     assert (

@@ -53,3 +53,22 @@ def test_any_window_for_the_sparklines() -> None:
     assert levels_for(RULES, "bounce_rate", None, "eu", "tx") == Levels(
         0.02, 0.04, ("BounceHigh", "BounceSpikeEu")
     )
+
+
+def test_account_level_rates_take_only_rules_that_do_not_narrow_sets() -> None:
+    rules = AlertsConfig.model_validate(
+        {
+            "rules": [
+                {"name": "Reputation", "signal": "cloudwatch_bounce_rate", "warning": 0.02, "critical": 0.05},
+                {
+                    "name": "ReputationMk",
+                    "signal": "cloudwatch_bounce_rate",
+                    "warning": 0.01,
+                    "configuration_sets": ["mk-*"],
+                },
+            ]
+        }
+    ).rules
+    assert levels_for(rules, "cloudwatch_bounce_rate", None, "us", None) == Levels(
+        0.02, 0.05, ("Reputation",)
+    )
