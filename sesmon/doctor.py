@@ -3,6 +3,10 @@
 Every check only reads. The path checks follow the events the way SES sends them: configuration set
 → enabled event destination → SNS topic → subscription → queue (or EventBridge bus → rule whose
 pattern matches SES email events → target), and the queue policy must let that topic or rule send.
+
+One module on purpose, although it passes 400 lines: the checks share one pass over the
+target's live resources (queue attributes, topics, rules, destinations) and one result type, so
+splitting them would mean passing that read state between modules.
 """
 
 from __future__ import annotations

@@ -7,6 +7,9 @@ through ``html.escape`` here, so no component can forget it.
 The page is live: a few lines of plain JavaScript fetch :func:`render_main` (``/status/fragment``)
 every few seconds and swap it in, without a reload. Rates are one format (:func:`percent`), coloured
 against the levels of the rules that watch them; sparklines are inline SVG drawn here.
+
+Past 400 lines on purpose: it is the single place that writes markup, so every section's
+rendering sits here by design (the rows it renders live in ``status.py``).
 """
 
 from __future__ import annotations

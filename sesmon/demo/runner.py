@@ -1,4 +1,8 @@
-"""``sesmon demo``: embedded AWS → provisioning → generated config → the real daemon → simulated traffic."""
+"""``sesmon demo``: embedded AWS → provisioning → generated config → the real daemon → simulated traffic.
+
+Past 400 lines on purpose: it is the demo's composition root (embedded servers, provisioning,
+config, daemon, traffic, console, summary) in start order; each step's work lives in its own module.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,10 @@
 """The SQLite state backend (default, embedded; WAL): one connection, serialised by a lock, every write
-in a transaction."""
+in a transaction.
+
+Past 400 lines on purpose: it is one backend implementing every port of ``sesmon.state.ports``
+(ingestion, alert state, outbox, leases) over one connection and one lock; the file-level concerns
+live in ``state/file.py`` and the WAL checkpoints in ``state/checkpoint.py``.
+"""
 
 from __future__ import annotations
 
