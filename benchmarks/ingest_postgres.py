@@ -39,8 +39,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from moto_endpoint import start_moto_process
-
+from benchmarks.moto_endpoint import start_moto_process
 from sesmon import runtime
 from sesmon.batch import Message
 from sesmon.config import Config
