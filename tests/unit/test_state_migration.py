@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 from pathlib import Path
 
@@ -18,8 +17,13 @@ RELEASE = FIXTURES / "state"
 
 
 def release_copy(tmp_path: Path) -> Path:
+    """The release's state file, rebuilt by SQLite from its dump (``make_release_state.py``)."""
     path = tmp_path / "release-1.db"
-    shutil.copyfile(RELEASE / "release-1.db", path)
+    conn = sqlite3.connect(path)
+    try:
+        conn.executescript((RELEASE / "release-1.sql").read_text())
+    finally:
+        conn.close()
     return path
 
 
