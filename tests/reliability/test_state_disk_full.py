@@ -94,8 +94,12 @@ def test_disk_full_marks_state_down_and_loses_no_event(sesmon: SesmonProcess, sm
 
     filler.unlink()  # space again: the same process recovers by itself
     wait_for(lambda: sesmon.depth() == 0, "the queue drained after space returned")
+    # /metrics serves an exposition rendered after each commit (at most once a second): await it.
+    wait_for(
+        lambda: sesmon.value("sesmon_events_total") == len(warm) + EVENTS,
+        "the exposition shows every event counted after space returned",
+    )
     assert sesmon.value("sesmon_source_up", source="state") == 1
-    assert sesmon.value("sesmon_events_total") == len(warm) + EVENTS
     assert sesmon.events("state_write_recovered")
     assert sesmon.stop() == 0
 

@@ -32,7 +32,12 @@ def _yaml_string(text: str) -> str:
 @pytest.fixture
 def sesmon(moto_server: MotoServer, tmp_path: Path) -> Iterator[SesmonProcess]:
     providers = "".join(f"  {_yaml_string(name)}: [{domain}]\n" for name, domain in AWKWARD.items())
-    process = SesmonProcess(moto_server, tmp_path, tmp_path / "state.db", extra="providers:\n" + providers)
+    process = SesmonProcess(
+        moto_server,
+        tmp_path,
+        tmp_path / "state.db",
+        extra="metrics:\n  providers: true\nproviders:\n" + providers,
+    )
     yield process
     process.stop()
 
@@ -67,8 +72,14 @@ def test_awkward_label_values_round_trip_through_a_restart(sesmon: SesmonProcess
     sesmon.start()
     sesmon.send(bodies)
     wait_for(lambda: sesmon.depth() == 0, "every event counted and deleted")
+    expected = dict.fromkeys(AWKWARD, float(EVENTS_PER_PROVIDER))
+    # /metrics serves an exposition rendered after each commit (at most once a second): await it.
+    wait_for(
+        lambda: {name: _providers(sesmon).get(name) for name in AWKWARD} == expected,
+        "the exposition shows every provider's count",
+    )
     before = _providers(sesmon)
-    assert {name: before.get(name) for name in AWKWARD} == dict.fromkeys(AWKWARD, float(EVENTS_PER_PROVIDER))
+    assert {name: before.get(name) for name in AWKWARD} == expected
     assert set(before) - {"other"} == set(AWKWARD)  # no split pieces such as "evil" or "name"
     assert sesmon.stop() == 0
 
