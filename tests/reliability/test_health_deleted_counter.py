@@ -65,6 +65,9 @@ server: {{listen: "127.0.0.1:0"}}
                 assert proc.poll() is None, "the daemon exited on its own"
                 os.kill(proc.pid, signal.SIGKILL)
                 proc.wait(10)
+            daemon_log = tmp_path / "daemon.log"
+            log.flush()
+            starts_before = daemon_log.read_text(encoding="utf-8").count('"event":"started"')
             proc = subprocess.Popen(
                 [*SESMON, "run", "--config", str(config)], stdout=log, stderr=log, env=env
             )
@@ -73,6 +76,12 @@ server: {{listen: "127.0.0.1:0"}}
                 assert proc.poll() is None, "the daemon exited on its own"
                 stop.wait(0.5)
             assert depth(sqs, queue_url) == 0, "queue not drained"
+            # The queue may have drained before this daemon even started: a SIGTERM before it has
+            # installed its handlers would kill it, not stop it. Await its "started" line first.
+            while daemon_log.read_text(encoding="utf-8").count('"event":"started"') <= starts_before:
+                assert proc.poll() is None, "the daemon exited on its own"
+                assert time.monotonic() < deadline, "the last daemon never started"
+                stop.wait(0.2)
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(30) == 0
         finally:
