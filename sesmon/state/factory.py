@@ -24,10 +24,7 @@ def open_state(
     if config.backend == "postgresql":
         from sesmon.state.postgres import PostgresState  # noqa: PLC0415 - psycopg only when configured
 
-        state = PostgresState(config.resolved_dsn(), pool_size=config.pool_size)
-        if listener is not None:
-            listener.opened(None, False)  # when the shared database began is not recorded there
-        return state
+        return PostgresState(config.resolved_dsn(), pool_size=config.pool_size, listener=listener)
     from sesmon.state.sqlite import SqliteState  # noqa: PLC0415
 
     return SqliteState(config.path, config.on_corrupt, listener, clock)

@@ -11,6 +11,7 @@ migrations, retry and lease fencing, which all share the same transaction helper
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -25,8 +26,9 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from sesmon import redact
 from sesmon.batch import IngestDelta
-from sesmon.logs import get_logger
+from sesmon.logs import get_logger, log_event
 from sesmon.state.keys import decode_key, encode_key
+from sesmon.state.monitor import StateListener
 from sesmon.state.ports import (
     INGEST_DOCUMENTS,
     SCHEMA_VERSION,
@@ -171,7 +173,14 @@ class PostgresState:
     kind = "postgresql"
     shared = True
 
-    def __init__(self, dsn: str, *, pool_size: int = 4, connect_timeout: float = 15.0) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        pool_size: int = 4,
+        connect_timeout: float = 15.0,
+        listener: StateListener | None = None,
+    ) -> None:
         # The whole DSN and its password are secrets: mask them wherever an error might echo them.
         try:
             password = conninfo_to_dict(dsn).get("password")
@@ -179,8 +188,12 @@ class PostgresState:
             raise StateError(
                 f"state.dsn is not a valid PostgreSQL connection string: {_clean(exc, dsn)}"
             ) from None
-        redact.register(dsn, *([str(password)] if password else []))
+        self._secrets = (dsn, *([str(password)] if password else []))
+        redact.register(*self._secrets)
         self.location = describe_dsn(dsn)
+        # Hears how each transaction goes: the daemon's ``state`` source (set once opened, so that
+        # the migration's own failure is the one-line start-up error, not a health event).
+        self.listener: StateListener | None = None
         # Statements sent, BEGIN and COMMIT included, each one network round trip: for benchmarks.
         self.round_trips = 0
         self._pool = ConnectionPool(
@@ -211,15 +224,31 @@ class PostgresState:
         except BaseException:
             self._pool.close()
             raise
+        self.listener = listener
+        if listener is not None:
+            listener.opened(None, False)  # when the shared database began is not recorded there
 
     # -- plumbing --------------------------------------------------------------------------------
 
     @contextmanager
     def _tx(self) -> Iterator[psycopg.Cursor[Any]]:
-        """One transaction on a pooled connection: committed on success, rolled back on error."""
-        with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-            self.round_trips += 2  # BEGIN and COMMIT
-            yield cur
+        """One transaction on a pooled connection: committed on success, rolled back on error.
+
+        Its outcome goes to the listener: a server that is down, unreachable, read-only or out of
+        space makes the ``state`` source go down, and the next committed transaction brings it back.
+        """
+        try:
+            with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+                self.round_trips += 2  # BEGIN and COMMIT
+                yield cur
+        except BaseException as exc:
+            if self.listener is not None and _is_storage_error(exc):
+                error = f"{type(exc).__name__}: {_clean(exc, *self._secrets)}"[:300]
+                log_event(log, logging.ERROR, "state_write_failed", location=self.location, error=error)
+                self.listener.write_failed(error)
+            raise
+        if self.listener is not None:
+            self.listener.write_succeeded()
 
     def _run(self, cur: psycopg.Cursor[Any], query: str, params: Any = None) -> psycopg.Cursor[Any]:
         """Execute one statement (one round trip)."""
@@ -529,6 +558,17 @@ class PostgresState:
             "UPDATE leases SET expires = -1 WHERE name = %s AND holder = %s AND token = %s",
             (lease.name, lease.holder, lease.token),
         )
+
+
+def _is_storage_error(exc: BaseException) -> bool:
+    # The database's fault: connection lost or refused, pool exhausted, read-only, disk full,
+    # permission revoked. A deadlock or serialization failure is retried whole and a unique
+    # violation is the caller's; neither says the state is unwell.
+    if isinstance(exc, PoolTimeout):
+        return True
+    return isinstance(exc, psycopg.Error) and not isinstance(
+        exc, errors.DeadlockDetected | errors.SerializationFailure | psycopg.IntegrityError
+    )
 
 
 def _clean(exc: BaseException, *secrets: str) -> str:
