@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
+# Prints the policy `setup` needs (its reads and writes), which a denied step names.
+SETUP_POLICY_COMMAND = "sesmon iam-policy --setup --config CONFIG"
 
 
 def setup_arguments(setup: argparse.ArgumentParser) -> None:
@@ -69,11 +71,24 @@ def run_setup(
         try:
             outcomes.append(provisioner.run())
         except (ClientError, BotoCoreError, SetupError) as exc:
-            out.write(render([*outcomes, provisioner.outcome], applied=args.apply, stopped=True))
-            print(f"sesmon setup: target {target.name}: {redact.redact(str(exc))}", file=err)
+            # Only what was planned or done is shown: a failure on the first call planned nothing.
+            shown = [o for o in (*outcomes, provisioner.outcome) if o.steps]
+            if shown:
+                out.write(render(shown, applied=args.apply, stopped=True))
+            print(f"sesmon setup: target {target.name}: {redact.redact(_setup_failure(exc))}", file=err)
             return EXIT_FAILED
     out.write(render(outcomes, applied=args.apply))
     return EXIT_OK
+
+
+def _setup_failure(exc: Exception) -> str:
+    """The one line of a failed setup: the problem and, when there is one, its fix."""
+    from sesmon.aws_errors import explain  # noqa: PLC0415
+
+    if not isinstance(exc, ClientError | BotoCoreError):
+        return str(exc)  # a SetupError already says what to do
+    problem, fix = explain(exc, SETUP_POLICY_COMMAND)
+    return f"{problem}; {fix}" if fix else problem
 
 
 def run_doctor(

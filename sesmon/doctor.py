@@ -21,6 +21,8 @@ from typing import Any, Final
 from botocore.exceptions import BotoCoreError, ClientError
 
 from sesmon import redact
+from sesmon.aws_errors import CREDENTIALS_FIX, NO_CREDENTIALS, REJECTED_FIX, denied, explain
+from sesmon.aws_errors import why as _why
 from sesmon.config import Config, TargetConfig
 from sesmon.dnsauth import Status
 from sesmon.iam import actions_for, doctor_actions
@@ -39,17 +41,7 @@ from sesmon.wiring import (
 )
 
 SETUP_FIX: Final = "sesmon setup --config CONFIG --apply"
-DENIED_CODES: Final = frozenset(
-    {
-        "AccessDenied",
-        "AccessDeniedException",
-        "UnauthorizedOperation",
-        "AuthorizationError",
-        "AuthorizationErrorException",
-        "UnauthorizedException",
-        "InvalidClientTokenId",
-    }
-)
+POLICY_COMMAND: Final = "sesmon iam-policy --config CONFIG"
 # botocore's credential ``method`` → where the default chain found the credentials.
 CREDENTIAL_SOURCES: Final = {
     "env": "environment variables (AWS_ACCESS_KEY_ID)",
@@ -87,25 +79,6 @@ class Report:
 
     def add(self, ok: bool, check: str, detail: str, fix: str = "") -> None:
         self.checks.append(Check(ok, check, redact.redact(detail), "" if ok else fix))
-
-
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def denied(exc: Exception) -> bool:
-    """True when AWS refused the call for lack of permission."""
-    if not isinstance(exc, ClientError):
-        return False
-    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    return _code(exc) in DENIED_CODES or status == 403
-
-
-def _why(exc: Exception) -> str:
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        return f"{error.get('Code', 'error')}: {error.get('Message', '')}".strip().rstrip(":")
-    return f"{type(exc).__name__}: {exc}"
 
 
 # -- pure helpers ------------------------------------------------------------------------------------
@@ -267,8 +240,12 @@ class Doctor:
             # Any failure of a section is its ✗ line: doctor reports, it never stops with a traceback.
             except Exception as exc:  # noqa: BLE001
                 section = step.__name__.strip("_").replace("_", " ")
-                fix = "grant the permission (sesmon iam-policy --config CONFIG)" if denied(exc) else ""
-                self.report.add(False, section, f"could not be checked: {_why(exc)}", fix)
+                problem, fix = _why(exc), ""
+                if isinstance(exc, ClientError | BotoCoreError):
+                    problem, fix = explain(exc, POLICY_COMMAND)
+                if problem == NO_CREDENTIALS:
+                    fix = ""  # the credentials line above says how, once
+                self.report.add(False, section, f"could not be checked: {problem}", fix)
         return self.report
 
     # credentials ----------------------------------------------------------------------------------
@@ -279,8 +256,8 @@ class Doctor:
             self.report.add(
                 False,
                 "credentials",
-                "none found in the default chain",
-                "give sesmon credentials: env, profile, IRSA, ECS task role or instance role (README)",
+                NO_CREDENTIALS,
+                CREDENTIALS_FIX,
             )
             return
         source = CREDENTIAL_SOURCES.get(method, method)
@@ -291,9 +268,7 @@ class Doctor:
         try:
             arn = str(self.clients.client("sts").get_caller_identity()["Arn"])
         except (ClientError, BotoCoreError) as exc:
-            self.report.add(
-                False, "credentials", f"{source}: rejected: {_why(exc)}", "renew or fix the credentials"
-            )
+            self.report.add(False, "credentials", f"{source}: rejected: {_why(exc)}", REJECTED_FIX)
             return
         self.report.add(True, "credentials", f"{source}; caller {arn}")
 

@@ -95,6 +95,14 @@ ACTIONS: dict[Operation, str | None] = {
     ("sesv2", "UpdateConfigurationSetEventDestination"): "ses:UpdateConfigurationSetEventDestination",
 }
 
+
+def action_of(operation: str) -> str | None:
+    """The IAM action authorising an API operation named in an error (botocore's ``operation_name``
+    carries no service); None when no service, or more than one, has that operation."""
+    found = {action for (_, op), action in ACTIONS.items() if op == operation and action is not None}
+    return found.pop() if len(found) == 1 else None
+
+
 # A rule action (alerts.rules[].actions) → the write operations it makes; `sesmon resume` makes the
 # same call as a pause. Granted only when some rule has that action.
 ACTION_OPERATIONS: dict[str, tuple[Operation, ...]] = {

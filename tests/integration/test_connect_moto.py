@@ -486,3 +486,28 @@ def test_events_sent_through_eventbridge_arrive_and_count_once_with_the_same_by_
         store.close()
     assert counters[("events", "marketing", "bounce")] == 1
     assert counters[("sqs", "duplicate")] == 1
+
+
+def test_setup_names_a_denied_permission_and_the_policy_that_grants_it(
+    aws: EmbeddedAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = make_config(aws, tmp_path)
+    path = tmp_path / "sesmon.yaml"
+    path.write_text(json.dumps(config.model_dump(mode="json", by_alias=True, exclude_defaults=True)))
+    built = AwsClients.__init__
+
+    def denying(self: AwsClients, *args: Any, **kwargs: Any) -> None:
+        built(self, *args, **kwargs)
+        deny(self, "sesv2", "GetConfigurationSet")
+
+    monkeypatch.setattr(AwsClients, "__init__", denying)
+    assert cli.main(["setup", "--config", str(path)]) == 1
+    captured = capsys.readouterr()
+    # The SQS and SNS steps before the refusal were planned, and say so.
+    assert "create    sqs queue sesmon-events" in captured.out
+    assert captured.out.endswith("Stopped: the steps above were planned, the rest not.\n")
+    assert captured.err == (
+        "sesmon setup: target prod: AWS denied ses:GetConfigurationSet: AccessDeniedException: "
+        "not authorized; grant ses:GetConfigurationSet: sesmon iam-policy --setup --config CONFIG "
+        "prints the policy\n"
+    )

@@ -1,0 +1,56 @@
+"""A failed AWS call's one line: the problem and the fix, as `setup` and `doctor` print them."""
+
+from __future__ import annotations
+
+from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
+
+from sesmon.aws_errors import CREDENTIALS_FIX, NO_CREDENTIALS, REJECTED_FIX, UNREACHABLE_FIX, explain
+from sesmon.iam import action_of
+
+POLICY = "sesmon iam-policy --setup --config CONFIG"
+
+
+def _refused(code: str, operation: str, status: int = 400) -> ClientError:
+    response = {
+        "Error": {"Code": code, "Message": "not authorized"},
+        "ResponseMetadata": {"HTTPStatusCode": status},
+    }
+    return ClientError(response, operation)  # type: ignore[arg-type]  # the stubs want a TypedDict
+
+
+def test_a_denied_call_names_the_iam_action_and_the_policy_command() -> None:
+    problem, fix = explain(_refused("AccessDenied", "GetQueueUrl", 403), POLICY)
+    assert problem == "AWS denied sqs:GetQueueUrl: AccessDenied: not authorized"
+    assert fix == f"grant sqs:GetQueueUrl: {POLICY} prints the policy"
+    problem, fix = explain(_refused("AccessDeniedException", "CreateConfigurationSet", 403), POLICY)
+    assert problem.startswith("AWS denied ses:CreateConfigurationSet: ")
+    assert fix.startswith("grant ses:CreateConfigurationSet: ")
+
+
+def test_an_operation_outside_the_known_actions_is_named_as_aws_named_it() -> None:
+    assert action_of("SomethingNew") is None
+    assert action_of("GetTopicAttributes") == "sns:GetTopicAttributes"
+    problem, _ = explain(_refused("AccessDenied", "SomethingNew", 403), POLICY)
+    assert problem == "AWS denied SomethingNew: AccessDenied: not authorized"
+
+
+def test_credential_failures_say_how_to_give_or_renew_them() -> None:
+    assert explain(NoCredentialsError(), POLICY) == (NO_CREDENTIALS, CREDENTIALS_FIX)
+    for source in ("AWS_ACCESS_KEY_ID", "AWS_PROFILE", "aws configure", "role", "sesmon doctor"):
+        assert source in CREDENTIALS_FIX
+    problem, fix = explain(_refused("ExpiredToken", "GetQueueUrl"), POLICY)
+    assert problem == "AWS rejected the credentials: ExpiredToken: not authorized"
+    assert fix == REJECTED_FIX
+
+
+def test_an_unreachable_endpoint_says_what_to_check() -> None:
+    problem, fix = explain(EndpointConnectionError(endpoint_url="http://127.0.0.1:9/"), POLICY)
+    assert problem == 'cannot reach AWS: Could not connect to the endpoint URL: "http://127.0.0.1:9/"'
+    assert fix == UNREACHABLE_FIX
+
+
+def test_any_other_refusal_is_aws_own_words_without_a_guessed_fix() -> None:
+    assert explain(_refused("ThrottlingException", "GetQueueUrl"), POLICY) == (
+        "ThrottlingException: not authorized",
+        "",
+    )
