@@ -252,6 +252,9 @@ def cmd_state(args: argparse.Namespace) -> int:
 
 def _check_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", nargs="?", metavar="FILE", help="the same as --config FILE")
+    parser.add_argument(
+        "--strict", action="store_true", help="exit 2 when there are warnings (placeholders, no sinks …)"
+    )
 
 
 def _check_config_file(args: argparse.Namespace) -> str | None:
@@ -265,12 +268,15 @@ def _check_config_file(args: argparse.Namespace) -> str | None:
 
 @command(
     "check-config",
-    "validate a config file and summarise it",
+    "validate a config file, summarise it and warn of likely mistakes",
     arguments=_check_config_arguments,
     check=_check_config_file,
 )
 def cmd_check_config(args: argparse.Namespace, config: Config) -> int:
-    """Validate a config file and summarise it in one line."""
+    """Validate a config file and summarise it in one line; then one ``warning:`` line (stderr) per
+    item that is valid but surely not meant, which ``--strict`` makes a usage error (exit 2)."""
+    from sesmon.config_warnings import config_warnings  # noqa: PLC0415
+
     alerts = config.alerts
     print(
         f"{config_path(args)[0]}: ok: {len(config.targets)} target(s) "
@@ -278,7 +284,10 @@ def cmd_check_config(args: argparse.Namespace, config: Config) -> int:
         f"windows {', '.join(config.windows)} + volume, "
         f"{len(alerts.rules)} rule(s), {len(alerts.sinks)} sink(s)"
     )
-    return EXIT_OK
+    warnings = config_warnings(config)
+    for warning in warnings:
+        print(f"warning: {redact.redact(warning)}", file=sys.stderr)
+    return EXIT_CONFIG if warnings and args.strict else EXIT_OK
 
 
 @command("rules", "print the alert rules as a Prometheus rule file")
