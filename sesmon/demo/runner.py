@@ -7,6 +7,7 @@ config, daemon, traffic, console, summary) in start order; each step's work live
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -37,6 +38,7 @@ from sesmon.demo.moto_server import ACCOUNT_ID, REGION, EmbeddedAws
 from sesmon.demo.provision import MAIL_FROM_DOMAIN, Provisioned, provision
 from sesmon.demo.receiver import DemoReceiver, Received
 from sesmon.demo.scenarios import SCENARIOS, Scenario
+from sesmon.demo.shell import sesmon_command
 from sesmon.demo.simulator import TrafficSimulator
 from sesmon.demo.summary import collect, format_summary, summarise
 from sesmon.demo.traffic import Traffic, demo_profiles
@@ -240,12 +242,11 @@ class _SesWatcher:
             if not now:
                 self.say(
                     f"[{elapsed:5.1f} s] SES: sending of configuration set '{name}' is PAUSED (by sesmon's "
-                    "pause_configuration_set action); its traffic has stopped. Resume it from another shell:"
+                    "pause_configuration_set action); its traffic has stopped. Resume it from another "
+                    "shell while this demo runs: the command calls the demo's embedded AWS at "
+                    f"{self.aws.endpoint_url} (the config's endpoint_url), which accepts any key:"
                 )
-                self.say(
-                    "          AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo "
-                    f"sesmon resume --config {self.config_path} --configuration-set {name}"
-                )
+                self.say(f"          {resume_command_line(self.config_path, name)}")
             else:
                 self.say(f"[{elapsed:5.1f} s] SES: sending of configuration set '{name}' resumed")
         if not self.canary_seen:
@@ -259,6 +260,15 @@ class _SesWatcher:
                         f"'{labels.get('configuration_set', '')}' came back (Send and Delivery) in "
                         f"{sample.value:.1f} s: SES → SNS → SQS → sesmon works"
                     )
+
+
+def resume_command_line(config_path: Path, configuration_set: str) -> str:
+    """The ``sesmon resume`` of a paused demo set, runnable as printed (dummy keys: the user's own
+    credentials may be absent, and the embedded endpoint takes any)."""
+    return (
+        f"AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo {sesmon_command()} resume "
+        f"--config {shlex.quote(str(config_path))} --configuration-set {shlex.quote(configuration_set)}"
+    )
 
 
 def _use_demo_credentials() -> None:

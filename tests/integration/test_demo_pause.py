@@ -78,18 +78,19 @@ def test_pause_scenario_pauses_the_set_and_resume_reenables_it(tmp_path: Path) -
         done = _value(samples, "sesmon_actions_total", action="pause_configuration_set", result="done")
         assert done == 1
         assert "Actions (mode enforce)" in httpx.get(f"http://127.0.0.1:{port}/", timeout=5).text
+        # The printed command, run as printed by a shell with no AWS credentials and no sesmon on PATH.
+        hint = console.wait_for(lambda line: "resume --config" in line, 10).strip()
+        assert "while this demo runs" in console.text()
+        assert f"--config {directory / 'sesmon.yaml'} --configuration-set marketing" in hint
+        shell_env = {k: v for k, v in environment_without_aws().items() if not k.startswith("AWS_")}
+        shell_env["AWS_EC2_METADATA_DISABLED"] = "true"  # never ask the instance metadata service
+        shell_env["PATH"] = "/usr/bin:/bin"
         resume = subprocess.run(
-            [
-                *_command(),
-                "resume",
-                "--config",
-                str(directory / "sesmon.yaml"),
-                "--configuration-set",
-                "marketing",
-            ],
+            ["/bin/sh", "-c", hint],
             capture_output=True,
             text=True,
-            env=environment_without_aws(),
+            env=shell_env,
+            cwd=tmp_path.parent,  # another shell, elsewhere
             timeout=60,
             check=False,
         )
