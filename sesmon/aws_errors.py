@@ -47,6 +47,10 @@ CREDENTIALS_FIX: Final = (
 )
 REJECTED_FIX: Final = "renew or fix the credentials"
 UNREACHABLE_FIX: Final = "check the network or proxy (HTTPS_PROXY) and the target's region and endpoint_url"
+# The commands printing the policy a denied call's fix points at: the daemon's (run, doctor,
+# resume) and the one `sesmon setup --apply` needs.
+POLICY_COMMAND: Final = "sesmon iam-policy --config CONFIG"
+SETUP_POLICY_COMMAND: Final = "sesmon iam-policy --setup --config CONFIG"
 _UNREACHABLE: Final = (EndpointConnectionError, ConnectTimeoutError, ConnectionClosedError, ReadTimeoutError)
 
 
@@ -87,3 +91,11 @@ def explain(exc: ClientError | BotoCoreError, policy_command: str) -> tuple[str,
             action = action_of(exc.operation_name) or exc.operation_name
             return f"AWS denied {action}: {why(exc)}", f"grant {action}: {policy_command} prints the policy"
     return why(exc), ""
+
+
+def one_line(exc: Exception, policy_command: str) -> str:
+    """The failure as a command prints it: ``problem; fix`` for AWS's, ``Type: message`` for others."""
+    if not isinstance(exc, ClientError | BotoCoreError):
+        return why(exc)
+    problem, fix = explain(exc, policy_command)
+    return f"{problem}; {fix}" if fix else problem

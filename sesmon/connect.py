@@ -17,8 +17,6 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
-# Prints the policy `setup` needs (its reads and writes), which a denied step names.
-SETUP_POLICY_COMMAND = "sesmon iam-policy --setup --config CONFIG"
 
 
 def setup_arguments(setup: argparse.ArgumentParser) -> None:
@@ -55,6 +53,7 @@ def run_setup(
     """Print the plan or the template, or apply the plan; 1 when AWS refused a step."""
     out, err = out or sys.stdout, err or sys.stderr
     from sesmon import cloudformation  # noqa: PLC0415 - keep other commands' start-up lean
+    from sesmon.aws_errors import SETUP_POLICY_COMMAND, one_line  # noqa: PLC0415
     from sesmon.provisioning import Provisioner, SetupError, render  # noqa: PLC0415
     from sesmon.sources.aws import ApiCallCounter, AwsClients  # noqa: PLC0415
 
@@ -75,20 +74,12 @@ def run_setup(
             shown = [o for o in (*outcomes, provisioner.outcome) if o.steps]
             if shown:
                 out.write(render(shown, applied=args.apply, stopped=True))
-            print(f"sesmon setup: target {target.name}: {redact.redact(_setup_failure(exc))}", file=err)
+            # A SetupError already says what to do; AWS's failures get their fix.
+            line = str(exc) if isinstance(exc, SetupError) else one_line(exc, SETUP_POLICY_COMMAND)
+            print(f"sesmon setup: target {target.name}: {redact.redact(line)}", file=err)
             return EXIT_FAILED
     out.write(render(outcomes, applied=args.apply))
     return EXIT_OK
-
-
-def _setup_failure(exc: Exception) -> str:
-    """The one line of a failed setup: the problem and, when there is one, its fix."""
-    from sesmon.aws_errors import explain  # noqa: PLC0415
-
-    if not isinstance(exc, ClientError | BotoCoreError):
-        return str(exc)  # a SetupError already says what to do
-    problem, fix = explain(exc, SETUP_POLICY_COMMAND)
-    return f"{problem}; {fix}" if fix else problem
 
 
 def run_doctor(

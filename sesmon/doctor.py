@@ -21,7 +21,14 @@ from typing import Any, Final
 from botocore.exceptions import BotoCoreError, ClientError
 
 from sesmon import redact
-from sesmon.aws_errors import CREDENTIALS_FIX, NO_CREDENTIALS, REJECTED_FIX, denied, explain
+from sesmon.aws_errors import (
+    CREDENTIALS_FIX,
+    NO_CREDENTIALS,
+    POLICY_COMMAND,
+    REJECTED_FIX,
+    denied,
+    explain,
+)
 from sesmon.aws_errors import why as _why
 from sesmon.config import Config, TargetConfig
 from sesmon.dnsauth import Status
@@ -41,7 +48,6 @@ from sesmon.wiring import (
 )
 
 SETUP_FIX: Final = "sesmon setup --config CONFIG --apply"
-POLICY_COMMAND: Final = "sesmon iam-policy --config CONFIG"
 # botocore's credential ``method`` → where the default chain found the credentials.
 CREDENTIAL_SOURCES: Final = {
     "env": "environment variables (AWS_ACCESS_KEY_ID)",
@@ -579,7 +585,7 @@ class Doctor:
                         False,
                         f"permission {action}",
                         f"denied: {_why(exc)}",
-                        f"add {action} to sesmon's policy: sesmon iam-policy --config CONFIG",
+                        f"add {action} to sesmon's policy: {POLICY_COMMAND}",
                     )
                     continue
             self.report.add(True, f"permission {action}", "allowed")

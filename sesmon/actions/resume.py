@@ -48,7 +48,9 @@ def resume(
     try:
         actuator.apply(RESUME_SET, target, configuration_set)
     except Exception as exc:  # noqa: BLE001 - one line for the operator, never a traceback
-        print(f"sesmon resume: {redact.redact(f'{type(exc).__name__}: {exc}')}", file=err)
+        from sesmon.aws_errors import POLICY_COMMAND, one_line  # noqa: PLC0415 - botocore only on failure
+
+        print(f"sesmon resume: {redact.redact(one_line(exc, POLICY_COMMAND))}", file=err)
         return EXIT_RUNTIME
     now = clock()
     store = open_state(config.state)

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
+
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 
-from sesmon.aws_errors import CREDENTIALS_FIX, NO_CREDENTIALS, REJECTED_FIX, UNREACHABLE_FIX, explain
+from sesmon.actions.resume import resume
+from sesmon.aws_errors import (
+    CREDENTIALS_FIX,
+    NO_CREDENTIALS,
+    REJECTED_FIX,
+    UNREACHABLE_FIX,
+    explain,
+    one_line,
+)
+from sesmon.config import Config
 from sesmon.iam import action_of
 
 POLICY = "sesmon iam-policy --setup --config CONFIG"
@@ -54,3 +66,29 @@ def test_any_other_refusal_is_aws_own_words_without_a_guessed_fix() -> None:
         "ThrottlingException: not authorized",
         "",
     )
+
+
+def test_one_line_joins_problem_and_fix_and_keeps_other_errors_as_they_are() -> None:
+    assert one_line(NoCredentialsError(), POLICY) == f"{NO_CREDENTIALS}; {CREDENTIALS_FIX}"
+    assert one_line(_refused("ThrottlingException", "GetQueueUrl"), POLICY) == (
+        "ThrottlingException: not authorized"
+    )
+    assert one_line(ValueError("bad"), POLICY) == "ValueError: bad"
+
+
+class _Unreachable:
+    def apply(self, action: str, target: str, configuration_set: str) -> None:
+        raise EndpointConnectionError(endpoint_url="http://127.0.0.1:9/")
+
+
+def test_resume_after_the_demo_stopped_says_aws_is_unreachable_and_what_to_check(tmp_path: Path) -> None:
+    config = Config.model_validate(
+        {"targets": [{"name": "demo", "region": "us-east-1"}], "state": {"path": str(tmp_path / "s.db")}}
+    )
+    err = io.StringIO()
+    assert resume(config, "marketing", None, _Unreachable(), err=err, out=io.StringIO()) == 1
+    assert err.getvalue() == (
+        'sesmon resume: cannot reach AWS: Could not connect to the endpoint URL: "http://127.0.0.1:9/"; '
+        f"{UNREACHABLE_FIX}\n"
+    )
+    assert not (tmp_path / "s.db").exists()  # nothing recorded: the set was not resumed
