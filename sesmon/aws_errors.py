@@ -42,9 +42,10 @@ REJECTED_CODES: Final = frozenset(
 NO_CREDENTIALS: Final = "no AWS credentials found in the default chain"
 CREDENTIALS_FIX: Final = (
     "give sesmon credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment, "
-    "a profile (AWS_PROFILE, or `aws configure`), or a role (IRSA, ECS task role, instance role); "
-    "`sesmon doctor` shows which source it finds"
+    "a profile (AWS_PROFILE, or `aws configure`), or a role (IRSA, ECS task role, instance role)"
 )
+# Outside doctor, the fix also says where to see what the chain finds.
+CREDENTIALS_FIX_ELSEWHERE: Final = f"{CREDENTIALS_FIX}; `sesmon doctor` shows which source it finds"
 REJECTED_FIX: Final = "renew or fix the credentials"
 UNREACHABLE_FIX: Final = "check the network or proxy (HTTPS_PROXY) and the target's region and endpoint_url"
 # The commands printing the policy a denied call's fix points at: the daemon's (run, doctor,
@@ -79,9 +80,9 @@ def explain(exc: ClientError | BotoCoreError, policy_command: str) -> tuple[str,
     """``(problem, fix)`` of a failed call; a missing permission's fix points at ``policy_command``
     (the `sesmon iam-policy` invocation that prints the policy granting it)."""
     if isinstance(exc, NoCredentialsError):
-        return NO_CREDENTIALS, CREDENTIALS_FIX
+        return NO_CREDENTIALS, CREDENTIALS_FIX_ELSEWHERE
     if isinstance(exc, PartialCredentialsError):
-        return f"incomplete AWS credentials: {exc}", CREDENTIALS_FIX
+        return f"incomplete AWS credentials: {exc}", CREDENTIALS_FIX_ELSEWHERE
     if isinstance(exc, _UNREACHABLE):
         return f"cannot reach AWS: {exc}", UNREACHABLE_FIX
     if isinstance(exc, ClientError):

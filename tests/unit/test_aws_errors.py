@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError, NoCredenti
 
 from sesmon.actions.resume import resume
 from sesmon.aws_errors import (
-    CREDENTIALS_FIX,
+    CREDENTIALS_FIX_ELSEWHERE,
     NO_CREDENTIALS,
     REJECTED_FIX,
     UNREACHABLE_FIX,
@@ -47,9 +47,9 @@ def test_an_operation_outside_the_known_actions_is_named_as_aws_named_it() -> No
 
 
 def test_credential_failures_say_how_to_give_or_renew_them() -> None:
-    assert explain(NoCredentialsError(), POLICY) == (NO_CREDENTIALS, CREDENTIALS_FIX)
+    assert explain(NoCredentialsError(), POLICY) == (NO_CREDENTIALS, CREDENTIALS_FIX_ELSEWHERE)
     for source in ("AWS_ACCESS_KEY_ID", "AWS_PROFILE", "aws configure", "role", "sesmon doctor"):
-        assert source in CREDENTIALS_FIX
+        assert source in CREDENTIALS_FIX_ELSEWHERE
     problem, fix = explain(_refused("ExpiredToken", "GetQueueUrl"), POLICY)
     assert problem == "AWS rejected the credentials: ExpiredToken: not authorized"
     assert fix == REJECTED_FIX
@@ -69,7 +69,7 @@ def test_any_other_refusal_is_aws_own_words_without_a_guessed_fix() -> None:
 
 
 def test_one_line_joins_problem_and_fix_and_keeps_other_errors_as_they_are() -> None:
-    assert one_line(NoCredentialsError(), POLICY) == f"{NO_CREDENTIALS}; {CREDENTIALS_FIX}"
+    assert one_line(NoCredentialsError(), POLICY) == f"{NO_CREDENTIALS}; {CREDENTIALS_FIX_ELSEWHERE}"
     assert one_line(_refused("ThrottlingException", "GetQueueUrl"), POLICY) == (
         "ThrottlingException: not authorized"
     )
