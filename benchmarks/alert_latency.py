@@ -25,10 +25,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.daemon_config import write_daemon_config
 from benchmarks.ingest import cpu_seconds
 from benchmarks.sqs_server import LocalSqs
 from tests.sesgen import SesEventGenerator
@@ -56,38 +55,17 @@ class _Receiver(BaseHTTPRequestHandler):
 
 
 def _config(tmp: Path, sqs: LocalSqs, hook: str, for_seconds: float) -> Path:
-    doc = {
-        "targets": [
-            {
-                "name": "bench",
-                "region": "us-east-1",
-                "endpoint_url": sqs.endpoint,
-                "sqs": {"queue_url": sqs.queue_url, "on_invalid": "delete"},
-                "cloudwatch": {"enabled": False},
-                "account": {"enabled": False},
-                "identities": {"enabled": False},
-            }
-        ],
-        "dns": {"enabled": False},
-        "state": {"path": str(tmp / "state.db")},
-        "server": {"listen": "127.0.0.1:0"},
-        "logging": {"level": "warning"},
-        "alerts": {
-            "rules": [
-                {
-                    "name": "BounceRateHigh",
-                    "signal": "bounce_rate",
-                    "window": "1h",
-                    "warning": 0.05,
-                    "for": f"{for_seconds:g}s",
-                }
-            ],
+    rule = {"name": "BounceRateHigh", "signal": "bounce_rate", "window": "1h", "warning": 0.05}
+    return write_daemon_config(
+        tmp / "sesmon.yaml",
+        sqs.endpoint,
+        sqs.queue_url,
+        state={"path": str(tmp / "state.db")},
+        alerts={
+            "rules": [{**rule, "for": f"{for_seconds:g}s"}],
             "sinks": [{"name": "hook", "type": "webhook", "url": hook}],
         },
-    }
-    path = tmp / "sesmon.yaml"
-    path.write_text(yaml.safe_dump(doc))
-    return path
+    )
 
 
 def _wait(condition: Any, what: str, timeout: float) -> None:

@@ -35,10 +35,10 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.daemon_config import write_daemon_config
 from benchmarks.sqs_server import LocalSqs
 from sesmon import runtime
 from sesmon.batch import Message
@@ -70,29 +70,15 @@ def bodies(count: int, sets: int, seed: int) -> list[str]:
 
 
 def daemon_config(tmp: Path, endpoint: str, queue_url: str, receivers: int, sets: int) -> Path:
-    """The daemon's config for the run: one target on the local endpoint, AWS polling off (the local
-    endpoint speaks SQS only), everything else as shipped."""
-    doc = {
-        "targets": [
-            {
-                "name": "bench",
-                "region": "us-east-1",
-                "endpoint_url": endpoint,
-                "sqs": {"queue_url": queue_url, "receivers": receivers, "on_invalid": "delete"},
-                "cloudwatch": {"enabled": False},
-                "account": {"enabled": False},
-                "identities": {"enabled": False},
-                "max_configuration_sets": max(sets, 100),
-            }
-        ],
-        "dns": {"enabled": False},
-        "state": {"path": str(tmp / "state.db")},
-        "server": {"listen": "127.0.0.1:0"},
-        "logging": {"level": "warning"},
-    }
-    path = tmp / "sesmon.yaml"
-    path.write_text(yaml.safe_dump(doc))
-    return path
+    """The daemon's config for the run: one target on the local endpoint, everything else as shipped."""
+    return write_daemon_config(
+        tmp / "sesmon.yaml",
+        endpoint,
+        queue_url,
+        state={"path": str(tmp / "state.db")},
+        sqs={"receivers": receivers},
+        target={"max_configuration_sets": max(sets, 100)},
+    )
 
 
 def plain_consumer(endpoint: str, queue_url: str) -> None:

@@ -31,10 +31,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.daemon_config import write_daemon_config
 from benchmarks.sqs_server import LocalSqs
 from tests.sesgen import SesEventGenerator
 
@@ -51,27 +50,14 @@ def _free_port() -> int:
 
 
 def _config(tmp: Path, sqs: LocalSqs, port: int, sets: int) -> Path:
-    doc = {
-        "targets": [
-            {
-                "name": "bench",
-                "region": "us-east-1",
-                "endpoint_url": sqs.endpoint,
-                "sqs": {"queue_url": sqs.queue_url, "on_invalid": "delete"},
-                "cloudwatch": {"enabled": False},
-                "account": {"enabled": False},
-                "identities": {"enabled": False},
-                "max_configuration_sets": sets,
-            }
-        ],
-        "dns": {"enabled": False},
-        "state": {"path": str(tmp / "state.db")},
-        "server": {"listen": f"127.0.0.1:{port}"},
-        "logging": {"level": "warning"},
-    }
-    path = tmp / "sesmon.yaml"
-    path.write_text(yaml.safe_dump(doc))
-    return path
+    return write_daemon_config(
+        tmp / "sesmon.yaml",
+        sqs.endpoint,
+        sqs.queue_url,
+        state={"path": str(tmp / "state.db")},
+        target={"max_configuration_sets": sets},
+        listen=f"127.0.0.1:{port}",
+    )
 
 
 def _scrape(port: int, gzipped: bool) -> tuple[float, bytes]:
