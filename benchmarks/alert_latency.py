@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -27,7 +25,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.daemon_config import write_daemon_config
+from benchmarks.daemon_config import running_daemon, wait_until, write_daemon_config
 from benchmarks.ingest import cpu_seconds
 from benchmarks.sqs_server import LocalSqs
 from tests.sesgen import SesEventGenerator
@@ -68,15 +66,6 @@ def _config(tmp: Path, sqs: LocalSqs, hook: str, for_seconds: float) -> Path:
     )
 
 
-def _wait(condition: Any, what: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    tick = threading.Event()
-    while not condition():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out waiting for {what}")
-        tick.wait(0.02)  # a sampling interval: the daemon is another process
-
-
 def one_run(for_seconds: float, seed: int) -> float:
     """Seconds from the spike's landing to the notification's arrival."""
     now = time.time()
@@ -95,18 +84,12 @@ def one_run(for_seconds: float, seed: int) -> float:
     try:
         with LocalSqs() as sqs, tempfile.TemporaryDirectory() as tmp:
             config = _config(Path(tmp), sqs, hook, for_seconds)
-            env = {**os.environ, "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}
-            log = (Path(tmp) / "daemon.log").open("w+b")
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "sesmon.cli", "run", "--config", str(config)],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=log,
-            )
-            try:
-                _wait(lambda: sqs.queue.stats.requests.get("ReceiveMessage", 0) >= 4, "the receivers", 120)
+            with running_daemon(config, sqs) as proc:
+                wait_until(
+                    lambda: sqs.queue.stats.requests.get("ReceiveMessage", 0) >= 4, "the receivers", 120
+                )
                 sqs.queue.load(baseline)
-                _wait(lambda: sqs.queue.stats.deleted >= BASELINE, "the baseline to be counted", 120)
+                wait_until(lambda: sqs.queue.stats.deleted >= BASELINE, "the baseline to be counted", 120)
                 # Quiet: the daemon has settled (its CPU no longer moves) before the spike lands.
                 last = -1.0
                 while (used := cpu_seconds(proc.pid)) != last:
@@ -119,15 +102,6 @@ def one_run(for_seconds: float, seed: int) -> float:
                 if not handler.got.wait(for_seconds + 120):
                     raise RuntimeError("no notification arrived")
                 return handler.arrivals[0] - landed
-            finally:
-                proc.send_signal(signal.SIGTERM)
-                sqs.queue.close()
-                try:
-                    proc.wait(timeout=60)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-                log.close()
     finally:
         receiver.shutdown()
         receiver.server_close()

@@ -1,11 +1,21 @@
-"""The config file every benchmark gives ``sesmon run``: one target on a local endpoint, else as shipped."""
+"""The daemon as benchmarks run it: its config (one target on a local endpoint) and its process."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from benchmarks.sqs_server import LocalSqs
 
 
 def write_daemon_config(
@@ -46,3 +56,37 @@ def write_daemon_config(
     }
     path.write_text(yaml.safe_dump(doc), encoding="utf-8")
     return path
+
+
+@contextmanager
+def running_daemon(config: Path, sqs: LocalSqs) -> Iterator[subprocess.Popen[bytes]]:
+    """``sesmon run --config config`` in its own process (log to a file beside the config: a pipe
+    nobody reads could fill and stall it); stopped with SIGTERM, the local queue closed, on exit."""
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}
+    with (config.parent / "daemon.log").open("w+b") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "sesmon.cli", "run", "--config", str(config)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+        try:
+            yield proc
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            sqs.queue.close()
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float) -> None:
+    """Sample ``condition`` until it holds (the daemon is another process); fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    tick = threading.Event()
+    while not condition():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out waiting for {what}")
+        tick.wait(0.02)

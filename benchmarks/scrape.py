@@ -19,10 +19,8 @@ import argparse
 import gzip
 import http.client
 import os
-import signal
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -33,7 +31,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.daemon_config import write_daemon_config
+from benchmarks.daemon_config import running_daemon, wait_until, write_daemon_config
 from benchmarks.sqs_server import LocalSqs
 from tests.sesgen import SesEventGenerator
 
@@ -92,15 +90,6 @@ def _caught_up(sqs: LocalSqs, loaded: int) -> bool:
     return loaded - sqs.queue.stats.deleted < 20_000
 
 
-def _wait(condition: Any, what: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    tick = threading.Event()
-    while not condition():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out waiting for {what}")
-        tick.wait(0.05)  # a sampling interval: the daemon is another process
-
-
 def one_round(sets: int, events: int, scrapes: int, seed: int) -> dict[str, Any]:
     """One daemon: ingest, scrape, measure."""
     now = time.time()
@@ -109,51 +98,38 @@ def one_round(sets: int, events: int, scrapes: int, seed: int) -> dict[str, Any]
     port = _free_port()
     with LocalSqs() as sqs, tempfile.TemporaryDirectory() as tmp:
         config = _config(Path(tmp), sqs, port, sets)
-        env = {**os.environ, "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}
-        log = (Path(tmp) / "daemon.log").open("w+b")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "sesmon.cli", "run", "--config", str(config)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
         stop = threading.Event()
-        try:
-            _wait(lambda: sqs.queue.stats.requests.get("ReceiveMessage", 0) >= 4, "the receivers", 120)
-            # Every set gets events first, then the rest at random; loaded in chunks to bound memory.
-            first = [gen.event(configuration_set=name).body for name in names]
-            sqs.queue.load(first)
-            loaded = len(first)
-            while loaded < events:
-                chunk = min(20_000, events - loaded)
-                _wait(partial(_caught_up, sqs, loaded), "the daemon to catch up", 3600)
-                sqs.queue.load(gen.event().body for _ in range(chunk))
-                loaded += chunk
-            _wait(lambda: sqs.queue.stats.deleted >= loaded, "every event to be counted", 3600)
-
-            def trickle() -> None:
-                # The data keeps changing while it is scraped: 10 events every half second.
-                while not stop.wait(0.5):
-                    sqs.queue.load(gen.event().body for _ in range(10))
-
-            feeder = threading.Thread(target=trickle, daemon=True)
-            feeder.start()
-            _scrape(port, gzipped=True)  # the first scrape renders; then the renderer is running
-            zipped = [_scrape(port, gzipped=True) for _ in range(scrapes)]
-            plain = [_scrape(port, gzipped=False) for _ in range(max(20, scrapes // 10))]
-            stop.set()
-            feeder.join(5)
-            rss, peak = _memory(proc.pid)
-        finally:
-            stop.set()
-            proc.send_signal(signal.SIGTERM)
-            sqs.queue.close()
+        with running_daemon(config, sqs) as proc:
             try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            log.close()
+                wait_until(
+                    lambda: sqs.queue.stats.requests.get("ReceiveMessage", 0) >= 4, "the receivers", 120
+                )
+                # Every set gets events first, then the rest at random; loaded in chunks to bound memory.
+                first = [gen.event(configuration_set=name).body for name in names]
+                sqs.queue.load(first)
+                loaded = len(first)
+                while loaded < events:
+                    chunk = min(20_000, events - loaded)
+                    wait_until(partial(_caught_up, sqs, loaded), "the daemon to catch up", 3600)
+                    sqs.queue.load(gen.event().body for _ in range(chunk))
+                    loaded += chunk
+                wait_until(lambda: sqs.queue.stats.deleted >= loaded, "every event to be counted", 3600)
+
+                def trickle() -> None:
+                    # The data keeps changing while it is scraped: 10 events every half second.
+                    while not stop.wait(0.5):
+                        sqs.queue.load(gen.event().body for _ in range(10))
+
+                feeder = threading.Thread(target=trickle, daemon=True)
+                feeder.start()
+                _scrape(port, gzipped=True)  # the first scrape renders; then the renderer is running
+                zipped = [_scrape(port, gzipped=True) for _ in range(scrapes)]
+                plain = [_scrape(port, gzipped=False) for _ in range(max(20, scrapes // 10))]
+                stop.set()
+                feeder.join(5)
+                rss, peak = _memory(proc.pid)
+            finally:
+                stop.set()
     body = plain[-1][1]
     series = sum(1 for line in body.split(b"\n") if line and not line.startswith(b"#"))
     per_set = sum(1 for line in body.split(b"\n") if b'configuration_set="set-0000"' in line)
