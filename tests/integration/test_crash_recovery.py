@@ -21,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from sesmon.state.sqlite import SqliteState
 from tests.conftest import MotoServer, environment_without_aws
+from tests.queue_config import queue_only_config
 from tests.queues import depth, feed
 from tests.sesgen import SesEventGenerator, expected_counters
 
@@ -34,27 +35,7 @@ KILLS = 6
 
 def _write_config(path: Path, moto: MotoServer, queue_url: str, state: Path) -> None:
     path.write_text(
-        f"""
-targets:
-  - name: prod
-    region: us-east-1
-    endpoint_url: {moto.endpoint_url}
-    sqs:
-      queue_url: {queue_url}
-      receivers: 2
-      wait_time_seconds: 1
-      visibility_timeout_seconds: 10
-      on_invalid: delete
-    cloudwatch: {{enabled: false}}
-    account: {{enabled: false}}
-    identities: {{enabled: false}}
-state:
-  path: {state}
-server:
-  listen: 127.0.0.1:0
-logging:
-  level: info
-""",
+        queue_only_config(moto.endpoint_url, queue_url, state, extra="logging:\n  level: info"),
         encoding="utf-8",
     )
 

@@ -13,6 +13,7 @@ from sesmon.daemon import Daemon
 from sesmon.health import Heartbeats
 from sesmon.sources import sqs
 from tests.conftest import MotoServer
+from tests.queue_config import queue_only_config
 from tests.reliability.faults import SqsFaultProxy, recording_endpoint
 
 __all__ = ["recording_endpoint"]
@@ -37,26 +38,7 @@ def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
 def daemon_config(tmp_path: Path, endpoint_url: str, queue_url: str, extra: str = "") -> Config:
     """One target whose only source is the queue, on a free loopback port."""
     return parse_config(
-        f"""
-targets:
-  - name: prod
-    region: us-east-1
-    endpoint_url: {endpoint_url}
-    sqs:
-      queue_url: {queue_url}
-      receivers: 1
-      wait_time_seconds: 1
-      visibility_timeout_seconds: 10
-      on_invalid: delete
-    cloudwatch: {{enabled: false}}
-    account: {{enabled: false}}
-    identities: {{enabled: false}}
-state:
-  path: {tmp_path / "state.db"}
-server:
-  listen: 127.0.0.1:0
-{extra}
-""",
+        queue_only_config(endpoint_url, queue_url, tmp_path / "state.db", receivers=1, extra=extra),
         {},
     )
 

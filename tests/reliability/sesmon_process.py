@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from sesmon.state.sqlite import SqliteState
 from tests.conftest import MotoServer, environment_without_aws
+from tests.queue_config import queue_only_config
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
@@ -52,35 +53,22 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = 120.0) -
 class SesmonProcess:
     """``sesmon run`` on one queue and one state file; its log goes to ``directory/sesmon-N.log``."""
 
-    def __init__(self, moto: MotoServer, directory: Path, state: Path, extra: str = "") -> None:
+    def __init__(
+        self, moto: MotoServer, directory: Path, state: Path, state_extra: str = "", extra: str = ""
+    ) -> None:
         self.directory = directory
         self.state = state
         self.sqs = boto3.client("sqs", region_name="us-east-1", endpoint_url=moto.endpoint_url)
         self.queue_url = self.sqs.create_queue(QueueName="ses-events")["QueueUrl"]
         self.config = directory / "sesmon.yaml"
         self.config.write_text(
-            f"""
-targets:
-  - name: prod
-    region: us-east-1
-    endpoint_url: {moto.endpoint_url}
-    sqs:
-      queue_url: {self.queue_url}
-      receivers: 2
-      wait_time_seconds: 1
-      visibility_timeout_seconds: 10
-      on_invalid: delete
-    cloudwatch: {{enabled: false}}
-    account: {{enabled: false}}
-    identities: {{enabled: false}}
-state:
-  path: {state}
-{extra}
-server:
-  listen: 127.0.0.1:0
-logging:
-  level: info
-""",
+            queue_only_config(
+                moto.endpoint_url,
+                self.queue_url,
+                state,
+                state_extra=state_extra,
+                extra=f"{extra}\nlogging:\n  level: info",
+            ),
             encoding="utf-8",
         )
         self.proc: subprocess.Popen[bytes] | None = None

@@ -76,8 +76,8 @@ FAULTS: dict[str, Callable[[Path], str]] = {
 def sesmon_factory(moto_server: MotoServer, tmp_path: Path) -> Iterator[Callable[[str], SesmonProcess]]:
     made: list[SesmonProcess] = []
 
-    def make(extra: str = "") -> SesmonProcess:
-        process = SesmonProcess(moto_server, tmp_path, tmp_path / "state.db", extra=extra)
+    def make(state_extra: str = "") -> SesmonProcess:
+        process = SesmonProcess(moto_server, tmp_path, tmp_path / "state.db", state_extra=state_extra)
         made.append(process)
         return process
 
