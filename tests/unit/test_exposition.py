@@ -6,6 +6,7 @@ import gzip
 import threading
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -44,21 +45,29 @@ def _config(tmp_path: Path, metrics: dict[str, bool] | None = None) -> Config:
     )
 
 
+@contextmanager
+def _ingest(config: Config) -> Iterator[IngestComponent]:
+    """The ingestion of ``config`` on its own store, restored at NOW; the store closed after, always."""
+    store = SqliteState(config.state.path)
+    try:
+        component = IngestComponent(
+            config,
+            store,
+            health=SourceHealth(),
+            targets=TargetDirectory(config.targets),
+            clock=lambda: NOW,
+            sqs_clients={"prod": lambda: None},  # type: ignore[dict-item, return-value]
+        )
+        component.ingests["prod"].restore(NOW)
+        yield component
+    finally:
+        store.close()
+
+
 @pytest.fixture
 def ingest(tmp_path: Path) -> Iterator[IngestComponent]:
-    config = _config(tmp_path)
-    store = SqliteState(config.state.path)
-    component = IngestComponent(
-        config,
-        store,
-        health=SourceHealth(),
-        targets=TargetDirectory(config.targets),
-        clock=lambda: NOW,
-        sqs_clients={"prod": lambda: None},  # type: ignore[dict-item, return-value]
-    )
-    component.ingests["prod"].restore(NOW)
-    yield component
-    store.close()
+    with _ingest(_config(tmp_path)) as component:
+        yield component
 
 
 def _feed(component: IngestComponent, count: int, seed: int) -> None:
@@ -167,20 +176,9 @@ def test_detailed_breakdowns_are_off_by_default_and_configurable(tmp_path: Path)
     def families(metrics: dict[str, bool] | None) -> bytes:
         config = _config(tmp_path / ("on" if metrics else "off"), metrics)
         (tmp_path / ("on" if metrics else "off")).mkdir()
-        store = SqliteState(config.state.path)
-        component = IngestComponent(
-            config,
-            store,
-            health=SourceHealth(),
-            targets=TargetDirectory(config.targets),
-            clock=lambda: NOW,
-            sqs_clients={"prod": lambda: None},  # type: ignore[dict-item, return-value]
-        )
-        component.ingests["prod"].restore(NOW)
-        _feed(component, 400, seed=7)
-        body = generate_latest(build_registry(component.collectors()))
-        store.close()
-        return body
+        with _ingest(config) as component:
+            _feed(component, 400, seed=7)
+            return generate_latest(build_registry(component.collectors()))
 
     default = families(None)
     detailed = families(
