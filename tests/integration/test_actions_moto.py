@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import yaml
 from prometheus_client import CollectorRegistry
@@ -30,17 +29,15 @@ from sesmon.signals import Observation
 from sesmon.sources.aws import ApiCallCounter, AwsClients
 from sesmon.state.factory import open_state
 from sesmon.statuspage import render_section
+from tests.embedded_aws import fresh_embedded_aws
 
 SETS = ("marketing", "transactional")
 
 
 @pytest.fixture(scope="module")
 def aws() -> Iterator[EmbeddedAws]:
-    server = EmbeddedAws().start()
-    httpx.post(f"{server.endpoint_url}/moto-api/reset", timeout=10).raise_for_status()
-    yield server
-    httpx.post(f"{server.endpoint_url}/moto-api/reset", timeout=10).raise_for_status()
-    server.stop()
+    with fresh_embedded_aws() as server:
+        yield server
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from sesmon.config import Config
@@ -23,16 +22,13 @@ from sesmon.daemon import Daemon
 from sesmon.demo.moto_server import ACCOUNT_ID, REGION, EmbeddedAws
 from sesmon.demo.provision import Provisioned, provision
 from sesmon.statuspage import render_section
+from tests.embedded_aws import fresh_embedded_aws
 
 
 @pytest.fixture
 def aws() -> Iterator[EmbeddedAws]:
-    # A fresh middleware per test: it keeps event destinations of its own, which a moto reset keeps.
-    server = EmbeddedAws().start()
-    httpx.post(f"{server.endpoint_url}/moto-api/reset", timeout=10).raise_for_status()
-    yield server
-    httpx.post(f"{server.endpoint_url}/moto-api/reset", timeout=10).raise_for_status()
-    server.stop()
+    with fresh_embedded_aws() as server:
+        yield server
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
-import httpx
 import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.compat import HTTPHeaders
@@ -32,6 +31,7 @@ from sesmon.provisioning import Provisioner
 from sesmon.sources.aws import ApiCallCounter, AwsClients, Service
 from sesmon.state.sqlite import SqliteState
 from sesmon.wiring import wiring_for
+from tests.embedded_aws import fresh_embedded_aws
 from tests.sesgen import SesEventGenerator
 
 ACCOUNT = "123456789012"  # moto's account for plain credentials
@@ -40,14 +40,8 @@ SETS = ("transactional", "marketing")
 
 @pytest.fixture
 def aws() -> Iterator[EmbeddedAws]:
-    # A fresh server per test: the middleware keeps event destinations of its own.
-    server = EmbeddedAws().start()
-    httpx.post(f"{server.endpoint_url}/moto-api/reset", timeout=10).raise_for_status()
-    try:
+    with fresh_embedded_aws() as server:
         yield server
-    finally:
-        httpx.post(f"{server.endpoint_url}/moto-api/reset", timeout=10).raise_for_status()
-        server.stop()
 
 
 def make_config(aws: EmbeddedAws, tmp_path: Path, via: str = "sns") -> Config:
