@@ -5,7 +5,8 @@ The running daemon (``sesmon run``, default config apart from the local endpoint
 SQS endpoint (benchmarks/sqs_server.py); then ``--scrapes`` scrapes of /metrics are timed (request sent
 to last byte received) while a trickle of events keeps the data changing, as in production. Scrapes
 ask for gzip, as Prometheus does (headline); uncompressed scrapes are timed too (secondary). Then the
-daemon's resident memory (VmRSS, and its peak VmHWM) is read from /proc.
+daemon's resident memory (VmRSS, and its peak VmHWM) is read from /proc; its VmRSS once started,
+before any event, is the secondary line of the fixed cost.
 
 Targets (1,000 sets): p50 <= 50 ms, p99 <= 150 ms, exposition <= 2 MB (uncompressed);
 RSS <= 150 MB with 1,000,000 events after 200 scrapes (``--events 1000000``).
@@ -104,6 +105,7 @@ def one_round(sets: int, events: int, scrapes: int, seed: int) -> dict[str, Any]
                 wait_until(
                     lambda: sqs.queue.stats.requests.get("ReceiveMessage", 0) >= 4, "the receivers", 120
                 )
+                started_rss = _memory(proc.pid)[0]  # the fixed cost: started, no event yet
                 # Every set gets events first, then the rest at random; loaded in chunks to bound memory.
                 first = [gen.event(configuration_set=name).body for name in names]
                 sqs.queue.load(first)
@@ -145,6 +147,7 @@ def one_round(sets: int, events: int, scrapes: int, seed: int) -> dict[str, Any]
         "per_set": per_set,
         "rss": rss,
         "peak": peak,
+        "started_rss": started_rss,
         "load": os.getloadavg()[0],
     }
 
@@ -195,6 +198,7 @@ def main() -> None:
         f"   target (with --events 1000000):     <= {TARGET_RSS_MB:.0f} MB; "
         f"load average {_spread(col('load'), '{:.2f}')}"
     )
+    print(f"secondary, daemon RSS at start (no event yet): {_spread(col('started_rss'))} MB")
     print(
         f"secondary, uncompressed scrapes: p50 {_spread(col('plain_p50'))} ms, "
         f"p99 {_spread(col('plain_p99'))} ms; gzip body {_spread(col('gzip_bytes'), '{:,.0f}')} bytes"

@@ -191,7 +191,7 @@ def cmd_run(_args: argparse.Namespace, config: Config) -> int:
     from sesmon.state.ports import StateError  # noqa: PLC0415
 
     logs.configure(config.logging.level, config.logging.format)
-    runtime.limit_malloc_arenas()  # before any thread starts: arenas are made per thread
+    runtime.tune_malloc()  # before any thread starts: arenas are made per thread
     try:
         daemon = Daemon(config)
         daemon.install_signal_handlers()

@@ -15,7 +15,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from prometheus_client.registry import Collector
 
-from sesmon import __version__, redact, runtime
+from sesmon import __version__, redact
 from sesmon.actions.runner import ActionRunner
 from sesmon.actions.ses import SesActuator
 from sesmon.alerts.component import AlertsComponent, build_alerts_component
@@ -170,9 +170,8 @@ class Daemon:
             own = [*(ReplicaLabelled(c, self.replica) for c in own), LeaderCollector(self.leadership)]
             derived = [LeaderOnly(c, self.leadership) for c in derived]
         self.registry = build_registry([*own, *derived], runtime=True)
-        # /metrics is rendered in the background when data changed, never per scrape; each rendering
-        # frees tens of MB at once, handed back to the kernel right after (sesmon.runtime).
-        self.exposition = Exposition(self.registry, after_render=runtime.release_free_memory)
+        # /metrics is rendered in the background when data changed, never per scrape.
+        self.exposition = Exposition(self.registry)
         self.registry.register(ExpositionCollector(lambda: self.exposition))
         # What a committed batch changes is seen at once: the renderer and the rules that read it.
         alerts = [c for c in self.components if isinstance(c, AlertsComponent)]

@@ -8,14 +8,30 @@ import gc
 import os
 import platform
 from functools import cache
-from typing import Final
+from typing import Final, NamedTuple
 
 # Young-generation threshold (CPython's default is 700) and the two older generations' (10, 10).
 GC_THRESHOLDS: Final = (20_000, 20, 20)
-# glibc malloc arenas the daemon's threads share (glibc's default is 8 per core).
-MALLOC_ARENAS: Final = 2
-_M_ARENA_MAX: Final = -8  # mallopt's parameter number, from glibc's <malloc.h>
-ARENA_ENV: Final = "MALLOC_ARENA_MAX"  # glibc's own setting, read when the process starts
+
+
+class MallocSetting(NamedTuple):
+    """One glibc malloc parameter: its mallopt number, sesmon's value, and the environment variable
+    and tunable an operator sets it with (either one leaves it to them)."""
+
+    param: int  # from glibc's <malloc.h>
+    value: int
+    env: str
+    tunable: str
+
+
+MALLOC_SETTINGS: Final = {
+    # Every thread shares two arenas (glibc's default: up to 8 per core, one per contending thread).
+    "arena_max": MallocSetting(-8, 2, "MALLOC_ARENA_MAX", "glibc.malloc.arena_max"),
+    # Blocks of 128 KiB and more are mapped on their own and unmapped when freed. 128 KiB is glibc's
+    # initial threshold; setting it keeps it there (glibc raises it up to 32 MiB after each large
+    # free, and from then on keeps such blocks in the heap).
+    "mmap_threshold": MallocSetting(-3, 128 * 1024, "MALLOC_MMAP_THRESHOLD_", "glibc.malloc.mmap_threshold"),
+}
 
 
 def tune_gc() -> None:
@@ -35,40 +51,34 @@ def tune_gc() -> None:
 @cache
 def _glibc() -> ctypes.CDLL | None:
     """The C library when it is glibc (the container image's and Debian's); None elsewhere (musl,
-    macOS), where neither setting below exists and memory is left as the allocator manages it."""
+    macOS), where these settings do not exist and memory is left as the allocator manages it."""
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return None
     try:
-        return ctypes.CDLL("libc.so.6", use_errno=True)
+        return ctypes.CDLL("libc.so.6")
     except OSError:
         return None
 
 
-def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
-    """Let every thread share ``arenas`` glibc malloc arenas; call before starting threads.
+def tune_malloc() -> list[str]:
+    """Apply :data:`MALLOC_SETTINGS` (call before any thread starts); return the names applied.
 
-    glibc gives threads that contend for the allocator arenas of their own, up to 8 per core, and an
-    arena keeps the memory its thread freed for that thread. The daemon's dozen threads (receivers,
-    renderer, HTTP workers, scheduler) each allocate in bursts (a batch, a rendering of /metrics),
-    so each arena ends up holding its own burst: about 20 MB more resident memory after a few
-    hundred scrapes (benchmarks/scrape.py). Python objects come from CPython's own allocator, so
-    sharing arenas costs little. An operator's ``MALLOC_ARENA_MAX`` is left as set. Returns whether
-    the limit was applied.
+    Python objects up to 512 bytes come from CPython's own allocator; everything larger, and
+    SQLite's pages, from glibc's malloc. A rendering of /metrics allocates and frees tens of MB in
+    one burst (the samples' label dicts, the text, its copies), a batch a little in its receiver's
+    thread. With an arena per thread and a threshold that glibc raised after the first large free,
+    each burst stays resident in its own arena, fragmented between live blocks: about 25 MB more
+    after 200 scrapes at 1,000 configuration sets (benchmarks/scrape.py). A setting the operator
+    made in the environment is left as they made it.
     """
     libc = _glibc()
-    if libc is None or ARENA_ENV in os.environ:
-        return False
-    return bool(libc.mallopt(_M_ARENA_MAX, arenas))
-
-
-def release_free_memory() -> None:
-    """Hand the C allocator's free pages back to the kernel (glibc ``malloc_trim``).
-
-    A rendering of /metrics allocates and frees tens of MB (every sample, then the text) in one burst;
-    glibc keeps freed memory for reuse and returns only the top of a heap, so without this the
-    process stays that much larger between renderings. Trimming after each one (at most once a
-    second) costs about a millisecond.
-    """
-    libc = _glibc()
-    if libc is not None:
-        libc.malloc_trim(0)
+    if libc is None:
+        return []
+    tunables = os.environ.get("GLIBC_TUNABLES", "")
+    applied = []
+    for name, setting in MALLOC_SETTINGS.items():
+        if setting.env in os.environ or setting.tunable in tunables:
+            continue
+        if libc.mallopt(setting.param, setting.value) == 1:
+            applied.append(name)
+    return applied

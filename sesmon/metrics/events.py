@@ -73,6 +73,18 @@ _COUNTER_FAMILIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
 
 _BASE = ("target", "account_id", "region")
 
+# The window families: name, help, and the rate of their ratio (None: the sent recipients).
+_WINDOW_FAMILIES: tuple[tuple[str, str, str | None], ...] = (
+    ("sesmon_window_bounce_ratio", "AWS-comparable bounce rate over the window.", "bounce_rate"),
+    ("sesmon_window_complaint_ratio", "AWS-comparable complaint rate over the window.", "complaint_rate"),
+    (
+        "sesmon_window_sent_recipients",
+        "Sent recipients over the window (the AWS-comparable rates' denominator; "
+        "denominator says whether Send events or CloudWatch Send counted them).",
+        None,
+    ),
+)
+
 
 def _kept(family: str, details: MetricsConfig) -> tuple[int, ...] | None:
     """Which of ``family``'s own labels are exported (their positions), or None to leave it out."""
@@ -152,69 +164,68 @@ class EventsCollector(Collector):
 
     def _counters(self, readouts: Sequence[TargetReadout]) -> Iterator[Metric]:
         kept = self._kept
-        families = {
-            key: CounterMetricFamily(name, doc, labels=[*_BASE, *(labels[i] for i in kept[key])])
-            for key, (name, doc, labels) in _COUNTER_FAMILIES.items()
-            if key in kept
-        }
-        for readout in readouts:
-            base = self._base(readout.target)
-            values: dict[str, dict[tuple[str, ...], int]] = {name: {} for name in families}
-            for name, label_sets in _preinit(readout).items():
-                if name in kept:
-                    for labels in label_sets:
-                        values[name][tuple(labels[i] for i in kept[name])] = 0
-            for key, value in readout.counters.items():
-                bucket = values.get(key[0])
-                if bucket is not None:
-                    folded = tuple(key[1 + i] for i in kept[key[0]])
-                    bucket[folded] = bucket.get(folded, 0) + value
-            for name, series in values.items():
-                for labels, value in sorted(series.items()):
-                    families[name].add_metric([*base, *labels], value)
-        yield from families.values()
+        # Folded values first (label tuples → ints, small); then one family at a time, so a
+        # rendering holds one family's samples at once, not every family's.
+        folded = [(self._base(readout.target), self._folded(readout)) for readout in readouts]
+        for key, (name, doc, labels) in _COUNTER_FAMILIES.items():
+            if key not in kept:
+                continue
+            family = CounterMetricFamily(name, doc, labels=[*_BASE, *(labels[i] for i in kept[key])])
+            for base, values in folded:
+                for label_values, value in sorted(values[key].items()):
+                    family.add_metric([*base, *label_values], value)
+            yield family
+            del family
+
+    def _folded(self, readout: TargetReadout) -> dict[str, dict[tuple[str, ...], int]]:
+        """Family → exported label values → value, the dropped details summed away."""
+        kept = self._kept
+        values: dict[str, dict[tuple[str, ...], int]] = {name: {} for name in kept}
+        for name, label_sets in _preinit(readout).items():
+            if name in kept:
+                for labels in label_sets:
+                    values[name][tuple(labels[i] for i in kept[name])] = 0
+        for key, value in readout.counters.items():
+            bucket = values.get(key[0])
+            if bucket is not None:
+                folded = tuple(key[1 + i] for i in kept[key[0]])
+                bucket[folded] = bucket.get(folded, 0) + value
+        return values
 
     def _windows(self, readouts: Sequence[TargetReadout]) -> Iterator[Metric]:
         labels = [*_BASE, "configuration_set", "window", "denominator"]
-        bounce = GaugeMetricFamily(
-            "sesmon_window_bounce_ratio", "AWS-comparable bounce rate over the window.", labels=labels
-        )
-        complaint = GaugeMetricFamily(
-            "sesmon_window_complaint_ratio", "AWS-comparable complaint rate over the window.", labels=labels
-        )
-        sent = GaugeMetricFamily(
-            "sesmon_window_sent_recipients",
-            "Sent recipients over the window (the AWS-comparable rates' denominator; "
-            "denominator says whether Send events or CloudWatch Send counted them).",
-            labels=labels,
-        )
+        prepared: list[tuple[list[str], TargetReadout, dict[str, Mapping[str, Totals]]]] = []
+        for readout in readouts:
+            windows: dict[str, Mapping[str, Totals]] = {cs: {} for cs in readout.preinit_sets}
+            windows.update(readout.windows)
+            prepared.append((self._base(readout.target), readout, windows))
+        # One family at a time, as in _counters; ``rate`` None is the sent-recipients family.
+        for name, doc, rate in _WINDOW_FAMILIES:
+            family = GaugeMetricFamily(name, doc, labels=labels)
+            for base, readout, windows in prepared:
+                for cs in sorted(windows):
+                    per_window = windows[cs]
+                    for label in readout.window_labels:
+                        totals = per_window.get(label)
+                        if totals is None:
+                            if rate is None:
+                                family.add_metric([*base, cs, label, EVENTS], 0.0)
+                            continue
+                        values = [*base, cs, label, totals.denominator]
+                        if rate is None:
+                            family.add_metric(values, float(totals[SENT]))
+                        elif (ratio := totals.rate(rate)[0]) is not None:
+                            family.add_metric(values, ratio)
+            yield family
+            del family
         last = GaugeMetricFamily(
             "sesmon_configuration_set_last_event_timestamp_seconds",
             "SES timestamp of the newest event counted for the configuration set.",
             labels=[*_BASE, "configuration_set"],
         )
-        for readout in readouts:
-            base = self._base(readout.target)
-            windows: dict[str, Mapping[str, Totals]] = {cs: {} for cs in readout.preinit_sets}
-            windows.update(readout.windows)
-            for cs in sorted(windows):
-                per_window = windows[cs]
-                for label in readout.window_labels:
-                    totals = per_window.get(label)
-                    if totals is None:
-                        sent.add_metric([*base, cs, label, EVENTS], 0.0)
-                        continue
-                    values = [*base, cs, label, totals.denominator]
-                    for family, rate in ((bounce, "bounce_rate"), (complaint, "complaint_rate")):
-                        ratio = totals.rate(rate)[0]
-                        if ratio is not None:
-                            family.add_metric(values, ratio)
-                    sent.add_metric(values, float(totals[SENT]))
+        for base, readout, _ in prepared:
             for cs, when in sorted(readout.last_events.items()):
                 last.add_metric([*base, cs], when)
-        yield bounce
-        yield complaint
-        yield sent
         yield last
 
     def _sqs(self, readouts: Sequence[TargetReadout]) -> Iterator[Metric]:

@@ -62,11 +62,8 @@ class Exposition:
         max_age: float = MAX_AGE,
         idle_after: float = IDLE_AFTER,
         clock: Callable[[], float] = time.monotonic,
-        after_render: Callable[[], None] | None = None,
     ) -> None:
         self.registry = registry
-        # Called once a new rendering has replaced the previous one (the daemon trims the heap).
-        self._after_render = after_render
         self.interval = interval
         self.max_age = max_age
         self.idle_after = idle_after
@@ -118,10 +115,7 @@ class Exposition:
                 self._dirty = False
             rendered = render(self.registry, self.clock)
             with self._cond:
-                previous, self._current = self._current, rendered
-            del previous  # freed before the hook runs, so the hook sees the memory free
-            if self._after_render is not None:
-                self._after_render()
+                self._current = rendered
             return rendered
 
     def latest(self) -> Rendered | None:

@@ -221,20 +221,3 @@ def _wait_for(condition: Any, what: str, timeout: float = 30.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         done.wait(0.01)  # re-check the condition; the renderer runs in its own thread
-
-
-def test_after_render_runs_once_the_new_rendering_replaced_the_old(ingest: IngestComponent) -> None:
-    seen: list[bytes | None] = []
-    registry = build_registry(ingest.collectors())
-
-    def after() -> None:
-        latest = cached.latest()
-        seen.append(latest.body if latest is not None else None)
-
-    cached = Exposition(registry, interval=0.0, max_age=3600.0, after_render=after)
-    _feed(ingest, 10, seed=8)
-    first = cached.refresh()
-    _feed(ingest, 10, seed=9)
-    second = cached.refresh()
-    assert first.body != second.body
-    assert seen == [first.body, second.body]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -38,31 +37,12 @@ glibc = pytest.mark.skipif(runtime._glibc() is None, reason="the allocator setti
 
 
 @glibc
-def test_malloc_arenas_are_limited_unless_the_operator_set_them(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(runtime.ARENA_ENV, raising=False)
-    assert runtime.limit_malloc_arenas() is True
-    monkeypatch.setenv(runtime.ARENA_ENV, "4")
-    assert runtime.limit_malloc_arenas() is False
-
-
-def _resident_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS in /proc/self/status")
-
-
-@glibc
-def test_release_free_memory_hands_freed_heap_pages_back() -> None:
-    # 64 KiB blocks come from malloc's heap (below its mmap threshold). Every other one stays alive,
-    # so the freed ones sit between live blocks, where glibc keeps them resident until a trim.
-    blocks = [bytearray(64 * 1024) for _ in range(800)]
-    for block in blocks:
-        block[::4096] = b"x" * len(block[::4096])  # touch every page: resident for sure
-    kept = blocks[::2]
-    del blocks
-    before = _resident_mb()
-    runtime.release_free_memory()
-    after = _resident_mb()
-    assert before - after > 10, (before, after)  # about 25 MB were freed
-    assert len(kept) == 400
+def test_malloc_is_tuned_unless_the_operator_set_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    for setting in runtime.MALLOC_SETTINGS.values():
+        monkeypatch.delenv(setting.env, raising=False)
+    monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
+    assert runtime.tune_malloc() == ["arena_max", "mmap_threshold"]
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert runtime.tune_malloc() == ["mmap_threshold"]
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.mmap_threshold=65536")
+    assert runtime.tune_malloc() == []
