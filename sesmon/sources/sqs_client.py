@@ -3,7 +3,8 @@
 botocore spends about 0.8 ms of CPU per request on its generic machinery (parameter validation,
 shape-driven serialising and parsing, a dozen event hooks), which was most of what the daemon spent
 per event. This client keeps what matters from botocore: the session's (refreshable, role-assumed)
-credentials, SigV4 signing, the endpoint botocore resolved, its "standard" retry policy (the same
+credentials, SigV4 signing (sesmon.sources.sigv4: botocore's signature, tested byte for byte, without
+its per-request overhead), the endpoint botocore resolved, its "standard" retry policy (the same
 retryable errors, throttling detection and jittered exponential backoff) and the request counting
 hook's accounting; it builds the JSON body itself, sends it over a kept-alive http.client connection
 per thread and parses the answer with orjson. Errors are raised as botocore's ``ClientError`` and
@@ -23,10 +24,11 @@ from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
 import orjson
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest, AWSResponse, HTTPHeaders
+from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.exceptions import ClientError, EndpointConnectionError, HTTPClientError, ReadTimeoutError
 from botocore.retries.standard import ExponentialBackoff, RetryContext, RetryPolicy, StandardRetryConditions
+
+from sesmon.sources.sigv4 import PostSigner
 
 if TYPE_CHECKING:
     from botocore.credentials import Credentials
@@ -74,6 +76,7 @@ class SqsJsonClient:
         self._port = parts.port or (443 if self._https else 80)
         self._path = parts.path or "/"
         self._timeouts = (connect_timeout, read_timeout)
+        self._signer = PostSigner(self._endpoint, "sqs", self._region)
         # One kept-alive connection per receiver thread: http.client directly costs less than half
         # of urllib3's pool per request, and a thread never waits for another's connection.
         self._local = threading.local()
@@ -178,13 +181,15 @@ class SqsJsonClient:
     def _attempt(
         self, operation: str, body: bytes
     ) -> tuple[int, dict[str, Any] | None, AWSResponse | None, Exception | None]:
-        headers = {"Content-Type": CONTENT_TYPE, "X-Amz-Target": TARGET_PREFIX + operation}
-        request = AWSRequest(method="POST", url=self._endpoint, data=body, headers=headers)
         # Frozen per attempt: a refresh (role credentials, about hourly) happens here, between requests.
-        SigV4Auth(self._credentials.get_frozen_credentials(), "sqs", self._region).add_auth(request)
+        headers = self._signer.headers(
+            self._credentials.get_frozen_credentials(),
+            body,
+            {"Content-Type": CONTENT_TYPE, "X-Amz-Target": TARGET_PREFIX + operation},
+        )
         self._record(operation)
         try:
-            status, data, response_headers = self._send(body, dict(request.headers.items()))
+            status, data, response_headers = self._send(body, headers)
         except TimeoutError as exc:
             return 0, None, None, ReadTimeoutError(endpoint_url=self._endpoint, error=exc)
         except (ConnectionRefusedError, socket.gaierror) as exc:
