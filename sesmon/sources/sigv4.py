@@ -40,8 +40,8 @@ class PostSigner:
         # botocore's host header: the port only when it is not the scheme's default.
         host = parts.hostname or ""
         self.host = host if parts.port in (None, default_port) else f"{host}:{parts.port}"
-        # The canonical URI: the path as botocore normalises it (percent-encoded, "/" kept).
-        self._path = quote(parts.path or "/", safe="/~")
+        # The canonical URI, also the request's path: percent-encoded as botocore does, "/" kept.
+        self.path = quote(parts.path or "/", safe="/~")
         self._service = service
         self._region = region
         self._key: tuple[str, str, bytes] = ("", "", b"")  # (date, secret, signing key)
@@ -65,7 +65,7 @@ class PostSigner:
         canonical = "\n".join(
             (
                 "POST",
-                self._path,
+                self.path,
                 "",
                 "".join(f"{name}:{signed[name]}\n" for name in names),
                 signed_headers,
