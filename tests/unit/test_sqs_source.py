@@ -372,6 +372,12 @@ def test_a_backlog_is_gathered_into_one_commit_and_deleted_ten_at_a_time(tmp_pat
     assert ingest.counters()[("sqs", "deleted")] == 100
     assert health.all()[0].up
     assert len(client.receives) == 15
+    assert source.poll_once(20) == 100
+    assert source.poll_once(20) == 50
+    # sesmon_sqs_batch_messages: two batches of 100 (le=100) and one of 50 (le=50), 250 in all.
+    readout = ingest.readout(NOW)
+    assert readout.batch_counts == [0, 0, 0, 0, 1, 2, 0, 0, 0, 0]
+    assert readout.batch_sum == 250
 
 
 def test_a_short_receive_ends_the_gathering(tmp_path: Path) -> None:
