@@ -141,7 +141,7 @@ class SqsSource:
         """Start the receiver threads."""
         self.health.expect(SOURCE, self.target)
         for index in range(self.settings.receivers):
-            name = f"sesmon-sqs-{self.target}-{index}"
+            name = self._receiver_name(index)
             self.heartbeats.register(name, RECEIVER_STALL_SECONDS + self.settings.wait_time_seconds)
             thread = threading.Thread(target=self._run, args=(index, name), name=name, daemon=True)
             self._threads.append(thread)
@@ -212,7 +212,7 @@ class SqsSource:
         messages: list[MessageTypeDef] = []
         try:
             messages += self._receive(wait_seconds)
-            gathered = self._gather(messages)
+            gathered = self._gather(messages, slot)
             if messages:
                 self.handle(messages, slot)
             if gathered is not None:
@@ -232,6 +232,9 @@ class SqsSource:
         self.health.success(SOURCE, self.target, self.clock(), time.monotonic() - started)
         return len(messages)
 
+    def _receiver_name(self, slot: int) -> str:
+        return f"sesmon-sqs-{self.target}-{slot}"
+
     def _receive(self, wait_seconds: int) -> list[MessageTypeDef]:
         response = self.client.receive_message(
             QueueUrl=self.queue_url,
@@ -242,7 +245,7 @@ class SqsSource:
         )
         return list(response.get("Messages") or [])
 
-    def _gather(self, messages: list[MessageTypeDef]) -> Exception | None:
+    def _gather(self, messages: list[MessageTypeDef], slot: int) -> Exception | None:
         """Under a backlog, add more receives to ``messages`` for one commit; return a receive's error.
 
         A full receive says more messages are waiting, so the receiver asks again without waiting,
@@ -255,6 +258,7 @@ class SqsSource:
         while last == MAX_MESSAGES and len(messages) < self.settings.commit_messages:
             if self._stop.is_set():
                 return None
+            self.heartbeats.beat(self._receiver_name(slot))  # each request is progress (/healthz)
             try:
                 more = self._receive(0)
             except Exception as exc:  # noqa: BLE001 - raised by poll_once after the gathered batch
@@ -301,14 +305,18 @@ class SqsSource:
         for attempt in range(1, DELETE_ATTEMPTS + 1):
             retry: set[str] = set()
             for first in range(0, len(pending), MAX_MESSAGES):
-                if first and self._abort.is_set():
-                    retry.update(e["Id"] for e in pending[first:])
-                    break
-                done, again, reason = self._delete_chunk(
+                self.heartbeats.beat(self._receiver_name(slot))
+                done, again, reason, raised = self._delete_chunk(
                     pending[first : first + MAX_MESSAGES], started, reason
                 )
                 deleted += done
                 retry |= again
+                if raised or self._abort.is_set():
+                    # A call that failed whole (after botocore's retries) says SQS is unreachable or
+                    # refusing: the rest waits for the next attempt, so an attempt costs one such
+                    # failure, not one per 10 messages.
+                    retry.update(e["Id"] for e in pending[first + MAX_MESSAGES :])
+                    break
             pending = [e for e in pending if e["Id"] in retry]
             if not pending or attempt == DELETE_ATTEMPTS:
                 break
@@ -324,15 +332,16 @@ class SqsSource:
 
     def _delete_chunk(
         self, entries: list[DeleteMessageBatchRequestEntryTypeDef], started: float, reason: str
-    ) -> tuple[int, set[str], str]:
-        """One DeleteMessageBatch of at most 10: (deleted, ids worth retrying, the latest reason)."""
+    ) -> tuple[int, set[str], str, bool]:
+        """One DeleteMessageBatch of at most 10: (deleted, ids worth retrying, the latest reason,
+        whether the call itself failed)."""
         try:
             response = self.client.delete_message_batch(QueueUrl=self.queue_url, Entries=entries)
         except Exception as exc:  # noqa: BLE001 - retried by delete(); the messages reappear if it never works
             reason = _describe(exc)
             log_event(log, logging.WARNING, "sqs_delete_failed", target=self.target, error=reason)
             self._failed(started, exc)
-            return 0, {e["Id"] for e in entries}, reason
+            return 0, {e["Id"] for e in entries}, reason, True
         failed = response.get("Failed") or []
         if failed:
             codes = sorted({str(f.get("Code", "")) for f in failed})
@@ -347,7 +356,7 @@ class SqsSource:
             )
         # A sender fault (e.g. an expired receipt handle) will not succeed on retry.
         retry = {str(f["Id"]) for f in failed if not f.get("SenderFault")}
-        return len(response.get("Successful") or []), retry, reason
+        return len(response.get("Successful") or []), retry, reason, False
 
     def check_redrive(self) -> None:
         """Warn once when invalid messages are kept but the queue has no redrive policy (DLQ)."""

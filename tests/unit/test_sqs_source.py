@@ -409,3 +409,28 @@ def test_a_failed_receive_while_gathering_stores_and_deletes_what_was_gathered(t
     status = health.all()[0]
     assert not status.up
     assert "ThrottlingException" in (status.last_error or "")
+
+
+def test_a_delete_call_that_fails_whole_defers_the_rest_of_the_batch_to_the_next_attempt(
+    tmp_path: Path,
+) -> None:
+    gen = SesEventGenerator(seed=3, start=NOW - 600, spread=500)
+    client = FakeSqs()
+    source, ingest, _ = make(tmp_path, client)
+    for r in range(3):
+        client.receives.append([sqs_message(f"m{r}-{i}", gen.event().body) for i in range(10)])
+    sizes: list[int] = []
+    delete = client.delete_message_batch
+
+    def unreachable_once(QueueUrl: str, Entries: list[dict[str, str]]) -> dict[str, Any]:  # noqa: N803
+        sizes.append(len(Entries))
+        if len(sizes) == 1:
+            raise EndpointConnectionError(endpoint_url="https://sqs.us-east-1.amazonaws.com")
+        return delete(QueueUrl=QueueUrl, Entries=Entries)
+
+    client.delete_message_batch = unreachable_once  # type: ignore[method-assign]
+    assert source.poll_once(20) == 30
+    # Attempt 1: the first request fails whole, the other two wait; attempt 2: all three go.
+    assert sizes == [10, 10, 10, 10]
+    assert len(client.deleted) == 30
+    assert ingest.counters()[("sqs", "deleted")] == 30
