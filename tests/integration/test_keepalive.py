@@ -1,16 +1,24 @@
 """Kept-alive POSTs of the lean SQS client against a scripted server on loopback: reuse, reconnects,
-chunked and split responses, size cap, malformed answers and timeouts."""
+chunked and split responses, size cap, malformed answers, timeouts and TLS."""
 
 from __future__ import annotations
 
 import contextlib
+import datetime
 import http.client
+import ipaddress
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from sesmon.sources.keepalive import KeptAliveConnections, ResponseTooLarge
 
@@ -39,6 +47,7 @@ class ScriptedServer:
     """Accepts connections on 127.0.0.1 and answers each request with the next step of ``plan``."""
 
     plan: list[Step] = field(default_factory=list)
+    tls: ssl.SSLContext | None = None  # the server's side of TLS, when set
     connections: int = 0
     requests: list[bytes] = field(default_factory=list)
     silent: threading.Event = field(default_factory=threading.Event)  # set: hold requests unanswered
@@ -58,6 +67,12 @@ class ScriptedServer:
                 conn, _ = self.sock.accept()
             except OSError:
                 return
+            if self.tls is not None:
+                try:
+                    conn = self.tls.wrap_socket(conn, server_side=True)
+                except OSError:
+                    conn.close()
+                    continue
             self.connections += 1
             self._open.append(conn)
             thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
@@ -261,3 +276,68 @@ def test_a_refused_connection_raises_connection_refused() -> None:
             post(pool)
     finally:
         pool.close()
+
+
+def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 (and its key), valid now, signed by itself."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sesmon test")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return cert_path, key_path
+
+
+def test_tls_connections_verify_the_server_and_are_kept_alive(tmp_path: Path) -> None:
+    cert, key = _self_signed(tmp_path)
+    server_side = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_side.load_cert_chain(cert, key)
+    scripted = ScriptedServer(tls=server_side)
+    trusting = ssl.create_default_context(cafile=str(cert))
+    pool = KeptAliveConnections(
+        "127.0.0.1",
+        scripted.port,
+        tls=trusting,
+        host_header=f"127.0.0.1:{scripted.port}",
+        connect_timeout=5,
+        read_timeout=5,
+        max_body=1000,
+    )
+    untrusting = KeptAliveConnections(
+        "127.0.0.1",
+        scripted.port,
+        tls=ssl.create_default_context(),  # the system's CAs: the self-signed server is refused
+        host_header="127.0.0.1",
+        connect_timeout=5,
+        read_timeout=5,
+        max_body=1000,
+    )
+    try:
+        scripted.plan = [answer(ok(b'{"tls":1}')), answer(ok(b'{"tls":2}'))]
+        assert post(pool)[:2] == (200, b'{"tls":1}')
+        assert post(pool)[:2] == (200, b'{"tls":2}')
+        assert scripted.connections == 1
+        with pytest.raises(ssl.SSLCertVerificationError):
+            post(untrusting)
+    finally:
+        pool.close()
+        untrusting.close()
+        scripted.close()
