@@ -127,17 +127,23 @@ def server() -> Iterator[ScriptedServer]:
     scripted.close()
 
 
+def connections_to(
+    port: int, *, tls: ssl.SSLContext | None = None, read_timeout: float = 5, max_body: int = 1000
+) -> KeptAliveConnections:
+    return KeptAliveConnections(
+        "127.0.0.1",
+        port,
+        tls=tls,
+        host_header=f"127.0.0.1:{port}",
+        connect_timeout=5,
+        read_timeout=read_timeout,
+        max_body=max_body,
+    )
+
+
 @pytest.fixture
 def connections(server: ScriptedServer) -> Iterator[KeptAliveConnections]:
-    pool = KeptAliveConnections(
-        "127.0.0.1",
-        server.port,
-        tls=None,
-        host_header=f"127.0.0.1:{server.port}",
-        connect_timeout=5,
-        read_timeout=5,
-        max_body=1000,
-    )
+    pool = connections_to(server.port)
     yield pool
     pool.close()
 
@@ -230,15 +236,7 @@ def test_a_response_cut_short_is_an_incomplete_read(
 
 
 def test_no_answer_within_the_read_timeout_raises_timeout(server: ScriptedServer) -> None:
-    pool = KeptAliveConnections(
-        "127.0.0.1",
-        server.port,
-        tls=None,
-        host_header="127.0.0.1",
-        connect_timeout=5,
-        read_timeout=0.2,
-        max_body=1000,
-    )
+    pool = connections_to(server.port, read_timeout=0.2)
     server.silent.set()
     try:
         with pytest.raises(TimeoutError):
@@ -268,9 +266,7 @@ def test_each_thread_has_its_own_connection(
 def test_a_refused_connection_raises_connection_refused() -> None:
     with socket.create_server(("127.0.0.1", 0)) as probe:
         port = int(probe.getsockname()[1])
-    pool = KeptAliveConnections(
-        "127.0.0.1", port, tls=None, host_header="127.0.0.1", connect_timeout=5, read_timeout=5, max_body=10
-    )
+    pool = connections_to(port)
     try:
         with pytest.raises(ConnectionRefusedError):
             post(pool)
@@ -312,24 +308,9 @@ def test_tls_connections_verify_the_server_and_are_kept_alive(tmp_path: Path) ->
     server_side.load_cert_chain(cert, key)
     scripted = ScriptedServer(tls=server_side)
     trusting = ssl.create_default_context(cafile=str(cert))
-    pool = KeptAliveConnections(
-        "127.0.0.1",
-        scripted.port,
-        tls=trusting,
-        host_header=f"127.0.0.1:{scripted.port}",
-        connect_timeout=5,
-        read_timeout=5,
-        max_body=1000,
-    )
-    untrusting = KeptAliveConnections(
-        "127.0.0.1",
-        scripted.port,
-        tls=ssl.create_default_context(),  # the system's CAs: the self-signed server is refused
-        host_header="127.0.0.1",
-        connect_timeout=5,
-        read_timeout=5,
-        max_body=1000,
-    )
+    pool = connections_to(scripted.port, tls=trusting)
+    # The system's CAs: the self-signed server is refused.
+    untrusting = connections_to(scripted.port, tls=ssl.create_default_context())
     try:
         scripted.plan = [answer(ok(b'{"tls":1}')), answer(ok(b'{"tls":2}'))]
         assert post(pool)[:2] == (200, b'{"tls":1}')
