@@ -10,11 +10,14 @@ two take turns round after round. Each line is the median of the rounds with min
 average is printed with them (the figures are CPU time, so other load on the machine moves them
 less than wall-clock figures, but it still does).
 
-Secondary line: the pipeline alone (``TargetIngest.process``: parse, dedup, count, one durable SQLite
-commit) in this process, at the daemon's real commit size (one receive, 10 messages) and without SQS.
+Secondary lines: the pipeline alone (``TargetIngest.process``: parse, dedup, count, one durable SQLite
+commit) in this process, without SQS, at the daemon's real commit sizes: a backlog's gathered batch
+(``sqs.commit_messages``, 100) and a single receive (10, a trickle).
 
 Targets: daemon CPU <= 80 us/event and <= 0.35 x the plain consumer's; SQS requests per 1,000 events
-<= 210 (the floor is 200: one receive and one delete per 10 messages).
+<= 210 (the floor is 200: one receive and one delete per 10 messages); commits (each one fsync of
+the state's write-ahead log) per 1,000 events <= 10 while a backlog drains (the daemon's own
+sesmon_sqs_batch_messages count, read from its /metrics after the round).
 
 Usage: python benchmarks/ingest.py [--events N] [--rounds N] [--receivers N]
 """
@@ -24,13 +27,16 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +48,7 @@ from benchmarks.daemon_config import write_daemon_config
 from benchmarks.sqs_server import LocalSqs
 from sesmon import runtime
 from sesmon.batch import Message
-from sesmon.config import Config
+from sesmon.config import Config, SqsConfig
 from sesmon.ingest import TargetIngest
 from sesmon.state.sqlite import SqliteState
 from tests.sesgen import SesEventGenerator
@@ -50,6 +56,7 @@ from tests.sesgen import SesEventGenerator
 TARGET_US = 80.0
 TARGET_RATIO = 0.35
 TARGET_REQUESTS = 210.0
+TARGET_COMMITS = 10.0
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -69,7 +76,7 @@ def bodies(count: int, sets: int, seed: int) -> list[str]:
     return [gen.event().body for _ in range(count)]
 
 
-def daemon_config(tmp: Path, endpoint: str, queue_url: str, receivers: int, sets: int) -> Path:
+def daemon_config(tmp: Path, endpoint: str, queue_url: str, receivers: int, sets: int, port: int) -> Path:
     """The daemon's config for the run: one target on the local endpoint, everything else as shipped."""
     return write_daemon_config(
         tmp / "sesmon.yaml",
@@ -78,6 +85,26 @@ def daemon_config(tmp: Path, endpoint: str, queue_url: str, receivers: int, sets
         state={"path": str(tmp / "state.db")},
         sqs={"receivers": receivers},
         target={"max_configuration_sets": max(sets, 100)},
+        listen=f"127.0.0.1:{port}",
+    )
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now (for the daemon's /metrics)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def commits(port: int) -> float:
+    """How many batches the daemon stored (one commit, one fsync each): its sesmon_sqs_batch_messages
+    count, read from /metrics once the round is measured."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as response:
+        text = response.read().decode()
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("sesmon_sqs_batch_messages_count")
     )
 
 
@@ -102,10 +129,18 @@ def plain_consumer(endpoint: str, queue_url: str) -> None:
 class Round:
     """One consumer process draining one backlog; CPU sampled when it lands and at the last delete."""
 
-    def __init__(self, events: list[str], command: Callable[[LocalSqs, Path], list[str]], pollers: int):
+    def __init__(
+        self,
+        events: list[str],
+        command: Callable[[LocalSqs, Path], list[str]],
+        pollers: int,
+        after: Callable[[], float] | None = None,
+    ):
         self.events = events
         self.command = command
         self.pollers = pollers
+        self.after = after  # read from the consumer once the round is measured, before it stops
+        self.after_value = 0.0
 
     def run(self) -> tuple[float, float, dict[str, int]]:
         """(CPU seconds, wall seconds, requests by operation) for draining the backlog."""
@@ -140,6 +175,8 @@ class Round:
                     for op, n in sqs.queue.stats.requests.items()
                     if n - before.get(op, 0)
                 }
+                if self.after is not None:
+                    self.after_value = self.after()
             finally:
                 # The consumer itself (a profiler in between writes its profile when it exits).
                 os.kill(pid, signal.SIGTERM)
@@ -238,8 +275,10 @@ def main() -> None:
         plain_consumer(args.endpoint, args.queue_url)
         return
 
+    port = free_port()
+
     def daemon_cmd(sqs: LocalSqs, tmp: Path) -> list[str]:
-        config = daemon_config(tmp, sqs.endpoint, sqs.queue_url, args.receivers, args.sets)
+        config = daemon_config(tmp, sqs.endpoint, sqs.queue_url, args.receivers, args.sets, port)
         command = [sys.executable, "-m", "sesmon.cli", "run", "--config", str(config)]
         if args.profile:
             # Sampled by py-spy (installed separately): collapsed stacks of every thread, for reading.
@@ -268,6 +307,7 @@ def main() -> None:
     ratios: list[float] = []
     rates: list[float] = []
     requests: list[float] = []
+    per_commit: list[float] = []
     loads: list[float] = []
     last_ops: dict[str, int] = {}
     for r in range(args.rounds):
@@ -278,10 +318,15 @@ def main() -> None:
         walls: dict[str, float] = {}
         for who in order:
             command = daemon_cmd if who == "daemon" else plain_cmd
-            cpu, wall, ops = Round(events, command, args.receivers if who == "daemon" else 1).run()
+            daemon = who == "daemon"
+            run = Round(
+                events, command, args.receivers if daemon else 1, partial(commits, port) if daemon else None
+            )
+            cpu, wall, ops = run.run()
             spent[who] = cpu * 1e6 / len(events)
             walls[who] = len(events) / wall
-            if who == "daemon":
+            if daemon:
+                per_commit.append(run.after_value * 1000 / len(events))
                 rates.append(len(events) / wall)
                 requests.append(sum(ops.values()) * 1000 / len(events))
                 last_ops = ops
@@ -303,11 +348,19 @@ def main() -> None:
         f"SQS requests per 1,000:      {spread(requests)}   target <= {TARGET_REQUESTS:.0f} "
         f"(last round: {dict(sorted(last_ops.items()))})"
     )
+    print(
+        f"commits (fsyncs) per 1,000:  {spread(per_commit)}   target <= {TARGET_COMMITS:.0f} under a backlog"
+    )
     print(f"load average (1 min):        {spread(loads, '{:.2f}')}")
     runtime.tune_gc()
     sample = bodies(min(args.events, 20_000), args.sets, seed=99)
-    pipeline = [pipeline_only(sample, 10) for _ in range(args.rounds)]
-    print(f"secondary, pipeline only at 10 messages per commit (no SQS): {spread(pipeline)} us/event CPU")
+    gathered = SqsConfig.model_fields["commit_messages"].default
+    for size, when in ((gathered, "a backlog's gathered batch"), (10, "one receive, a trickle")):
+        pipeline = [pipeline_only(sample, size) for _ in range(args.rounds)]
+        print(
+            f"secondary, pipeline only at {size} messages per commit ({when}; no SQS): "
+            f"{spread(pipeline)} us/event CPU"
+        )
 
 
 if __name__ == "__main__":

@@ -934,6 +934,20 @@ def self_monitoring() -> builders.Dashboard:
             ),
         )
     )
+    dash = dash.with_panel(
+        graph(
+            "Messages per commit",
+            "SQS messages stored per commit: up to 10 is one receive; under a backlog the receivers "
+            "gather up to sqs.commit_messages (100) into one commit, so fewer, larger commits.",
+            "short",
+            query(
+                f"sum(rate(sesmon_sqs_batch_messages_sum{{{ACCOUNT}}}[$__rate_interval])) / "
+                f"sum(rate(sesmon_sqs_batch_messages_count{{{ACCOUNT}}}[$__rate_interval]))",
+                "messages per commit",
+            ),
+            query(f"sum(rate(sesmon_sqs_batch_messages_count{{{ACCOUNT}}}[$__rate_interval]))", "commits/s"),
+        )
+    )
 
     dash = canary_and_actions(dash.with_row(builders.Row("Canary, actions and fleet")))
 

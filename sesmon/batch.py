@@ -47,6 +47,8 @@ LAG_BUCKETS: Final[tuple[float, ...]] = (
     21600.0,
     86400.0,
 )
+# Messages per stored batch (sesmon_sqs_batch_messages): 1-10 is one receive, more a gathered backlog.
+BATCH_BUCKETS: Final[tuple[float, ...]] = (1.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0)
 
 
 @dataclass(slots=True, init=False)

@@ -7,6 +7,7 @@ per-event work itself lives in the pure ``batch``, ``counting`` and ``windows`` 
 
 from __future__ import annotations
 
+import bisect
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -16,6 +17,7 @@ from prometheus_client.registry import Collector
 
 from sesmon import globs
 from sesmon.batch import (
+    BATCH_BUCKETS,
     LAG_BUCKETS,
     Built,
     IngestDelta,
@@ -96,6 +98,9 @@ class TargetIngest:
         self._last_events: dict[str, float] = {}
         self._lag_counts = [0] * (len(LAG_BUCKETS) + 1)
         self._lag_sum = 0.0
+        # This process's stored batches by size (how well a backlog is gathered); not persisted.
+        self._batch_counts = [0] * (len(BATCH_BUCKETS) + 1)
+        self._batch_sum = 0
         self.changed: Callable[[], None] = _nothing  # called after each committed batch
         # The deleted-messages counter is written with each batch, before its delete (so a crash
         # cannot lose it). Per receiver slot: deletes that then failed, taken back with that slot's
@@ -248,6 +253,8 @@ class TargetIngest:
             for i, count in enumerate(built.lag_counts):
                 totals[i] += count
             self._lag_sum += built.lag_sum
+            self._batch_counts[bisect.bisect_left(BATCH_BUCKETS, len(messages))] += 1
+            self._batch_sum += len(messages)
         self.changed()
         canary = self.canary
         if canary is not None and canary.outstanding:
@@ -290,6 +297,8 @@ class TargetIngest:
                 last_events=dict(self._last_events),
                 lag_counts=list(self._lag_counts),
                 lag_sum=self._lag_sum,
+                batch_counts=list(self._batch_counts),
+                batch_sum=self._batch_sum,
                 preinit_sets=self.literals,
                 window_labels=(*self.window_lengths, VOLUME),
                 providers=self.provider_labels,

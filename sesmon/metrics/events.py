@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from sesmon.batch import LAG_BUCKETS
+from sesmon.batch import BATCH_BUCKETS, LAG_BUCKETS
 from sesmon.config import MetricsConfig
 from sesmon.counting import (
     DELAY_TYPES,
@@ -40,6 +40,8 @@ class TargetReadout:
     window_labels: tuple[str, ...] = ()
     providers: tuple[str, ...] = ()
     invalid_reasons: tuple[str, ...] = ()
+    batch_counts: list[int] = field(default_factory=list)  # per BATCH_BUCKETS bound, then overflow
+    batch_sum: int = 0
 
 
 _COUNTER_FAMILIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
@@ -157,6 +159,7 @@ class EventsCollector(Collector):
         yield from self._windows(readouts)
         yield from self._sqs(readouts)
         yield self._lag(readouts)
+        yield self._batches(readouts)
 
     def _base(self, target: str) -> list[str]:
         ident = self._targets.get(target)
@@ -274,10 +277,31 @@ class EventsCollector(Collector):
             labels=list(_BASE),
         )
         for readout in readouts:
-            cumulative = 0
-            buckets: list[tuple[str, float]] = []
-            for bound, count in zip((*LAG_BUCKETS, float("inf")), readout.lag_counts, strict=True):
-                cumulative += count
-                buckets.append(("+Inf" if bound == float("inf") else repr(float(bound)), cumulative))
-            lag.add_metric(self._base(readout.target), buckets, readout.lag_sum)
+            lag.add_metric(
+                self._base(readout.target), _cumulative(LAG_BUCKETS, readout.lag_counts), readout.lag_sum
+            )
         return lag
+
+    def _batches(self, readouts: Sequence[TargetReadout]) -> Metric:
+        batches = HistogramMetricFamily(
+            "sesmon_sqs_batch_messages",
+            "SQS messages per stored batch (one commit) since this process started: up to 10 is one "
+            "receive, more is a backlog gathered (sqs.commit_messages).",
+            labels=list(_BASE),
+        )
+        for readout in readouts:
+            counts = readout.batch_counts or [0] * (len(BATCH_BUCKETS) + 1)
+            batches.add_metric(
+                self._base(readout.target), _cumulative(BATCH_BUCKETS, counts), float(readout.batch_sum)
+            )
+        return batches
+
+
+def _cumulative(bounds: Sequence[float], counts: Sequence[int]) -> list[tuple[str, float]]:
+    """Per-bucket counts (then the overflow) as the cumulative ``le`` buckets of a histogram."""
+    total = 0
+    buckets: list[tuple[str, float]] = []
+    for bound, count in zip((*bounds, float("inf")), counts, strict=True):
+        total += count
+        buckets.append(("+Inf" if bound == float("inf") else repr(float(bound)), total))
+    return buckets

@@ -141,7 +141,7 @@ class SqsSource:
         """Start the receiver threads."""
         self.health.expect(SOURCE, self.target)
         for index in range(self.settings.receivers):
-            name = f"sesmon-sqs-{self.target}-{index}"
+            name = self._receiver_name(index)
             self.heartbeats.register(name, RECEIVER_STALL_SECONDS + self.settings.wait_time_seconds)
             thread = threading.Thread(target=self._run, args=(index, name), name=name, daemon=True)
             self._threads.append(thread)
@@ -209,18 +209,14 @@ class SqsSource:
         of each); the source is then down with that reason until a cycle succeeds.
         """
         started = time.monotonic()
-        messages: Sequence[MessageTypeDef] = ()
+        messages: list[MessageTypeDef] = []
         try:
-            response = self.client.receive_message(
-                QueueUrl=self.queue_url,
-                MaxNumberOfMessages=MAX_MESSAGES,
-                WaitTimeSeconds=wait_seconds,
-                VisibilityTimeout=self.settings.visibility_timeout_seconds,
-                MessageSystemAttributeNames=SYSTEM_ATTRIBUTES,
-            )
-            messages = response.get("Messages") or []
+            messages += self._receive(wait_seconds)
+            gathered = self._gather(messages, slot)
             if messages:
                 self.handle(messages, slot)
+            if gathered is not None:
+                raise gathered
         except Exception as exc:
             if messages:
                 self._unsettled.set()
@@ -235,6 +231,41 @@ class SqsSource:
             return 0
         self.health.success(SOURCE, self.target, self.clock(), time.monotonic() - started)
         return len(messages)
+
+    def _receiver_name(self, slot: int) -> str:
+        return f"sesmon-sqs-{self.target}-{slot}"
+
+    def _receive(self, wait_seconds: int) -> list[MessageTypeDef]:
+        response = self.client.receive_message(
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=MAX_MESSAGES,
+            WaitTimeSeconds=wait_seconds,
+            VisibilityTimeout=self.settings.visibility_timeout_seconds,
+            MessageSystemAttributeNames=SYSTEM_ATTRIBUTES,
+        )
+        return list(response.get("Messages") or [])
+
+    def _gather(self, messages: list[MessageTypeDef], slot: int) -> Exception | None:
+        """Under a backlog, add more receives to ``messages`` for one commit; return a receive's error.
+
+        A full receive says more messages are waiting, so the receiver asks again without waiting,
+        up to ``commit_messages``: one commit (one fsync) then stores up to 100 messages instead of
+        10. A short or empty receive ends the gathering, so a trickle commits at once and a quiet
+        queue costs no extra request. A failed receive ends it too: what was gathered is stored and
+        deleted first, then the error is the cycle's.
+        """
+        last = len(messages)
+        while last == MAX_MESSAGES and len(messages) < self.settings.commit_messages:
+            if self._stop.is_set():
+                return None
+            self.heartbeats.beat(self._receiver_name(slot))  # each request is progress (/healthz)
+            try:
+                more = self._receive(0)
+            except Exception as exc:  # noqa: BLE001 - raised by poll_once after the gathered batch
+                return exc
+            messages += more
+            last = len(more)
+        return None
 
     def _failed(self, started: float, exc: BaseException) -> None:
         self.health.failure(SOURCE, self.target, self.clock(), time.monotonic() - started, _describe(exc))
@@ -265,38 +296,28 @@ class SqsSource:
         ingestion to take them back out of the deleted count.
         """
         started = time.monotonic()
+        # Ids are unique within the whole batch (a gathered batch spans several requests of 10).
         pending: list[DeleteMessageBatchRequestEntryTypeDef] = [
             {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)
         ]
         deleted = 0
         reason = ""
         for attempt in range(1, DELETE_ATTEMPTS + 1):
-            try:
-                response = self.client.delete_message_batch(QueueUrl=self.queue_url, Entries=pending)
-            except Exception as exc:  # noqa: BLE001 - retried below; the messages reappear if it never works
-                reason = _describe(exc)
-                log_event(log, logging.WARNING, "sqs_delete_failed", target=self.target, error=reason)
-                self._failed(started, exc)
-                retry = {e["Id"] for e in pending}
-            else:
-                deleted += len(response.get("Successful") or [])
-                failed = response.get("Failed") or []
-                # A sender fault (e.g. an expired receipt handle) will not succeed on retry.
-                retry = {f["Id"] for f in failed if not f.get("SenderFault")}
-                if failed:
-                    codes = sorted({str(f.get("Code", "")) for f in failed})
-                    reason = f"DeleteMessageBatch entries failed: {', '.join(codes)}"
-                    log_event(
-                        log,
-                        logging.WARNING,
-                        "sqs_delete_entries_failed",
-                        target=self.target,
-                        failed=len(failed),
-                        codes=codes,
-                    )
-                pending = [e for e in pending if e["Id"] in retry]
-                if failed and not retry:
-                    break  # only sender faults left: nothing to retry
+            retry: set[str] = set()
+            for first in range(0, len(pending), MAX_MESSAGES):
+                self.heartbeats.beat(self._receiver_name(slot))
+                done, again, reason, raised = self._delete_chunk(
+                    pending[first : first + MAX_MESSAGES], started, reason
+                )
+                deleted += done
+                retry |= again
+                if raised or self._abort.is_set():
+                    # A call that failed whole (after botocore's retries) says SQS is unreachable or
+                    # refusing: the rest waits for the next attempt, so an attempt costs one such
+                    # failure, not one per 10 messages.
+                    retry.update(e["Id"] for e in pending[first + MAX_MESSAGES :])
+                    break
+            pending = [e for e in pending if e["Id"] in retry]
             if not pending or attempt == DELETE_ATTEMPTS:
                 break
             if self._abort.wait(min(DELETE_BACKOFF_CAP, self.backoff(attempt))):
@@ -308,6 +329,34 @@ class SqsSource:
             log_event(log, logging.WARNING, "sqs_delete_gave_up", target=self.target, messages=undeleted)
             raise DeleteIncomplete(undeleted, reason)
         return deleted
+
+    def _delete_chunk(
+        self, entries: list[DeleteMessageBatchRequestEntryTypeDef], started: float, reason: str
+    ) -> tuple[int, set[str], str, bool]:
+        """One DeleteMessageBatch of at most 10: (deleted, ids worth retrying, the latest reason,
+        whether the call itself failed)."""
+        try:
+            response = self.client.delete_message_batch(QueueUrl=self.queue_url, Entries=entries)
+        except Exception as exc:  # noqa: BLE001 - retried by delete(); the messages reappear if it never works
+            reason = _describe(exc)
+            log_event(log, logging.WARNING, "sqs_delete_failed", target=self.target, error=reason)
+            self._failed(started, exc)
+            return 0, {e["Id"] for e in entries}, reason, True
+        failed = response.get("Failed") or []
+        if failed:
+            codes = sorted({str(f.get("Code", "")) for f in failed})
+            reason = f"DeleteMessageBatch entries failed: {', '.join(codes)}"
+            log_event(
+                log,
+                logging.WARNING,
+                "sqs_delete_entries_failed",
+                target=self.target,
+                failed=len(failed),
+                codes=codes,
+            )
+        # A sender fault (e.g. an expired receipt handle) will not succeed on retry.
+        retry = {str(f["Id"]) for f in failed if not f.get("SenderFault")}
+        return len(response.get("Successful") or []), retry, reason, False
 
     def check_redrive(self) -> None:
         """Warn once when invalid messages are kept but the queue has no redrive policy (DLQ)."""

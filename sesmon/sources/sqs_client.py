@@ -3,12 +3,13 @@
 botocore spends about 0.8 ms of CPU per request on its generic machinery (parameter validation,
 shape-driven serialising and parsing, a dozen event hooks), which was most of what the daemon spent
 per event. This client keeps what matters from botocore: the session's (refreshable, role-assumed)
-credentials, SigV4 signing, the endpoint botocore resolved, its "standard" retry policy (the same
+credentials, SigV4 signing (sesmon.sources.sigv4: botocore's signature, tested byte for byte, without
+its per-request overhead), the endpoint botocore resolved, its "standard" retry policy (the same
 retryable errors, throttling detection and jittered exponential backoff) and the request counting
-hook's accounting; it builds the JSON body itself, sends it over a kept-alive http.client connection
-per thread and parses the answer with orjson. Errors are raised as botocore's ``ClientError`` and
-connection errors, as a boto3 client would raise them, so callers handle both clients alike. Only
-the operations the receivers call exist.
+hook's accounting; it builds the JSON body itself, sends it over a kept-alive connection per thread
+(sesmon.sources.keepalive) and parses the answer with orjson. Errors are raised as botocore's
+``ClientError`` and connection errors, as a boto3 client would raise them, so callers handle both
+clients alike. Only the operations the receivers call exist.
 """
 
 from __future__ import annotations
@@ -16,17 +17,18 @@ from __future__ import annotations
 import http.client
 import socket
 import ssl
-import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
 import orjson
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest, AWSResponse, HTTPHeaders
+from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.exceptions import ClientError, EndpointConnectionError, HTTPClientError, ReadTimeoutError
 from botocore.retries.standard import ExponentialBackoff, RetryContext, RetryPolicy, StandardRetryConditions
+
+from sesmon.sources.keepalive import KeptAliveConnections
+from sesmon.sources.sigv4 import PostSigner
 
 if TYPE_CHECKING:
     from botocore.credentials import Credentials
@@ -69,17 +71,17 @@ class SqsJsonClient:
             retry_backoff=ExponentialBackoff(),
         )
         parts = urlsplit(self._endpoint)
-        self._https = parts.scheme == "https"
-        self._host = parts.hostname or ""
-        self._port = parts.port or (443 if self._https else 80)
-        self._path = parts.path or "/"
-        self._timeouts = (connect_timeout, read_timeout)
-        # One kept-alive connection per receiver thread: http.client directly costs less than half
-        # of urllib3's pool per request, and a thread never waits for another's connection.
-        self._local = threading.local()
-        self._tls = ssl.create_default_context() if self._https else None
-        self._connections: list[http.client.HTTPConnection] = []
-        self._connections_lock = threading.Lock()
+        https = parts.scheme == "https"
+        self._signer = PostSigner(self._endpoint, "sqs", self._region)
+        self._http = KeptAliveConnections(
+            parts.hostname or "",
+            parts.port or (443 if https else 80),
+            tls=ssl.create_default_context() if https else None,
+            host_header=self._signer.host,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            max_body=MAX_RESPONSE_BYTES,
+        )
 
     # -- the operations the receivers use (boto3's keyword arguments and response shapes) ---------
 
@@ -97,59 +99,7 @@ class SqsJsonClient:
 
     def close(self) -> None:
         """Close every thread's connection."""
-        with self._connections_lock:
-            connections, self._connections = self._connections, []
-        for conn in connections:
-            conn.close()
-
-    def _connection(self) -> http.client.HTTPConnection:
-        conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            connect, _ = self._timeouts
-            if self._tls is not None:
-                conn = http.client.HTTPSConnection(self._host, self._port, timeout=connect, context=self._tls)
-            else:
-                conn = http.client.HTTPConnection(self._host, self._port, timeout=connect)
-            self._local.conn = conn
-            with self._connections_lock:
-                self._connections.append(conn)
-        return conn
-
-    def _drop_connection(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
-            with self._connections_lock:
-                if conn in self._connections:
-                    self._connections.remove(conn)
-
-    def _send(self, body: bytes, headers: dict[str, str]) -> tuple[int, bytes, http.client.HTTPMessage]:
-        """POST over this thread's connection; a kept-alive one the server closed is reopened once."""
-        for reused in (True, False):
-            conn = self._connection()
-            fresh = conn.sock is None
-            try:
-                if fresh:
-                    conn.connect()
-                    # Connected within the connect timeout; the long poll then has the read timeout.
-                    assert conn.sock is not None
-                    conn.sock.settimeout(self._timeouts[1])
-                conn.request("POST", self._path, body=body, headers=headers)
-                response = conn.getresponse()
-                data = response.read(MAX_RESPONSE_BYTES + 1)
-                if response.will_close or len(data) > MAX_RESPONSE_BYTES:
-                    self._drop_connection()
-                return response.status, data, response.headers
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
-                self._drop_connection()
-                # An idle connection the server had closed: try once more on a new one.
-                if not reused or fresh:
-                    raise
-            except BaseException:
-                self._drop_connection()
-                raise
-        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+        self._http.close()
 
     # -- one call, with botocore's retry policy ---------------------------------------------------
 
@@ -178,28 +128,31 @@ class SqsJsonClient:
     def _attempt(
         self, operation: str, body: bytes
     ) -> tuple[int, dict[str, Any] | None, AWSResponse | None, Exception | None]:
-        headers = {"Content-Type": CONTENT_TYPE, "X-Amz-Target": TARGET_PREFIX + operation}
-        request = AWSRequest(method="POST", url=self._endpoint, data=body, headers=headers)
         # Frozen per attempt: a refresh (role credentials, about hourly) happens here, between requests.
-        SigV4Auth(self._credentials.get_frozen_credentials(), "sqs", self._region).add_auth(request)
+        headers = self._signer.headers(
+            self._credentials.get_frozen_credentials(),
+            body,
+            {"Content-Type": CONTENT_TYPE, "X-Amz-Target": TARGET_PREFIX + operation},
+        )
         self._record(operation)
         try:
-            status, data, response_headers = self._send(body, dict(request.headers.items()))
+            response = self._http.post(self._signer.path, headers, body)
         except TimeoutError as exc:
             return 0, None, None, ReadTimeoutError(endpoint_url=self._endpoint, error=exc)
         except (ConnectionRefusedError, socket.gaierror) as exc:
             return 0, None, None, EndpointConnectionError(endpoint_url=self._endpoint, error=exc)
         except (OSError, http.client.HTTPException) as exc:
             return 0, None, None, HTTPClientError(error=exc)
-        if status == 200 and len(data) <= MAX_RESPONSE_BYTES:
+        if response.status == 200:
             try:
-                return 200, orjson.loads(data) if data else {}, None, None
+                return 200, orjson.loads(response.body) if response.body else {}, None, None
             except orjson.JSONDecodeError as exc:
                 return 0, None, None, HTTPClientError(error=exc)
+        received = response.headers
         http_response = AWSResponse(
-            self._endpoint, status, HTTPHeaders.from_pairs(list(response_headers.items())), None
+            self._endpoint, response.status, HTTPHeaders.from_pairs(list(received.items())), None
         )
-        return status, _error(status, data, response_headers), http_response, None
+        return response.status, _error(response.status, bytes(response.body), received), http_response, None
 
 
 def _error(status: int, data: bytes, headers: Any) -> dict[str, Any]:

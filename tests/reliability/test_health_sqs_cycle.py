@@ -72,6 +72,8 @@ def test_throttled_deletes_mark_sqs_down_and_lose_nothing(
     # Every event is stored, yet the source is down: its deletes fail.
     proxy.wait_for(lambda: proxy.failed["DeleteMessageBatch"] >= 3)
     proxy.wait_for(lambda: ingest.counters().get(("sqs", "counted"), 0) == EVENTS)
+    # The proxy counts the third refusal before the receiver has handled it: await its report.
+    proxy.wait_for(lambda: "ThrottlingException" in (_sqs_status(daemon).last_error or ""))
     status = _sqs_status(daemon)
     assert not status.up
     assert "ThrottlingException" in (status.last_error or "")

@@ -329,3 +329,108 @@ def test_an_empty_receive_is_a_successful_cycle(tmp_path: Path) -> None:
     assert source.poll_once(0) == 0
     assert health.pending() == []
     assert health.all()[0].up
+
+
+class CountingIngest:
+    """Counts the commits (``process`` calls) of the wrapped ingestion and their sizes."""
+
+    def __init__(self, ingest: TargetIngest) -> None:
+        self.ingest = ingest
+        self.sizes: list[int] = []
+
+    def process(self, messages: Any, now: float, **kwargs: Any) -> Any:
+        self.sizes.append(len(messages))
+        return self.ingest.process(messages, now, **kwargs)
+
+    def record_undeleted(self, count: int, slot: int = 0) -> None:
+        self.ingest.record_undeleted(count, slot)
+
+
+def test_a_backlog_is_gathered_into_one_commit_and_deleted_ten_at_a_time(tmp_path: Path) -> None:
+    gen = SesEventGenerator(seed=3, start=NOW - 600, spread=500)  # all in the past: all deletable
+    client = FakeSqs()
+    source, ingest, health = make(tmp_path, client)
+    commits = CountingIngest(ingest)
+    source.ingest = commits
+    deletes: list[list[str]] = []
+    delete = client.delete_message_batch
+
+    def recording_delete(QueueUrl: str, Entries: list[dict[str, str]]) -> dict[str, Any]:  # noqa: N803
+        deletes.append([e["Id"] for e in Entries])
+        return delete(QueueUrl=QueueUrl, Entries=Entries)
+
+    client.delete_message_batch = recording_delete  # type: ignore[method-assign]
+    for r in range(25):
+        client.receives.append([sqs_message(f"m{r}-{i}", gen.event().body) for i in range(10)])
+    assert source.poll_once(20) == 100
+    assert commits.sizes == [100]
+    # The first receive long-polls; the gathering ones do not wait.
+    assert [c["WaitTimeSeconds"] for c in client.receive_calls] == [20] + [0] * 9
+    assert [len(ids) for ids in deletes] == [10] * 10
+    assert len({i for ids in deletes for i in ids}) == 100  # ids unique across the batch's requests
+    assert len(client.deleted) == 100
+    assert ingest.counters()[("sqs", "deleted")] == 100
+    assert health.all()[0].up
+    assert len(client.receives) == 15
+    assert source.poll_once(20) == 100
+    assert source.poll_once(20) == 50
+    # sesmon_sqs_batch_messages: two batches of 100 (le=100) and one of 50 (le=50), 250 in all.
+    readout = ingest.readout(NOW)
+    assert readout.batch_counts == [0, 0, 0, 0, 1, 2, 0, 0, 0, 0]
+    assert readout.batch_sum == 250
+
+
+def test_a_short_receive_ends_the_gathering(tmp_path: Path) -> None:
+    gen = SesEventGenerator(seed=3, start=NOW - 600, spread=500)
+    client = FakeSqs()
+    source, ingest, _ = make(tmp_path, client)
+    commits = CountingIngest(ingest)
+    source.ingest = commits
+    for r, size in enumerate((10, 10, 3, 10)):
+        client.receives.append([sqs_message(f"m{r}-{i}", gen.event().body) for i in range(size)])
+    assert source.poll_once(20) == 23
+    assert commits.sizes == [23]
+    assert len(client.receives) == 1
+    assert ingest.counters()[("sqs", "deleted")] == 23
+
+
+def test_a_failed_receive_while_gathering_stores_and_deletes_what_was_gathered(tmp_path: Path) -> None:
+    gen = SesEventGenerator(seed=3, start=NOW - 600, spread=500)
+    client = FakeSqs()
+    source, ingest, health = make(tmp_path, client)
+    client.receives.append([sqs_message(f"m{i}", gen.event().body) for i in range(10)])
+    client.receives.append(throttled())
+    with pytest.raises(ClientError):
+        source.poll_once(20)
+    assert sorted(client.deleted) == sorted(f"m{i}" for i in range(10))
+    counters = ingest.counters()
+    assert counters[("sqs", "counted")] == 10
+    assert counters[("sqs", "deleted")] == 10
+    status = health.all()[0]
+    assert not status.up
+    assert "ThrottlingException" in (status.last_error or "")
+
+
+def test_a_delete_call_that_fails_whole_defers_the_rest_of_the_batch_to_the_next_attempt(
+    tmp_path: Path,
+) -> None:
+    gen = SesEventGenerator(seed=3, start=NOW - 600, spread=500)
+    client = FakeSqs()
+    source, ingest, _ = make(tmp_path, client)
+    for r in range(3):
+        client.receives.append([sqs_message(f"m{r}-{i}", gen.event().body) for i in range(10)])
+    sizes: list[int] = []
+    delete = client.delete_message_batch
+
+    def unreachable_once(QueueUrl: str, Entries: list[dict[str, str]]) -> dict[str, Any]:  # noqa: N803
+        sizes.append(len(Entries))
+        if len(sizes) == 1:
+            raise EndpointConnectionError(endpoint_url="https://sqs.us-east-1.amazonaws.com")
+        return delete(QueueUrl=QueueUrl, Entries=Entries)
+
+    client.delete_message_batch = unreachable_once  # type: ignore[method-assign]
+    assert source.poll_once(20) == 30
+    # Attempt 1: the first request fails whole, the other two wait; attempt 2: all three go.
+    assert sizes == [10, 10, 10, 10]
+    assert len(client.deleted) == 30
+    assert ingest.counters()[("sqs", "deleted")] == 30
