@@ -147,8 +147,17 @@ class KeptAliveConnections:
             sock.close()
 
     def _exchange(self, sock: socket.socket, request: bytes) -> Response:
-        sock.sendall(request)
         collector = _Collector(self._max_body)
+        try:
+            return self._read(sock, request, collector)
+        finally:
+            # The parser and its collector refer to each other. Left as a cycle, every response
+            # (its body: a receive's 10 messages) would wait for a full garbage collection, rare
+            # under sesmon.runtime's thresholds: about 16 MB of them piled up under a backlog.
+            del collector.parser
+
+    def _read(self, sock: socket.socket, request: bytes, collector: _Collector) -> Response:
+        sock.sendall(request)
         parser = collector.parser
         received = False
         while not collector.response.complete:

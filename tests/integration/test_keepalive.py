@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import gc
 import http.client
 import ipaddress
 import socket
@@ -20,6 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from sesmon.sources import keepalive
 from sesmon.sources.keepalive import KeptAliveConnections, ResponseTooLarge
 
 # What the server does with one request on a connection: send these bytes, then close or keep it.
@@ -164,6 +166,22 @@ def test_requests_reuse_one_connection_and_carry_host_and_length(
     assert first.startswith(b"POST / HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n" % server.port)
     assert b"Content-Length: 7\r\n" in first
     assert first.endswith(b'{"i":0}')
+
+
+def test_a_response_is_freed_without_waiting_for_the_garbage_collector(
+    server: ScriptedServer, connections: KeptAliveConnections
+) -> None:
+    # The daemon collects cycles rarely (sesmon.runtime): a response must go by reference counting.
+    server.plan = [answer(ok(b'{"n":1}')), answer(ok(b'{"n":2}', "Connection: close\r\n"), close=True)]
+    gc.collect()
+    gc.disable()
+    try:
+        assert post(connections)[:2] == (200, b'{"n":1}')
+        assert post(connections)[:2] == (200, b'{"n":2}')  # and one whose connection is then closed
+        left = [o for o in gc.get_objects() if isinstance(o, keepalive._Collector)]
+    finally:
+        gc.enable()
+    assert left == []
 
 
 def test_headers_are_lower_cased_and_error_statuses_returned(
