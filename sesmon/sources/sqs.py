@@ -27,7 +27,10 @@ log = get_logger("sesmon.sources.sqs")
 SOURCE = "sqs"
 MAX_MESSAGES = 10  # SQS's per-call maximum: the fewest requests per event
 SYSTEM_ATTRIBUTES: list[MessageSystemAttributeNameType] = ["ApproximateReceiveCount", "SentTimestamp"]
-MAX_BACKOFF = 60.0
+# The outer loop's longest wait between failed cycles. botocore's own retries back off to 20 s at
+# most; waiting longer here only delays noticing that SQS is back (the source stays down meanwhile),
+# and two receivers polling every 20 s during an outage cost nothing worth saving.
+MAX_BACKOFF = 20.0
 # A failing DeleteMessageBatch is retried only briefly: each call already carries botocore's own
 # retries, and a receiver stuck in delete() receives nothing. What is not deleted comes back after
 # the visibility timeout and is then recorded as a duplicate, so giving up loses nothing.

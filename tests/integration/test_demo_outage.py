@@ -18,8 +18,9 @@ pytestmark = pytest.mark.slow
 _OUTAGE = SCENARIOS["outage"].outage
 assert _OUTAGE is not None
 OUTAGE: tuple[float, float] = _OUTAGE
-# Until the outage ends, then long enough for the SQS receivers' backoff and the resolved notification.
-DURATION = OUTAGE[1] + 35
+# Until the outage ends, then long enough for the SQS receivers' backoff (20 s at most), a cycle,
+# the rule's evaluation and the resolved notification's dispatch, with room for a busy machine.
+DURATION = OUTAGE[1] + 45
 WEBHOOK = re.compile(
     r"^\[webhook t\+\s*(?P<at>[\d.]+)s\] (?P<status>FIRING|RESOLVED)\s+\w+\s+SesSourceDown"
     r"\s+target=(?P<target>\S+)\s+source=(?P<source>\S+)"
