@@ -36,6 +36,11 @@ MAX_BACKOFF = 20.0
 # the visibility timeout and is then recorded as a duplicate, so giving up loses nothing.
 DELETE_ATTEMPTS = 3
 DELETE_BACKOFF_CAP = 2.0
+# How long a receiver keeps gathering a backlog, from the start of its first receive: against SQS a
+# receive takes tens of milliseconds, so this rarely limits a gathered batch there, but a slow
+# endpoint must not hold received messages uncommitted (and undeleted) for long, nor delay the
+# cycle's outcome.
+GATHER_SECONDS = 1.0
 # Longest silence of a healthy receiver loop: a long poll plus a receive and a delete that each
 # exhaust botocore's attempts against its timeouts, plus the longest backoff. Beyond it the loop is
 # wedged (/healthz), which no AWS outage causes: each failed call and each backoff is a beat.
@@ -121,6 +126,7 @@ class SqsSource:
         self.health = health
         self.clock = clock
         self.backoff = backoff or default_backoff
+        self.monotonic = time.monotonic  # the gathering's clock (tests replace it)
         self.heartbeats = heartbeats or Heartbeats()
         self._stop = threading.Event()
         # Set when the stop deadline has passed: in-flight retries give up instead of waiting.
@@ -211,11 +217,13 @@ class SqsSource:
         of the source. Raises when the receive, the commit or the delete fails (after the retries
         of each); the source is then down with that reason until a cycle succeeds.
         """
-        started = time.monotonic()
+        started = self.monotonic()
         messages: list[MessageTypeDef] = []
         try:
             messages += self._receive(wait_seconds)
-            gathered = self._gather(messages, slot)
+            # Counted from the first receive's start: one that waited in a long poll found the
+            # queue empty, which is no backlog to gather.
+            gathered = self._gather(messages, slot, started + GATHER_SECONDS)
             if messages:
                 self.handle(messages, slot)
             if gathered is not None:
@@ -232,7 +240,7 @@ class SqsSource:
             # empty receive meanwhile proves nothing, so the source stays down until a batch goes
             # through whole.
             return 0
-        self.health.success(SOURCE, self.target, self.clock(), time.monotonic() - started)
+        self.health.success(SOURCE, self.target, self.clock(), self.monotonic() - started)
         return len(messages)
 
     def _receiver_name(self, slot: int) -> str:
@@ -248,18 +256,18 @@ class SqsSource:
         )
         return list(response.get("Messages") or [])
 
-    def _gather(self, messages: list[MessageTypeDef], slot: int) -> Exception | None:
+    def _gather(self, messages: list[MessageTypeDef], slot: int, until: float) -> Exception | None:
         """Under a backlog, add more receives to ``messages`` for one commit; return a receive's error.
 
         A full receive says more messages are waiting, so the receiver asks again without waiting,
-        up to ``commit_messages``: one commit (one fsync) then stores up to 100 messages instead of
-        10. A short or empty receive ends the gathering, so a trickle commits at once and a quiet
-        queue costs no extra request. A failed receive ends it too: what was gathered is stored and
-        deleted first, then the error is the cycle's.
+        up to ``commit_messages`` and until ``until`` (GATHER_SECONDS): one commit (one fsync) then
+        stores up to 100 messages instead of 10. A short or empty receive ends the gathering, so a
+        trickle commits at once and a quiet queue costs no extra request. A failed receive ends it
+        too: what was gathered is stored and deleted first, then the error is the cycle's.
         """
         last = len(messages)
         while last == MAX_MESSAGES and len(messages) < self.settings.commit_messages:
-            if self._stop.is_set():
+            if self._stop.is_set() or self.monotonic() >= until:
                 return None
             self.heartbeats.beat(self._receiver_name(slot))  # each request is progress (/healthz)
             try:
@@ -271,7 +279,7 @@ class SqsSource:
         return None
 
     def _failed(self, started: float, exc: BaseException) -> None:
-        self.health.failure(SOURCE, self.target, self.clock(), time.monotonic() - started, _describe(exc))
+        self.health.failure(SOURCE, self.target, self.clock(), self.monotonic() - started, _describe(exc))
 
     def handle(self, messages: Sequence[MessageTypeDef], slot: int = 0) -> None:
         """Store a received batch in one transaction, then delete what may go.
@@ -298,7 +306,7 @@ class SqsSource:
         attempt. Raises :class:`DeleteIncomplete` when messages remain undeleted, after telling the
         ingestion to take them back out of the deleted count.
         """
-        started = time.monotonic()
+        started = self.monotonic()
         # Ids are unique within the whole batch (a gathered batch spans several requests of 10).
         pending: list[DeleteMessageBatchRequestEntryTypeDef] = [
             {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)

@@ -434,3 +434,26 @@ def test_a_delete_call_that_fails_whole_defers_the_rest_of_the_batch_to_the_next
     assert sizes == [10, 10, 10, 10]
     assert len(client.deleted) == 30
     assert ingest.counters()[("sqs", "deleted")] == 30
+
+
+def test_gathering_stops_after_a_second_however_full_the_receives(tmp_path: Path) -> None:
+    gen = SesEventGenerator(seed=3, start=NOW - 600, spread=500)
+    client = FakeSqs()
+    source, ingest, _ = make(tmp_path, client)
+    commits = CountingIngest(ingest)
+    source.ingest = commits
+    elapsed = [0.0]
+    source.monotonic = lambda: elapsed[0]
+    receive = client.receive_message
+
+    def slow_receive(**kwargs: Any) -> dict[str, Any]:
+        elapsed[0] += 0.4  # a slow endpoint: each receive takes 0.4 s
+        return receive(**kwargs)
+
+    client.receive_message = slow_receive  # type: ignore[method-assign]
+    for r in range(10):
+        client.receives.append([sqs_message(f"m{r}-{i}", gen.event().body) for i in range(10)])
+    # The cycle starts at 0 s and its first receive ends at 0.4 s; gathering may start receives
+    # until 1 s: those ending at 0.8 and 1.2 s. Then the batch commits, 30 of the 100 waiting.
+    assert source.poll_once(20) == 30
+    assert commits.sizes == [30]
