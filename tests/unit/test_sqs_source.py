@@ -6,6 +6,7 @@ import logging
 import sqlite3
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -346,8 +347,14 @@ class CountingIngest:
         self.ingest.record_undeleted(count, slot)
 
 
+def script_receives(client: FakeSqs, sizes: Sequence[int]) -> None:
+    """Queue one receive per size, of valid events all in the past (so every message may go)."""
+    gen = SesEventGenerator(seed=3, start=NOW - 600, spread=500)
+    for r, size in enumerate(sizes):
+        client.receives.append([sqs_message(f"m{r}-{i}", gen.event().body) for i in range(size)])
+
+
 def test_a_backlog_is_gathered_into_one_commit_and_deleted_ten_at_a_time(tmp_path: Path) -> None:
-    gen = SesEventGenerator(seed=3, start=NOW - 600, spread=500)  # all in the past: all deletable
     client = FakeSqs()
     source, ingest, health = make(tmp_path, client)
     commits = CountingIngest(ingest)
@@ -360,8 +367,7 @@ def test_a_backlog_is_gathered_into_one_commit_and_deleted_ten_at_a_time(tmp_pat
         return delete(QueueUrl=QueueUrl, Entries=Entries)
 
     client.delete_message_batch = recording_delete  # type: ignore[method-assign]
-    for r in range(25):
-        client.receives.append([sqs_message(f"m{r}-{i}", gen.event().body) for i in range(10)])
+    script_receives(client, [10] * 25)
     assert source.poll_once(20) == 100
     assert commits.sizes == [100]
     # The first receive long-polls; the gathering ones do not wait.
@@ -381,13 +387,11 @@ def test_a_backlog_is_gathered_into_one_commit_and_deleted_ten_at_a_time(tmp_pat
 
 
 def test_a_short_receive_ends_the_gathering(tmp_path: Path) -> None:
-    gen = SesEventGenerator(seed=3, start=NOW - 600, spread=500)
     client = FakeSqs()
     source, ingest, _ = make(tmp_path, client)
     commits = CountingIngest(ingest)
     source.ingest = commits
-    for r, size in enumerate((10, 10, 3, 10)):
-        client.receives.append([sqs_message(f"m{r}-{i}", gen.event().body) for i in range(size)])
+    script_receives(client, (10, 10, 3, 10))
     assert source.poll_once(20) == 23
     assert commits.sizes == [23]
     assert len(client.receives) == 1
@@ -395,14 +399,13 @@ def test_a_short_receive_ends_the_gathering(tmp_path: Path) -> None:
 
 
 def test_a_failed_receive_while_gathering_stores_and_deletes_what_was_gathered(tmp_path: Path) -> None:
-    gen = SesEventGenerator(seed=3, start=NOW - 600, spread=500)
     client = FakeSqs()
     source, ingest, health = make(tmp_path, client)
-    client.receives.append([sqs_message(f"m{i}", gen.event().body) for i in range(10)])
+    script_receives(client, [10])
     client.receives.append(throttled())
     with pytest.raises(ClientError):
         source.poll_once(20)
-    assert sorted(client.deleted) == sorted(f"m{i}" for i in range(10))
+    assert sorted(client.deleted) == sorted(f"m0-{i}" for i in range(10))
     counters = ingest.counters()
     assert counters[("sqs", "counted")] == 10
     assert counters[("sqs", "deleted")] == 10
@@ -414,11 +417,9 @@ def test_a_failed_receive_while_gathering_stores_and_deletes_what_was_gathered(t
 def test_a_delete_call_that_fails_whole_defers_the_rest_of_the_batch_to_the_next_attempt(
     tmp_path: Path,
 ) -> None:
-    gen = SesEventGenerator(seed=3, start=NOW - 600, spread=500)
     client = FakeSqs()
     source, ingest, _ = make(tmp_path, client)
-    for r in range(3):
-        client.receives.append([sqs_message(f"m{r}-{i}", gen.event().body) for i in range(10)])
+    script_receives(client, [10] * 3)
     sizes: list[int] = []
     delete = client.delete_message_batch
 
@@ -437,7 +438,6 @@ def test_a_delete_call_that_fails_whole_defers_the_rest_of_the_batch_to_the_next
 
 
 def test_gathering_stops_after_a_second_however_full_the_receives(tmp_path: Path) -> None:
-    gen = SesEventGenerator(seed=3, start=NOW - 600, spread=500)
     client = FakeSqs()
     source, ingest, _ = make(tmp_path, client)
     commits = CountingIngest(ingest)
@@ -451,8 +451,7 @@ def test_gathering_stops_after_a_second_however_full_the_receives(tmp_path: Path
         return receive(**kwargs)
 
     client.receive_message = slow_receive  # type: ignore[method-assign]
-    for r in range(10):
-        client.receives.append([sqs_message(f"m{r}-{i}", gen.event().body) for i in range(10)])
+    script_receives(client, [10] * 10)
     # The cycle starts at 0 s and its first receive ends at 0.4 s; gathering may start receives
     # until 1 s: those ending at 0.8 and 1.2 s. Then the batch commits, 30 of the 100 waiting.
     assert source.poll_once(20) == 30
