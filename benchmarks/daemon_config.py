@@ -73,13 +73,19 @@ def running_daemon(config: Path, sqs: LocalSqs) -> Iterator[subprocess.Popen[byt
         try:
             yield proc
         finally:
-            proc.send_signal(signal.SIGTERM)
-            sqs.queue.close()
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc, sqs)
+
+
+def stop_process(proc: subprocess.Popen[bytes], sqs: LocalSqs, pid: int | None = None) -> None:
+    """SIGTERM to ``pid`` (the measured process; ``proc`` itself by default, or the child a profiler
+    started), close the local queue so no long poll holds it, then reap ``proc`` (killed after 60 s)."""
+    os.kill(proc.pid if pid is None else pid, signal.SIGTERM)
+    sqs.queue.close()
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def wait_until(condition: Callable[[], bool], what: str, timeout: float) -> None:

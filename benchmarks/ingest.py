@@ -44,7 +44,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.daemon_config import write_daemon_config
+from benchmarks.daemon_config import stop_process, write_daemon_config
 from benchmarks.sqs_server import LocalSqs
 from sesmon import runtime
 from sesmon.batch import Message
@@ -179,13 +179,7 @@ class Round:
                     self.after_value = self.after()
             finally:
                 # The consumer itself (a profiler in between writes its profile when it exits).
-                os.kill(pid, signal.SIGTERM)
-                sqs.queue.close()
-                try:
-                    proc.wait(timeout=60)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+                stop_process(proc, sqs, pid)
                 log.seek(0)
                 err = log.read().decode(errors="replace")
                 log.close()
