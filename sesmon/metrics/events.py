@@ -40,7 +40,8 @@ class TargetReadout:
     window_labels: tuple[str, ...] = ()
     providers: tuple[str, ...] = ()
     invalid_reasons: tuple[str, ...] = ()
-    batch_counts: list[int] = field(default_factory=list)  # per BATCH_BUCKETS bound, then overflow
+    # Per BATCH_BUCKETS bound (not cumulative), then the overflow.
+    batch_counts: list[int] = field(default_factory=lambda: [0] * (len(BATCH_BUCKETS) + 1))
     batch_sum: int = 0
 
 
@@ -290,10 +291,8 @@ class EventsCollector(Collector):
             labels=list(_BASE),
         )
         for readout in readouts:
-            counts = readout.batch_counts or [0] * (len(BATCH_BUCKETS) + 1)
-            batches.add_metric(
-                self._base(readout.target), _cumulative(BATCH_BUCKETS, counts), float(readout.batch_sum)
-            )
+            buckets = _cumulative(BATCH_BUCKETS, readout.batch_counts)
+            batches.add_metric(self._base(readout.target), buckets, float(readout.batch_sum))
         return batches
 
 
