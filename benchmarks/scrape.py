@@ -11,7 +11,7 @@ before any event, is the secondary line of the fixed cost.
 Targets (1,000 sets): p50 <= 50 ms, p99 <= 150 ms, exposition <= 2 MB (uncompressed);
 RSS <= 150 MB with 1,000,000 events after 200 scrapes (``--events 1000000``).
 
-Usage: python benchmarks/scrape.py [--sets N] [--events N] [--scrapes N] [--rounds N]
+Usage: python benchmarks/scrape.py [--sets N] [--events N] [--scrapes N] [--rounds N] [--save FILE]
 """
 
 from __future__ import annotations
@@ -149,6 +149,7 @@ def one_round(sets: int, events: int, scrapes: int, seed: int) -> dict[str, Any]
         "peak": peak,
         "started_rss": started_rss,
         "load": os.getloadavg()[0],
+        "body": body,
     }
 
 
@@ -165,6 +166,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--scrapes", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--save", type=Path, help="write the last round's uncompressed exposition here")
     args = parser.parse_args()
     print(
         f"scrape: {args.sets:,} sets, {args.events:,} events, {args.scrapes} scrapes per round, "
@@ -203,6 +205,8 @@ def main() -> None:
         f"secondary, uncompressed scrapes: p50 {_spread(col('plain_p50'))} ms, "
         f"p99 {_spread(col('plain_p99'))} ms; gzip body {_spread(col('gzip_bytes'), '{:,.0f}')} bytes"
     )
+    if args.save:
+        args.save.write_bytes(results[-1]["body"])
     if not all(r["gzip_ok"] for r in results):
         raise RuntimeError("a gzip body did not decompress to an exposition")
 

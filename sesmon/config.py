@@ -399,10 +399,17 @@ class MetricsConfig(Strict):
     """Detailed per-configuration-set breakdowns on /metrics, off by default so that a set costs a
     bounded number of series (docs/ARCHITECTURE.md lists them); counting is the same either way."""
 
+    # Off, sesmon_events_total counts per target: a set's recipient counts (sesmon_recipients_total)
+    # are what its rates and dashboards read, and per set the event counts would double its series.
+    events_per_set: bool = False  # the configuration_set label of sesmon_events_total
     providers: bool = False  # sesmon_recipients_by_provider_total
-    bounce_subtypes: bool = False  # the bounce_subtype label of sesmon_bounces_total
+    # A bounces, complaints or delays family with no label of its own beside configuration_set
+    # would repeat sesmon_recipients_total{event_type=...}, so without its detail it is left out.
+    bounce_types: bool = False  # sesmon_bounces_total (by bounce type)
+    bounce_subtypes: bool = False  # its bounce_subtype label too (implies bounce_types)
+    complaint_types: bool = False  # the feedback_type label of sesmon_complaints_total
     complaint_subtypes: bool = False  # the complaint_subtype label of sesmon_complaints_total
-    delay_types: bool = False  # the delay_type label of sesmon_delivery_delays_total
+    delay_types: bool = False  # sesmon_delivery_delays_total (by delay type)
 
 
 class LoggingConfig(Strict):

@@ -126,8 +126,11 @@ def build_config(
         "server": {"listen": settings.listen},
         # A handful of sets: the demo shows every breakdown the dashboards can draw.
         "metrics": {
+            "events_per_set": True,
             "providers": True,
+            "bounce_types": True,
             "bounce_subtypes": True,
+            "complaint_types": True,
             "complaint_subtypes": True,
             "delay_types": True,
         },

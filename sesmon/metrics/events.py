@@ -75,6 +75,11 @@ _COUNTER_FAMILIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
 }
 
 _BASE = ("target", "account_id", "region")
+# The event-count families (counters, windows, last event) are the ones that grow with the sets, so
+# they carry only the target; its account and region are on sesmon_target_info, one series per
+# target, joined in queries with ``* on(job, instance, target) group_left(account_id, region)``.
+# Written out on every series the two labels were about a third of a 1,000-set exposition.
+_COUNTED = ("target",)
 
 # The window families: name, help, and the rate of their ratio (None: the sent recipients).
 _WINDOW_FAMILIES: tuple[tuple[str, str, str | None], ...] = (
@@ -89,18 +94,32 @@ _WINDOW_FAMILIES: tuple[tuple[str, str, str | None], ...] = (
 )
 
 
+# Families left out unless one of their details is on: without one they would only repeat a
+# sesmon_recipients_total series per set (event_type bounce, complaint or delivery_delay).
+_NEEDS_DETAIL = frozenset({"providers", "bounces", "complaints", "delays"})
+
+
 def _kept(family: str, details: MetricsConfig) -> tuple[int, ...] | None:
     """Which of ``family``'s own labels are exported (their positions), or None to leave it out."""
     labels = _COUNTER_FAMILIES[family][2]
-    dropped = {
-        "providers": ("provider",) if not details.providers else (),
-        "bounces": ("bounce_subtype",) if not details.bounce_subtypes else (),
-        "complaints": ("complaint_subtype",) if not details.complaint_subtypes else (),
-        "delays": ("delay_type",) if not details.delay_types else (),
-    }.get(family, ())
-    if family == "providers" and dropped:
+    # Each family's detail labels and whether they are exported; its other labels always are.
+    detail_labels = {
+        "events": {"configuration_set": details.events_per_set},
+        "providers": {"provider": details.providers},
+        # A subtype means nothing without its type (General is both Permanent and Transient).
+        "bounces": {
+            "bounce_type": details.bounce_types or details.bounce_subtypes,
+            "bounce_subtype": details.bounce_subtypes,
+        },
+        "complaints": {
+            "feedback_type": details.complaint_types,
+            "complaint_subtype": details.complaint_subtypes,
+        },
+        "delays": {"delay_type": details.delay_types},
+    }.get(family, {})
+    if family in _NEEDS_DETAIL and not any(detail_labels.values()):
         return None
-    return tuple(i for i, label in enumerate(labels) if label not in dropped)
+    return tuple(i for i, label in enumerate(labels) if detail_labels.get(label, True))
 
 
 def _preinit(readout: TargetReadout) -> dict[str, list[tuple[str, ...]]]:
@@ -117,23 +136,29 @@ def _preinit(readout: TargetReadout) -> dict[str, list[tuple[str, ...]]]:
 
 
 class EventsCollector(Collector):
-    """Emits the ingestion series of every target, e.g.::
+    """Emits the ingestion series of every target, e.g. (by default)::
 
-    sesmon_events_total{target="prod",account_id="123456789012",region="us-east-1",
-                        configuration_set="tx",event_type="send"} 1200
-    sesmon_recipients_total{...,configuration_set="tx",event_type="bounce"} 12
-    sesmon_bounces_total{...,configuration_set="tx",bounce_type="Permanent",bounce_subtype="General"} 9
-    sesmon_complaints_total{...,configuration_set="tx",feedback_type="abuse",complaint_subtype="none"} 1
-    sesmon_delivery_delays_total{...,configuration_set="tx",delay_type="MailboxFull"} 3
-    sesmon_recipients_by_provider_total{...,configuration_set="tx",provider="gmail",event_type="send"} 700
-    sesmon_window_bounce_ratio{...,configuration_set="tx",window="1h",denominator="events"} 0.0075
+    sesmon_target_info{target="prod",account_id="123456789012",region="us-east-1"} 1
+    sesmon_events_total{target="prod",event_type="send"} 1200
+    sesmon_recipients_total{target="prod",configuration_set="tx",event_type="bounce"} 12
+    sesmon_window_bounce_ratio{target="prod",configuration_set="tx",window="1h",denominator="events"} 0.0075
     sesmon_window_complaint_ratio{...,configuration_set="tx",window="volume",denominator="events"} 0.0001
     sesmon_window_sent_recipients{...,configuration_set="tx",window="24h",denominator="events"} 1200
     sesmon_window_bounce_ratio{...,configuration_set="(none)",window="1h",denominator="cloudwatch"} 0.02
+    sesmon_configuration_set_last_event_timestamp_seconds{target="prod",configuration_set="tx"} 1.76e9
 
     A window without a denominator (no Send events and no CloudWatch Send) has no ratio series at
-    all: an unknown rate is absent, never 0.
-    sesmon_configuration_set_last_event_timestamp_seconds{...,configuration_set="tx"} 1.76e9
+    all: an unknown rate is absent, never 0. The ``metrics`` details add labels and families::
+
+    sesmon_events_total{target="prod",configuration_set="tx",event_type="send"} 1200  (events_per_set)
+    sesmon_bounces_total{...,bounce_type="Permanent"} 9                                (bounce_types)
+    sesmon_bounces_total{...,bounce_type="Permanent",bounce_subtype="General"} 9       (bounce_subtypes)
+    sesmon_complaints_total{...,feedback_type="abuse",complaint_subtype="none"} 1     (complaint_*)
+    sesmon_delivery_delays_total{...,configuration_set="tx",delay_type="MailboxFull"} 3  (delay_types)
+    sesmon_recipients_by_provider_total{...,provider="gmail",event_type="send"} 700    (providers)
+
+    The per-target ingestion series keep the account and region written out::
+
     sesmon_sqs_messages_received_total{target="prod",account_id="123456789012",region="us-east-1"} 1300
     sesmon_sqs_messages_deleted_total{...} 1290
     sesmon_sqs_messages_duplicate_total{...} 88
@@ -156,6 +181,7 @@ class EventsCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         readouts = self._readouts()
+        yield self._target_info(readouts)
         yield from self._counters(readouts)
         yield from self._windows(readouts)
         yield from self._sqs(readouts)
@@ -166,15 +192,26 @@ class EventsCollector(Collector):
         ident = self._targets.get(target)
         return [target, ident.account_id, ident.region]
 
+    def _target_info(self, readouts: Sequence[TargetReadout]) -> Metric:
+        info = GaugeMetricFamily(
+            "sesmon_target_info",
+            "1 per target whose events are counted: its account and region, for the event-count "
+            "families, which carry only the target.",
+            labels=list(_BASE),
+        )
+        for readout in readouts:
+            info.add_metric(self._base(readout.target), 1.0)
+        return info
+
     def _counters(self, readouts: Sequence[TargetReadout]) -> Iterator[Metric]:
         kept = self._kept
         # Folded values first (label tuples → ints, small); then one family at a time, so a
         # rendering holds one family's samples at once, not every family's.
-        folded = [(self._base(readout.target), self._folded(readout)) for readout in readouts]
+        folded = [([readout.target], self._folded(readout)) for readout in readouts]
         for key, (name, doc, labels) in _COUNTER_FAMILIES.items():
             if key not in kept:
                 continue
-            family = CounterMetricFamily(name, doc, labels=[*_BASE, *(labels[i] for i in kept[key])])
+            family = CounterMetricFamily(name, doc, labels=[*_COUNTED, *(labels[i] for i in kept[key])])
             for base, values in folded:
                 for label_values, value in sorted(values[key].items()):
                     family.add_metric([*base, *label_values], value)
@@ -197,12 +234,12 @@ class EventsCollector(Collector):
         return values
 
     def _windows(self, readouts: Sequence[TargetReadout]) -> Iterator[Metric]:
-        labels = [*_BASE, "configuration_set", "window", "denominator"]
+        labels = [*_COUNTED, "configuration_set", "window", "denominator"]
         prepared: list[tuple[list[str], TargetReadout, dict[str, Mapping[str, Totals]]]] = []
         for readout in readouts:
             windows: dict[str, Mapping[str, Totals]] = {cs: {} for cs in readout.preinit_sets}
             windows.update(readout.windows)
-            prepared.append((self._base(readout.target), readout, windows))
+            prepared.append(([readout.target], readout, windows))
         # One family at a time, as in _counters; ``rate`` None is the sent-recipients family.
         for name, doc, rate in _WINDOW_FAMILIES:
             family = GaugeMetricFamily(name, doc, labels=labels)
@@ -225,7 +262,7 @@ class EventsCollector(Collector):
         last = GaugeMetricFamily(
             "sesmon_configuration_set_last_event_timestamp_seconds",
             "SES timestamp of the newest event counted for the configuration set.",
-            labels=[*_BASE, "configuration_set"],
+            labels=[*_COUNTED, "configuration_set"],
         )
         for base, readout, _ in prepared:
             for cs, when in sorted(readout.last_events.items()):
