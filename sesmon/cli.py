@@ -292,10 +292,15 @@ def cmd_check_config(args: argparse.Namespace, config: Config) -> int:
 
 
 @command("rules", "print the alert rules as a Prometheus rule file")
-def cmd_rules(_args: argparse.Namespace, config: Config) -> int:
-    """Print the config's alert rules as a Prometheus rule file."""
-    from sesmon.promrules import render  # noqa: PLC0415 - keep other commands fast
+def cmd_rules(args: argparse.Namespace, config: Config) -> int:
+    """Print the config's alert rules as a Prometheus rule file, or (exit 2) one line per rule
+    whose metric family the config does not export, which Prometheus would never fire."""
+    from sesmon.promrules import problems, render  # noqa: PLC0415 - keep other commands fast
 
+    if found := problems(config):
+        for problem in found:
+            print(f"{config_path(args)[0]}: {problem}", file=sys.stderr)
+        return EXIT_CONFIG
     sys.stdout.write(render(config))
     return EXIT_OK
 

@@ -11,6 +11,12 @@ both the warning and the critical alert fire (inhibit warning by critical in Ale
 series that disappears resolves at once rather than after ``resolve_missing_after``; rates the
 exporter has no gauge for are computed from counters with ``increase()``, so the ``volume`` window
 falls back to the longest sliding window for them.
+
+The event-count families (counters, windows, last event) carry only ``target``; every query over
+them joins ``sesmon_target_info`` back in (:func:`with_target_info`), so their alerts carry the same
+``target, account_id, region, configuration_set`` as the AWS-polled ones. A rule over a family the
+config's ``metrics`` details leave out would never fire: :func:`problems` names it and ``render``
+refuses.
 """
 
 from __future__ import annotations
@@ -34,7 +40,8 @@ SET = (*TARGET, "configuration_set")
 # Counter-based rates: the numerator counter and its fixed matchers; the denominator is sent recipients.
 _COUNTER_RATES: dict[str, tuple[str, str]] = {
     "transient_bounce_rate": ("sesmon_bounces_total", 'bounce_type="Transient"'),
-    "delivery_delay_rate": ("sesmon_delivery_delays_total", ""),
+    # Not sesmon_delivery_delays_total: that family is left out unless metrics.delay_types is on.
+    "delivery_delay_rate": ("sesmon_recipients_total", 'event_type="delivery_delay"'),
     "reject_rate": ("sesmon_recipients_total", 'event_type="reject"'),
     "rendering_failure_rate": ("sesmon_recipients_total", 'event_type="rendering_failure"'),
 }
@@ -59,10 +66,37 @@ _CONDITIONS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
 }
 
 
+# Signals whose family exists only with a metrics detail: (the details that export it, the key to name).
+_NEEDS_DETAIL: dict[str, tuple[tuple[str, ...], str]] = {
+    "transient_bounce_rate": (("bounce_types", "bounce_subtypes"), "metrics.bounce_types: true"),
+}
+
+
 def selector(metric: str, *matchers: str) -> str:
     """``metric{a,b}`` from the non-empty matchers."""
     joined = ",".join(m for m in matchers if m)
     return f"{metric}{{{joined}}}" if joined else metric
+
+
+def with_target_info(vector: str) -> str:
+    """``vector`` (an event-count family, still with its scrape labels) with account_id and region.
+
+    The event-count families carry only ``target`` so that a configuration set costs few bytes;
+    sesmon_target_info, one series per target from the same scrape, carries its account and
+    region. Joined on job and instance too, before any aggregation drops them, so two sesmon
+    processes with a target of the same name never match each other's info series.
+    """
+    return f"{vector} * on(job, instance, target) group_left(account_id, region) sesmon_target_info"
+
+
+def problems(config: Config) -> list[str]:
+    """One line per rule the generated file could not evaluate (its family is not exported)."""
+    out = []
+    for index, rule in enumerate(config.alerts.rules):
+        needs = _NEEDS_DETAIL.get(rule.signal)
+        if needs is not None and not any(getattr(config.metrics, d) for d in needs[0]):
+            out.append(f"alerts.rules[{index}].signal: {rule.signal} needs {needs[1]} in Prometheus rules")
+    return out
 
 
 @dataclass(frozen=True)
@@ -118,8 +152,10 @@ def query(rule: RuleConfig, config: Config) -> Query:
         # One series per (set, window) carries the ratio, labelled by where its denominator came
         # from (Send events or CloudWatch Send); dropping that label keeps one alert per set when the
         # source changes.
-        ratio = f"max without (denominator) ({selector(f'sesmon_window_{name}_ratio', window, sets)})"
-        sent = f"max without (denominator) ({selector('sesmon_window_sent_recipients', window, sets)})"
+        ratio_sel = with_target_info(selector(f"sesmon_window_{name}_ratio", window, sets))
+        sent_sel = with_target_info(selector("sesmon_window_sent_recipients", window, sets))
+        ratio = f"max without (denominator) ({ratio_sel})"
+        sent = f"max without (denominator) ({sent_sel})"
         return Query(ratio, SET, volume=sent, events=f"{ratio} * {sent}")
     if signal in _COUNTER_RATES:
         window, note = rule.window or "", ""
@@ -128,9 +164,10 @@ def query(rule: RuleConfig, config: Config) -> Query:
             note = f"volume window approximated by {window}"
         by = ", ".join(SET)
         metric, fixed = _COUNTER_RATES[signal]
-        numerator = f"sum by ({by}) (increase({selector(metric, fixed, sets)}[{window}]))"
+        counted = with_target_info(f"increase({selector(metric, fixed, sets)}[{window}])")
+        numerator = f"sum by ({by}) ({counted})"
         sent_sel = selector("sesmon_recipients_total", 'event_type="send"', sets)
-        sent = f"sum by ({by}) (increase({sent_sel}[{window}]))"
+        sent = f"sum by ({by}) ({with_target_info(f'increase({sent_sel}[{window}])')})"
         return Query(f"{numerator} / ({sent} > 0)", SET, volume=sent, events=numerator, note=note)
     if signal in ("cloudwatch_bounce_rate", "cloudwatch_complaint_rate"):
         name = "bounce" if signal == "cloudwatch_bounce_rate" else "complaint"
@@ -150,8 +187,8 @@ def query(rule: RuleConfig, config: Config) -> Query:
         lengths = config.window_seconds
         # Like the ingestion provider: no window (or "volume") means the shortest sliding window.
         length = lengths[rule.window] if rule.window in lengths else min(lengths.values())
-        last = selector("sesmon_configuration_set_last_event_timestamp_seconds", sets)
-        return Query(f"time() - {last} >= {length:g}", SET)
+        last = with_target_info(selector("sesmon_configuration_set_last_event_timestamp_seconds", sets))
+        return Query(f"time() - ({last}) >= {length:g}", SET)
     metric, fixed, comparison, subject = _CONDITIONS[signal]
     matchers = sets if "configuration_set" in subject else account
     return Query(f"{selector(metric, fixed, matchers)} {comparison}", subject)
@@ -271,6 +308,8 @@ HEADER = """\
 # Alertmanager, equal: [alertname, target, configuration_set]); a series that disappears resolves
 # at once, not after resolve_missing_after; counter-based rates use increase() over a sliding window,
 # with Send events as their only denominator (the built-in evaluator also uses CloudWatch Send).
+# Every alert carries target, account_id, region (and configuration_set where it is per set): the
+# event-count families export only target, so their rules join sesmon_target_info for the rest.
 """
 
 
@@ -287,7 +326,9 @@ _Dumper.add_representer(str, _str)
 
 
 def render(config: Config) -> str:
-    """The rule file as YAML text."""
+    """The rule file as YAML text; ValueError (one line per rule) if :func:`problems` finds any."""
+    if found := problems(config):
+        raise ValueError("\n".join(found))
     notes = sorted(
         {f"# {r.name}: {query(r, config).note}\n" for r in config.alerts.rules if query(r, config).note}
     )
