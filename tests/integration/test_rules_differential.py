@@ -6,6 +6,9 @@ de-escalation, the volume guards while firing and while pending, values exactly 
 a seeded random walk) goes through the built-in evaluator with an injected clock. The same series,
 as the metrics sesmon exports, goes to ``promtool test rules`` with the rules ``sesmon rules``
 generates; the expected alerts at every evaluation are what the built-in evaluator had firing.
+The event-count series carry exactly the labels sesmon's own collector writes (only ``target``,
+beside sesmon_target_info), plus the ``job`` and ``instance`` a scrape adds, so the rules' join
+of the account and region is tested against the real exposition.
 Prometheus fires one alert per level, so an alert firing at ``critical`` expects both its warning
 and its critical alert (the documented difference, resolved by inhibition in Alertmanager).
 """
@@ -22,15 +25,21 @@ from typing import Any, Literal
 
 import yaml
 
-from sesmon.config import Config, RuleConfig
+from sesmon import windows as counts
+from sesmon.batch import LAG_BUCKETS
+from sesmon.config import Config, MetricsConfig, RuleConfig, TargetConfig
 from sesmon.config_loader import load_config
+from sesmon.metrics.events import EventsCollector, TargetReadout
 from sesmon.promrules import rule_file
 from sesmon.rules import SEVERITY_RANK, Evaluator, hold_line, levels
 from sesmon.signals import RATE_SIGNALS, Observation
+from sesmon.targets import TargetDirectory
 
 ROOT = Path(__file__).resolve().parents[2]
 STEP = 60  # seconds: promtool evaluates every minute, and so does the built-in evaluator here
 BASE = {"target": "prod", "account_id": "123456789012", "region": "us-east-1"}
+SCRAPE = {"job": "sesmon", "instance": "127.0.0.1:9469"}  # what Prometheus adds to every scraped series
+SETS = ("marketing", "transactional")
 SENT = 100_000  # recipients behind a judged rate: every line of the default rules is a whole count
 QUOTA = 100_000
 
@@ -44,11 +53,13 @@ class Sample:
     events: int = 0
 
 
-Reading = Literal["value", "flipped", "recipients", "events", "quota", "last_event"]
+Reading = Literal["value", "flipped", "recipients", "events", "quota", "last_event", "one"]
 
 
 def _read(reading: Reading, sample: Sample) -> float | None:
     """What one exported series shows for ``sample``."""
+    if reading == "one":  # an info series
+        return 1.0
     if reading == "value":
         return sample.value
     if reading == "flipped":  # the metric says "ok" (1) where the signal says "not ok"
@@ -72,8 +83,39 @@ class Subject:
 
 
 def _series(metric: str, labels: dict[str, str], base: dict[str, str] = BASE) -> str:
-    inner = ",".join(f'{k}="{v}"' for k, v in {**base, **labels}.items())
+    inner = ",".join(f'{k}="{v}"' for k, v in {**SCRAPE, **base, **labels}.items())
     return f"{metric}{{{inner}}}"
+
+
+def _exported(config: Config) -> dict[tuple[str, str, str], str]:
+    """The event-count series of target ``prod`` as the real collector writes them, scraped.
+
+    Keyed by (family, configuration set, window); the info series by (name, "", "").
+    """
+    directory = TargetDirectory([TargetConfig(name=BASE["target"], region=BASE["region"])])
+    directory.set_account_id(BASE["target"], BASE["account_id"])
+    sent = counts.zero()
+    sent[counts.SENT] = 1  # a known denominator, so every ratio series is written
+    windows = (*config.windows, "volume")
+    readout = TargetReadout(
+        target=BASE["target"],
+        counters={},
+        windows={cs: dict.fromkeys(windows, counts.Totals(tuple(sent))) for cs in SETS},
+        last_events=dict.fromkeys(SETS, 0.0),
+        lag_counts=[0] * (len(LAG_BUCKETS) + 1),
+        lag_sum=0.0,
+        window_labels=windows,
+    )
+    collector = EventsCollector(lambda: [readout], directory, MetricsConfig())
+    out = {}
+    for family in collector.collect():
+        for sample in family.samples:
+            labels = dict(sample.labels)
+            if sample.name == "sesmon_target_info" or "configuration_set" in labels:
+                key = (sample.name, labels.get("configuration_set", ""), labels.get("window", ""))
+                inner = ",".join(f'{k}="{v}"' for k, v in {**SCRAPE, **labels}.items())
+                out[key] = f"{sample.name}{{{inner}}}"
+    return out
 
 
 # Boolean signals: (metric, labels on the series only, labels the observation carries too, reading).
@@ -106,20 +148,22 @@ _CONDITIONS: dict[str, tuple[str, dict[str, str], dict[str, str], Reading]] = {
 _PER_SET = ("configuration_set_sending_disabled", "event_type_not_routed")
 
 
-def subjects(rule: RuleConfig) -> list[Subject]:
+def subjects(rule: RuleConfig, config: Config) -> list[Subject]:
     """Two label sets per rule, each exported as the metric its generated rule reads."""
     signal = rule.signal
+    exported = _exported(config)
+    info: tuple[str, Reading] = (exported["sesmon_target_info", "", ""], "one")
     out: list[Subject] = []
-    for cs in ("marketing", "transactional"):
+    for cs in SETS:
         in_set = {"configuration_set": cs}
         # Account-level signals get a second target where per-set ones get a second set.
         base = {**BASE, "target": "prod" if cs == "marketing" else "staging"}
         if signal in ("bounce_rate", "complaint_rate"):
             name = signal.split("_")[0]
             keyed = {**in_set, "window": rule.window or ""}
-            ratio = _series(f"sesmon_window_{name}_ratio", keyed)
-            sent = _series("sesmon_window_sent_recipients", keyed)
-            series: tuple[tuple[str, Reading], ...] = ((ratio, "value"), (sent, "recipients"))
+            ratio = exported[f"sesmon_window_{name}_ratio", cs, keyed["window"]]
+            sent = exported["sesmon_window_sent_recipients", cs, keyed["window"]]
+            series: tuple[tuple[str, Reading], ...] = ((ratio, "value"), (sent, "recipients"), info)
             out.append(Subject({"target": "prod", **in_set}, series, {**BASE, **keyed}))
         elif signal in ("cloudwatch_bounce_rate", "cloudwatch_complaint_rate"):
             name = signal.split("_")[1]
@@ -136,8 +180,9 @@ def subjects(rule: RuleConfig) -> list[Subject]:
             )
             out.append(Subject({"target": base["target"]}, series, base))
         elif signal == "no_events":
-            text = _series("sesmon_configuration_set_last_event_timestamp_seconds", in_set)
-            out.append(Subject({"target": "prod", **in_set}, ((text, "last_event"),), {**BASE, **in_set}))
+            text = exported["sesmon_configuration_set_last_event_timestamp_seconds", cs, ""]
+            series = ((text, "last_event"), info)
+            out.append(Subject({"target": "prod", **in_set}, series, {**BASE, **in_set}))
         else:
             metric, series_only, shared, reading = _CONDITIONS[signal]
             if signal in _PER_SET:
@@ -266,7 +311,7 @@ def builtin_alerts(rule: RuleConfig, config: Config, walks: list[list[Sample]]) 
         repeat_interval=1e12,
         resolve_missing_after=config.alerts.resolve_missing_after,
     )
-    subs = subjects(rule)
+    subs = subjects(rule, config)
     by_labels = {tuple(sorted(s.labels.items())): s for s in subs}
     names = [name for name, _line in levels(rule)]
     out: list[list[dict[str, str]]] = []
@@ -283,7 +328,8 @@ def builtin_alerts(rule: RuleConfig, config: Config, walks: list[list[Sample]]) 
             subject = by_labels[alert.labels]
             for name in names:
                 if SEVERITY_RANK[name] <= SEVERITY_RANK[alert.severity]:
-                    expected.append({**subject.alert_labels, "severity": name, "signal": rule.signal})
+                    labels = {**SCRAPE, **subject.alert_labels, "severity": name, "signal": rule.signal}
+                    expected.append(labels)
         out.append(expected)
     return out
 
@@ -307,12 +353,12 @@ def promtool_case(
     """One promtool test group: the walks as input series, the built-in's alerts at every minute."""
     values: dict[str, list[str]] = {}
     length = max(len(w) for w in walks)
-    for subject, walk in zip(subjects(rule), walks, strict=True):
-        for index in range(length):
-            sample = walk[min(index, len(walk) - 1)]
-            for text, reading in subject.series:
-                value = _read(reading, sample)
-                values.setdefault(text, []).append("_" if value is None else repr(value))
+    for subject, walk in zip(subjects(rule, config), walks, strict=True):
+        for text, reading in subject.series:
+            if text in values:
+                continue  # one series both subjects read (their target's info): written once
+            read = [_read(reading, walk[min(index, len(walk) - 1)]) for index in range(length)]
+            values[text] = ["_" if value is None else repr(value) for value in read]
     return {
         "interval": "1m",
         "input_series": [{"series": text, "values": " ".join(v)} for text, v in values.items()],
