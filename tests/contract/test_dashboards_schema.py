@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
+from sesmon.config import MetricsConfig
 from tests.grafana_generator import generate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -127,6 +128,89 @@ def test_overview_filters_by_account_region_and_configuration_set() -> None:
     for q in alerts:
         names = ("target", "account_id", "region", "configuration_set")
         assert all(f'=~"${name}|"' in q for name in names), q
+
+
+# The event-count families carry only the target; sesmon_target_info carries its account and region.
+EVENT_COUNT_FAMILIES = (
+    "sesmon_events_total",
+    "sesmon_recipients_total",
+    "sesmon_bounces_total",
+    "sesmon_complaints_total",
+    "sesmon_delivery_delays_total",
+    "sesmon_recipients_by_provider_total",
+    "sesmon_window_bounce_ratio",
+    "sesmon_window_complaint_ratio",
+    "sesmon_window_sent_recipients",
+    "sesmon_configuration_set_last_event_timestamp_seconds",
+)
+TARGET_INFO_JOIN = (
+    "* on(job, instance, target) group_left(account_id, region) "
+    'sesmon_target_info{target=~"$target", account_id=~"$account_id", region=~"$region"}'
+)
+
+# A family's selector, or rate()/increase() of it, then the join: the vector still has job and instance.
+JOINED = re.compile(
+    rf"\b(?:{'|'.join(EVENT_COUNT_FAMILIES)})\{{[^}}]*\}}(?:\[[^\]]+\]\))? {re.escape(TARGET_INFO_JOIN)}"
+)
+
+
+def _selectors(family: str, expr: str) -> list[str]:
+    """The label matchers of every selector of ``family`` in ``expr``."""
+    return re.findall(rf"\b{family}\{{([^}}]*)\}}", expr)
+
+
+def test_event_count_families_take_account_and_region_from_target_info() -> None:
+    on_panels = set()
+    for data in _committed().values():
+        for where, expr in generate.panel_queries(data):
+            selectors = [s for family in EVENT_COUNT_FAMILIES for s in _selectors(family, expr)]
+            on_panels |= {family for family in EVENT_COUNT_FAMILIES if _selectors(family, expr)}
+            for selector in selectors:
+                assert "account_id" not in selector, where
+                assert "region" not in selector, where
+                assert 'target=~"$target"' in selector, where
+                assert "$configuration_set" in selector, where
+            # Each selector joined once, on the raw or rate'd vector (before any aggregation drops
+            # job and instance), and no join elsewhere.
+            assert expr.count(TARGET_INFO_JOIN) == len(selectors), where
+            assert len(re.findall(JOINED, expr)) == len(selectors), where
+        for name, selector, _label in generate.variable_queries(data):
+            # label_values() cannot join: a variable over these families filters by target only.
+            if selector is not None and selector.startswith(EVENT_COUNT_FAMILIES):
+                assert selector.endswith('{target=~"$target"}'), name
+    assert on_panels == set(EVENT_COUNT_FAMILIES)
+
+
+# Panels over the families a metrics detail turns on say which one, and that it is a real config key.
+DETAIL_FAMILIES = {
+    "sesmon_events_total": "metrics.events_per_set: true",
+    "sesmon_bounces_total": "metrics.bounce_types: true",
+    "sesmon_complaints_total": "metrics.complaint_types: true",
+    "sesmon_delivery_delays_total": "metrics.delay_types: true",
+    "sesmon_recipients_by_provider_total": "metrics.providers: true",
+}
+
+
+def test_panels_over_detail_families_name_the_detail_they_need() -> None:
+    fields = MetricsConfig.model_fields
+    assert all(detail.split(".")[1].removesuffix(": true") in fields for detail in DETAIL_FAMILIES.values())
+    seen = set()
+    for data in _committed().values():
+        for panel in _panels(data):
+            exprs = " ".join(str(t["expr"]) for t in panel.get("targets", []))
+            for family, detail in DETAIL_FAMILIES.items():
+                if family in exprs:
+                    seen.add(family)
+                    assert detail in panel.get("description", ""), (panel["title"], detail)
+    assert seen == set(DETAIL_FAMILIES)
+
+
+def test_default_config_families_show_bounce_complaint_and_delay_totals() -> None:
+    # Without any detail, sesmon_recipients_total is what has these totals per set.
+    queries = [expr for _, expr in generate.panel_queries(_committed()["sesmon-overview.json"])]
+    totals = [q for q in queries if _selectors("sesmon_recipients_total", q)]
+    for event_type in ("send", "delivery", "bounce", "complaint", "delivery_delay"):
+        assert any(re.search(rf'event_type=~"[^"]*\b{event_type}\b', q) for q in totals), event_type
 
 
 def test_reputation_panels_draw_aws_review_and_pause_levels() -> None:
