@@ -331,3 +331,75 @@ def test_every_family_the_code_names_is_on_a_panel() -> None:
         if not re.search(rf"\b{f.removesuffix('_total')}(_total|_bucket|_sum|_count)?\b", queries)
     )
     assert missing == [], f"families on no dashboard panel: {missing}"
+
+
+# Series shaped as the default config exports them (no metrics details): sesmon_events_total per
+# target only, no bounce/complaint/delay/provider families. The demo turns every detail on, so the
+# integration test cannot show that these panels fill without them; promtool evaluates them here.
+SCRAPE = 'job="sesmon", instance="127.0.0.1:9108", target="prod"'
+TARGET_INFO = f'sesmon_target_info{{{SCRAPE}, account_id="111122223333", region="eu-west-1"}}'
+DEFAULT_COUNTERS = [
+    f'sesmon_events_total{{{SCRAPE}, event_type="send"}}',
+    *(
+        f'sesmon_recipients_total{{{SCRAPE}, configuration_set="tx", event_type="{kind}"}}'
+        for kind in ("send", "delivery", "bounce", "complaint", "delivery_delay")
+    ),
+]
+SELECTIONS = {
+    "all": {"target": ".*", "account_id": ".*", "region": ".*", "configuration_set": ".*"},
+    "each": {
+        "target": "prod",
+        "account_id": "111122223333",
+        "region": "eu-west-1",
+        "configuration_set": "tx",
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("title", "expected"),
+    [
+        ("Events by type", ['{event_type="send"}']),
+        (
+            "Sends and deliveries",
+            [f'{{configuration_set="tx", event_type="{kind}"}}' for kind in ("delivery", "send")],
+        ),
+        (
+            "Bounces, complaints and delays",
+            [
+                f'{{configuration_set="tx", event_type="{kind}"}}'
+                for kind in ("bounce", "complaint", "delivery_delay")
+            ],
+        ),
+    ],
+)
+@pytest.mark.parametrize("selection", sorted(SELECTIONS))
+def test_default_config_panels_return_series(
+    tmp_path: Path, promtool: str, title: str, expected: list[str], selection: str
+) -> None:
+    data = _committed()["sesmon-overview.json"]
+    (expr,) = [str(t["expr"]) for p in _panels(data) if p["title"] == title for t in p["targets"]]
+    # Counters grow by 15 every 15 s, a rate of 1 per second; a different account selects none.
+    series = [
+        {"series": TARGET_INFO, "values": "1x40"},
+        *({"series": name, "values": "0+15x40"} for name in DEFAULT_COUNTERS),
+    ]
+    other_account = {**SELECTIONS[selection], "account_id": "999999999999"}
+    tests = {
+        "interval": "15s",
+        "input_series": series,
+        "promql_expr_test": [
+            {
+                "expr": generate.substitute(expr, SELECTIONS[selection]),
+                "eval_time": "5m",
+                "exp_samples": [{"labels": labels, "value": 1} for labels in expected],
+            },
+            {"expr": generate.substitute(expr, other_account), "eval_time": "5m", "exp_samples": []},
+        ],
+    }
+    path = tmp_path / "default-panels.yml"
+    path.write_text(yaml.safe_dump({"rule_files": [], "tests": [tests]}), encoding="utf-8")
+    result = subprocess.run(
+        [promtool, "test", "rules", str(path)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
