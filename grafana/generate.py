@@ -35,6 +35,14 @@ DATASOURCE = model.DataSourceRef(type_val="prometheus", uid="${datasource}")
 # unique even when two targets share an account or a set name), its account and its region.
 ACCOUNT = 'target=~"$target", account_id=~"$account_id", region=~"$region"'
 CONFIG_SET = f'{ACCOUNT}, configuration_set=~"$configuration_set"'
+# The event-count families (sesmon_events_total, sesmon_recipients_total and the other per-set
+# counters, the window gauges, the last-event time) carry only the target: written on every per-set
+# series, account_id and region were about a third of a 1,000-set exposition, which the info-metric
+# pattern (both on sesmon_target_info, one series per target) keeps under 2 MB. So these selectors
+# filter by target and set only, and in_accounts() joins the account and region back.
+TARGET = 'target=~"$target"'
+COUNTED = f'{TARGET}, configuration_set=~"$configuration_set"'
+TARGET_INFO = f"sesmon_target_info{{{ACCOUNT}}}"
 # sesmon's alerts carry their target's account and region (empty for alerts about no target);
 # account-level ones carry an empty configuration_set.
 ALERT_SET = (
@@ -79,6 +87,29 @@ def query(expr: str, legend: str = "__auto", *, instant: bool = False) -> prom.D
     """A Prometheus query; ``instant`` for panels that show the latest value only."""
     q = prom.Dataquery().expr(expr).legend_format(legend).datasource(DATASOURCE)
     return q.instant() if instant else q.range()
+
+
+def in_accounts(vector: str) -> str:
+    """``vector`` (an event-count family, raw or rate'd) kept to the selected accounts and regions.
+
+    The join must come before any aggregation: it matches on the scrape's job and instance, which
+    ``sum by`` drops, and it brings account_id and region back for legends and grouping.
+    """
+    return f"({vector} * on(job, instance, target) group_left(account_id, region) {TARGET_INFO})"
+
+
+def counted(
+    family: str,
+    matchers: str = "",
+    *,
+    selector: str = COUNTED,
+    func: str = "rate",
+    over: str = "$__rate_interval",
+) -> str:
+    """``func`` (rate or increase) of an event-count counter over ``over``, for the selected targets,
+    sets, accounts and regions; ``matchers`` are added to the selector."""
+    labels = f"{selector}, {matchers}" if matchers else selector
+    return in_accounts(f"{func}({family}{{{labels}}}[{over}])")
 
 
 def steps(*levels: tuple[float | None, str]) -> builders.ThresholdsConfig:
@@ -238,7 +269,8 @@ def overview() -> builders.Dashboard:
             variable(
                 "configuration_set",
                 "Configuration set",
-                f"label_values(sesmon_window_sent_recipients{{{ACCOUNT}}}, configuration_set)",
+                # label_values() takes a plain selector, no join: the sets of the selected targets.
+                f"label_values(sesmon_window_sent_recipients{{{TARGET}}}, configuration_set)",
             )
         )
         .with_variable(
@@ -246,7 +278,7 @@ def overview() -> builders.Dashboard:
             .label("Window")
             .description("Sliding window of the event-based rates (the volume window follows AWS's method).")
             .datasource(DATASOURCE)
-            .query(f"label_values(sesmon_window_bounce_ratio{{{ACCOUNT}}}, window)")
+            .query(f"label_values(sesmon_window_bounce_ratio{{{TARGET}}}, window)")
             .refresh(model.VariableRefresh.ON_TIME_RANGE_CHANGED)
             .sort(model.VariableSort.ALPHABETICAL_ASC)
             .multi(False)
@@ -349,30 +381,44 @@ def overview() -> builders.Dashboard:
     )
 
     dash = dash.with_row(builders.Row("Sending"))
+    # "$configuration_set|" also matches the series without the label (events_per_set off).
+    events = counted("sesmon_events_total", selector=f'{TARGET}, configuration_set=~"$configuration_set|"')
     dash = dash.with_panel(
         graph(
             "Sends and deliveries",
             "Recipients per second per configuration set (SES counts recipients, not messages).",
             RECIPIENTS_PER_SECOND,
             query(
-                f"sum by (configuration_set, event_type) (rate(sesmon_recipients_total"
-                f'{{{CONFIG_SET}, event_type=~"send|delivery"}}[$__rate_interval]))',
+                "sum by (configuration_set, event_type) "
+                + counted("sesmon_recipients_total", 'event_type=~"send|delivery"'),
                 "{{configuration_set}} {{event_type}}",
             ),
-        )
+        ).span(8)
+    )
+    dash = dash.with_panel(
+        graph(
+            "Bounces, complaints and delays",
+            "Bounced, complained and delayed recipients per second per configuration set; the "
+            "breakdowns by type below need their metrics details.",
+            RECIPIENTS_PER_SECOND,
+            query(
+                "sum by (configuration_set, event_type) "
+                + counted("sesmon_recipients_total", 'event_type=~"bounce|complaint|delivery_delay"'),
+                "{{configuration_set}} {{event_type}}",
+            ),
+        ).span(8)
     )
     dash = dash.with_panel(
         stacked(
             graph(
                 "Events by type",
-                "SES events per second by type, for the selected configuration sets.",
+                "SES events per second by type. Per configuration set with metrics.events_per_set: true; "
+                "without it sesmon counts events per target, so a configuration set selection shows its "
+                "target's events.",
                 EVENTS_PER_SECOND,
-                query(
-                    f"sum by (event_type) (rate(sesmon_events_total{{{CONFIG_SET}}}[$__rate_interval]))",
-                    "{{event_type}}",
-                ),
+                query(f"sum by (event_type) {events}", "{{event_type}}"),
             )
-        )
+        ).span(8)
     )
 
     dash = dash.with_row(builders.Row("Reputation"))
@@ -385,7 +431,7 @@ def overview() -> builders.Dashboard:
                 "CloudWatch's Reputation.BounceRate. Dashed lines: AWS review (5%) and pause (10%) levels.",
                 "percentunit",
                 query(
-                    f'sesmon_window_bounce_ratio{{{CONFIG_SET}, window="$window"}}',
+                    in_accounts(f'sesmon_window_bounce_ratio{{{COUNTED}, window="$window"}}'),
                     "events {{configuration_set}} ({{window}}, sent from {{denominator}})",
                 ),
                 query(
@@ -409,7 +455,7 @@ def overview() -> builders.Dashboard:
                 "CloudWatch's Reputation.ComplaintRate. Dashed lines: AWS review (0.1%) and pause (0.5%).",
                 "percentunit",
                 query(
-                    f'sesmon_window_complaint_ratio{{{CONFIG_SET}, window="$window"}}',
+                    in_accounts(f'sesmon_window_complaint_ratio{{{COUNTED}, window="$window"}}'),
                     "events {{configuration_set}} ({{window}}, sent from {{denominator}})",
                 ),
                 query(
@@ -432,7 +478,7 @@ def overview() -> builders.Dashboard:
             "From Send events, or from CloudWatch's Send for sets whose Send events are not routed.",
             RECIPIENTS,
             query(
-                f'sesmon_window_sent_recipients{{{CONFIG_SET}, window="$window"}}',
+                in_accounts(f'sesmon_window_sent_recipients{{{COUNTED}, window="$window"}}'),
                 "{{configuration_set}} ({{window}}, {{denominator}})",
             ),
         )
@@ -441,11 +487,11 @@ def overview() -> builders.Dashboard:
         stacked(
             graph(
                 "Delivery delays by type",
-                "Delayed recipients per second by delay type.",
+                "Delayed recipients per second by delay type; needs metrics.delay_types: true (the "
+                "Bounces, complaints and delays panel has the total without it).",
                 RECIPIENTS_PER_SECOND,
                 query(
-                    f"sum by (delay_type) "
-                    f"(rate(sesmon_delivery_delays_total{{{CONFIG_SET}}}[$__rate_interval]))",
+                    f"sum by (delay_type) {counted('sesmon_delivery_delays_total')}",
                     "{{delay_type}}",
                 ),
             )
@@ -458,11 +504,11 @@ def overview() -> builders.Dashboard:
             graph(
                 "Bounces by type and subtype",
                 "Bounced recipients per second. Permanent bounces (except OnAccountSuppressionList) count "
-                "toward the AWS bounce rate.",
+                "toward the AWS bounce rate. Needs metrics.bounce_types: true (metrics.bounce_subtypes: "
+                "true for the subtypes).",
                 RECIPIENTS_PER_SECOND,
                 query(
-                    f"sum by (bounce_type, bounce_subtype) "
-                    f"(rate(sesmon_bounces_total{{{CONFIG_SET}}}[$__rate_interval]))",
+                    f"sum by (bounce_type, bounce_subtype) {counted('sesmon_bounces_total')}",
                     "{{bounce_type}} / {{bounce_subtype}}",
                 ),
             )
@@ -472,11 +518,11 @@ def overview() -> builders.Dashboard:
         stacked(
             graph(
                 "Complaints by feedback type",
-                "Complained recipients per second by feedback type and complaint subtype.",
+                "Complained recipients per second by feedback type and complaint subtype; needs "
+                "metrics.complaint_types: true (metrics.complaint_subtypes: true for the subtypes).",
                 RECIPIENTS_PER_SECOND,
                 query(
-                    f"sum by (feedback_type, complaint_subtype) "
-                    f"(rate(sesmon_complaints_total{{{CONFIG_SET}}}[$__rate_interval]))",
+                    f"sum by (feedback_type, complaint_subtype) {counted('sesmon_complaints_total')}",
                     "{{feedback_type}} {{complaint_subtype}}",
                 ),
             )
@@ -486,27 +532,32 @@ def overview() -> builders.Dashboard:
         stacked(
             graph(
                 "Recipients by mailbox provider",
-                "Recipients per second by mailbox provider and event type.",
+                "Recipients per second by mailbox provider and event type; needs metrics.providers: true.",
                 RECIPIENTS_PER_SECOND,
                 query(
-                    f"sum by (provider, event_type) "
-                    f"(rate(sesmon_recipients_by_provider_total{{{CONFIG_SET}}}[$__rate_interval]))",
+                    f"sum by (provider, event_type) {counted('sesmon_recipients_by_provider_total')}",
                     "{{provider}} {{event_type}}",
                 ),
             )
         )
     )
+    bounced, sent = (
+        counted(
+            "sesmon_recipients_by_provider_total", f'event_type="{kind}"', func="increase", over="$__range"
+        )
+        for kind in ("bounce", "send")
+    )
     dash = dash.with_panel(
         bargauge.Panel()
         .title("Bounce share by mailbox provider")
-        .description("Bounced ÷ sent recipients per provider over the dashboard's time range.")
+        .description(
+            "Bounced ÷ sent recipients per provider over the dashboard's time range; needs "
+            "metrics.providers: true."
+        )
         .datasource(DATASOURCE)
         .with_target(
             query(
-                f"sum by (provider) (increase(sesmon_recipients_by_provider_total"
-                f'{{{CONFIG_SET}, event_type="bounce"}}[$__range]))'
-                f" / sum by (provider) (increase(sesmon_recipients_by_provider_total"
-                f'{{{CONFIG_SET}, event_type="send"}}[$__range]) > 0)',
+                f"sum by (provider) {bounced} / (sum by (provider) {sent} > 0)",
                 "{{provider}}",
                 instant=True,
             )
@@ -671,7 +722,8 @@ def authentication_and_routing(dash: builders.Dashboard) -> builders.Dashboard:
             "keeps climbing while the set still sends means its events no longer arrive.",
             "s",
             query(
-                f"time() - sesmon_configuration_set_last_event_timestamp_seconds{{{CONFIG_SET}}}",
+                "time() - "
+                + in_accounts(f"sesmon_configuration_set_last_event_timestamp_seconds{{{COUNTED}}}"),
                 "{{configuration_set}} {{account_id}} {{region}}",
             ),
         ).span(24)

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
+from sesmon.config import MetricsConfig
 from tests.grafana_generator import generate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -127,6 +128,89 @@ def test_overview_filters_by_account_region_and_configuration_set() -> None:
     for q in alerts:
         names = ("target", "account_id", "region", "configuration_set")
         assert all(f'=~"${name}|"' in q for name in names), q
+
+
+# The event-count families carry only the target; sesmon_target_info carries its account and region.
+EVENT_COUNT_FAMILIES = (
+    "sesmon_events_total",
+    "sesmon_recipients_total",
+    "sesmon_bounces_total",
+    "sesmon_complaints_total",
+    "sesmon_delivery_delays_total",
+    "sesmon_recipients_by_provider_total",
+    "sesmon_window_bounce_ratio",
+    "sesmon_window_complaint_ratio",
+    "sesmon_window_sent_recipients",
+    "sesmon_configuration_set_last_event_timestamp_seconds",
+)
+TARGET_INFO_JOIN = (
+    "* on(job, instance, target) group_left(account_id, region) "
+    'sesmon_target_info{target=~"$target", account_id=~"$account_id", region=~"$region"}'
+)
+
+# A family's selector, or rate()/increase() of it, then the join: the vector still has job and instance.
+JOINED = re.compile(
+    rf"\b(?:{'|'.join(EVENT_COUNT_FAMILIES)})\{{[^}}]*\}}(?:\[[^\]]+\]\))? {re.escape(TARGET_INFO_JOIN)}"
+)
+
+
+def _selectors(family: str, expr: str) -> list[str]:
+    """The label matchers of every selector of ``family`` in ``expr``."""
+    return re.findall(rf"\b{family}\{{([^}}]*)\}}", expr)
+
+
+def test_event_count_families_take_account_and_region_from_target_info() -> None:
+    on_panels = set()
+    for data in _committed().values():
+        for where, expr in generate.panel_queries(data):
+            selectors = [s for family in EVENT_COUNT_FAMILIES for s in _selectors(family, expr)]
+            on_panels |= {family for family in EVENT_COUNT_FAMILIES if _selectors(family, expr)}
+            for selector in selectors:
+                assert "account_id" not in selector, where
+                assert "region" not in selector, where
+                assert 'target=~"$target"' in selector, where
+                assert "$configuration_set" in selector, where
+            # Each selector joined once, on the raw or rate'd vector (before any aggregation drops
+            # job and instance), and no join elsewhere.
+            assert expr.count(TARGET_INFO_JOIN) == len(selectors), where
+            assert len(re.findall(JOINED, expr)) == len(selectors), where
+        for name, selector, _label in generate.variable_queries(data):
+            # label_values() cannot join: a variable over these families filters by target only.
+            if selector is not None and selector.startswith(EVENT_COUNT_FAMILIES):
+                assert selector.endswith('{target=~"$target"}'), name
+    assert on_panels == set(EVENT_COUNT_FAMILIES)
+
+
+# Panels over the families a metrics detail turns on say which one, and that it is a real config key.
+DETAIL_FAMILIES = {
+    "sesmon_events_total": "metrics.events_per_set: true",
+    "sesmon_bounces_total": "metrics.bounce_types: true",
+    "sesmon_complaints_total": "metrics.complaint_types: true",
+    "sesmon_delivery_delays_total": "metrics.delay_types: true",
+    "sesmon_recipients_by_provider_total": "metrics.providers: true",
+}
+
+
+def test_panels_over_detail_families_name_the_detail_they_need() -> None:
+    fields = MetricsConfig.model_fields
+    assert all(detail.split(".")[1].removesuffix(": true") in fields for detail in DETAIL_FAMILIES.values())
+    seen = set()
+    for data in _committed().values():
+        for panel in _panels(data):
+            exprs = " ".join(str(t["expr"]) for t in panel.get("targets", []))
+            for family, detail in DETAIL_FAMILIES.items():
+                if family in exprs:
+                    seen.add(family)
+                    assert detail in panel.get("description", ""), (panel["title"], detail)
+    assert seen == set(DETAIL_FAMILIES)
+
+
+def test_default_config_families_show_bounce_complaint_and_delay_totals() -> None:
+    # Without any detail, sesmon_recipients_total is what has these totals per set.
+    queries = [expr for _, expr in generate.panel_queries(_committed()["sesmon-overview.json"])]
+    totals = [q for q in queries if _selectors("sesmon_recipients_total", q)]
+    for event_type in ("send", "delivery", "bounce", "complaint", "delivery_delay"):
+        assert any(re.search(rf'event_type=~"[^"]*\b{event_type}\b', q) for q in totals), event_type
 
 
 def test_reputation_panels_draw_aws_review_and_pause_levels() -> None:
@@ -247,3 +331,75 @@ def test_every_family_the_code_names_is_on_a_panel() -> None:
         if not re.search(rf"\b{f.removesuffix('_total')}(_total|_bucket|_sum|_count)?\b", queries)
     )
     assert missing == [], f"families on no dashboard panel: {missing}"
+
+
+# Series shaped as the default config exports them (no metrics details): sesmon_events_total per
+# target only, no bounce/complaint/delay/provider families. The demo turns every detail on, so the
+# integration test cannot show that these panels fill without them; promtool evaluates them here.
+SCRAPE = 'job="sesmon", instance="127.0.0.1:9108", target="prod"'
+TARGET_INFO = f'sesmon_target_info{{{SCRAPE}, account_id="111122223333", region="eu-west-1"}}'
+DEFAULT_COUNTERS = [
+    f'sesmon_events_total{{{SCRAPE}, event_type="send"}}',
+    *(
+        f'sesmon_recipients_total{{{SCRAPE}, configuration_set="tx", event_type="{kind}"}}'
+        for kind in ("send", "delivery", "bounce", "complaint", "delivery_delay")
+    ),
+]
+SELECTIONS = {
+    "all": {"target": ".*", "account_id": ".*", "region": ".*", "configuration_set": ".*"},
+    "each": {
+        "target": "prod",
+        "account_id": "111122223333",
+        "region": "eu-west-1",
+        "configuration_set": "tx",
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("title", "expected"),
+    [
+        ("Events by type", ['{event_type="send"}']),
+        (
+            "Sends and deliveries",
+            [f'{{configuration_set="tx", event_type="{kind}"}}' for kind in ("delivery", "send")],
+        ),
+        (
+            "Bounces, complaints and delays",
+            [
+                f'{{configuration_set="tx", event_type="{kind}"}}'
+                for kind in ("bounce", "complaint", "delivery_delay")
+            ],
+        ),
+    ],
+)
+@pytest.mark.parametrize("selection", sorted(SELECTIONS))
+def test_default_config_panels_return_series(
+    tmp_path: Path, promtool: str, title: str, expected: list[str], selection: str
+) -> None:
+    data = _committed()["sesmon-overview.json"]
+    (expr,) = [str(t["expr"]) for p in _panels(data) if p["title"] == title for t in p["targets"]]
+    # Counters grow by 15 every 15 s, a rate of 1 per second; a different account selects none.
+    series = [
+        {"series": TARGET_INFO, "values": "1x40"},
+        *({"series": name, "values": "0+15x40"} for name in DEFAULT_COUNTERS),
+    ]
+    other_account = {**SELECTIONS[selection], "account_id": "999999999999"}
+    tests = {
+        "interval": "15s",
+        "input_series": series,
+        "promql_expr_test": [
+            {
+                "expr": generate.substitute(expr, SELECTIONS[selection]),
+                "eval_time": "5m",
+                "exp_samples": [{"labels": labels, "value": 1} for labels in expected],
+            },
+            {"expr": generate.substitute(expr, other_account), "eval_time": "5m", "exp_samples": []},
+        ],
+    }
+    path = tmp_path / "default-panels.yml"
+    path.write_text(yaml.safe_dump({"rule_files": [], "tests": [tests]}), encoding="utf-8")
+    result = subprocess.run(
+        [promtool, "test", "rules", str(path)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
