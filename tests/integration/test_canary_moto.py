@@ -83,6 +83,12 @@ def sample(daemon: Daemon, name: str, **labels: str) -> float | None:
     return daemon.registry.get_sample_value(name, {**every, **labels})
 
 
+def counted(daemon: Daemon, name: str, **labels: str) -> float | None:
+    """A sample of an event-count family, labelled by target and set only (the account is on target_info)."""
+    every = {"target": "demo", "configuration_set": "marketing"}
+    return daemon.registry.get_sample_value(name, {**every, **labels})
+
+
 def test_round_trip_is_measured_and_never_counts_in_rates(
     aws: EmbeddedAws, provisioned: Provisioned, tmp_path: Path, daemons: list[Daemon]
 ) -> None:
@@ -95,9 +101,9 @@ def test_round_trip_is_measured_and_never_counts_in_rates(
     assert 0 <= roundtrip < 60
     assert (sample(daemon, "sesmon_canary_last_success_timestamp_seconds") or 0) > 0
     # The probe went through the real counting path (its Send is counted) …
-    assert sample(daemon, "sesmon_events_total", event_type="send") == 1
+    assert counted(daemon, "sesmon_recipients_total", event_type="send") == 1
     # … but a mailbox-simulator recipient is not in the AWS-comparable rates' denominator.
-    assert not sample(daemon, "sesmon_window_sent_recipients", window="1h")
+    assert not counted(daemon, "sesmon_window_sent_recipients", window="1h", denominator="events")
     canary = next(c for c in daemon.components if c.name == "canary")
     (obs,) = canary.observe("canary_failed", None, time.time())  # type: ignore[attr-defined]
     assert obs.value == 0.0

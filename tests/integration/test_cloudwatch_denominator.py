@@ -81,8 +81,8 @@ class World:
         self.aws.poll_all(self.now)
 
     def value(self, name: str, **labels: str) -> float | None:
-        base = {"target": "prod", "account_id": "123456789012", "region": "us-east-1"}
-        return self.registry.get_sample_value(name, {**base, "configuration_set": SET, **labels})
+        """A window gauge of SET: the event-count families carry the target, not its account."""
+        return self.registry.get_sample_value(name, {"target": "prod", "configuration_set": SET, **labels})
 
 
 @pytest.fixture
@@ -188,8 +188,7 @@ def test_identity_notifications_without_a_set_take_the_accounts_send(world: Worl
     bounced = sum(e.rate_recipients for e in events)
     world.put_send(400.0, at, None)  # the account-level series: no dimension
     world.cycle()
-    base = {"target": "prod", "account_id": "123456789012", "region": "us-east-1"}
-    labels = {**base, "configuration_set": "(none)", "window": "24h", "denominator": "cloudwatch"}
+    labels = {"target": "prod", "configuration_set": "(none)", "window": "24h", "denominator": "cloudwatch"}
     assert world.registry.get_sample_value("sesmon_window_sent_recipients", labels) == 400
     ratio = world.registry.get_sample_value("sesmon_window_bounce_ratio", labels)
     assert ratio == pytest.approx(bounced / 400)

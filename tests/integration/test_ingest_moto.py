@@ -185,13 +185,10 @@ def test_exact_counts_through_sqs(
             registry.get_sample_value("sesmon_sqs_messages_invalid_total", {**labels, "reason": reason})
             == count
         )
-    sends = expected[("events", "transactional", "send")]
-    assert (
-        registry.get_sample_value(
-            "sesmon_events_total", {**labels, "configuration_set": "transactional", "event_type": "send"}
-        )
-        == sends
-    )
+    # Per target by default (metrics.events_per_set); the account and region are on target_info.
+    sends = sum(n for key, n in expected.items() if key[0] == "events" and key[2] == "send")
+    assert registry.get_sample_value("sesmon_events_total", {"target": "prod", "event_type": "send"}) == sends
+    assert registry.get_sample_value("sesmon_target_info", labels) == 1
     assert registry.get_sample_value("sesmon_event_lag_seconds_count", labels) == EVENTS
     assert health.all()[0].up
     assert depth(sqs, queue_url) == 0

@@ -17,13 +17,13 @@ class FakeDaemonMetrics:
     """A collector emitting the sesmon series the summary reads."""
 
     def collect(self) -> Iterator[Metric]:
-        window_labels = [*AWS, "configuration_set", "window"]
+        window_labels = ["target", "configuration_set", "window"]
         sent = GaugeMetricFamily("sesmon_window_sent_recipients", "", labels=window_labels)
         bounce = GaugeMetricFamily("sesmon_window_bounce_ratio", "", labels=window_labels)
         complaint = GaugeMetricFamily("sesmon_window_complaint_ratio", "", labels=window_labels)
         for name, count, rate in (("marketing", 416, 0.0312), ("transactional", 235, 0.0085)):
             for window, scale in (("1h", 1), ("24h", 10)):
-                values = [*AWS.values(), name, window]
+                values = ["demo", name, window]
                 sent.add_metric(values, count * scale)
                 bounce.add_metric(values, rate / scale)
                 complaint.add_metric(values, 0.0)

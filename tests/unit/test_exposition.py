@@ -109,7 +109,8 @@ def test_served_bytes_are_prometheus_clients_own_rendering(
     assert body == generate_latest(exposition.registry)
     assert headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
     assert int(headers["Content-Length"]) == len(body)
-    assert b'sesmon_events_total{account_id="123456789012",configuration_set="tx"' in body
+    assert b'sesmon_recipients_total{configuration_set="tx",event_type="send",target="prod"}' in body
+    assert b'sesmon_target_info{account_id="123456789012",region="us-east-1",target="prod"} 1.0' in body
     zipped_headers, zipped = _scrape(exposition, "gzip, deflate")
     assert zipped_headers["Content-Encoding"] == "gzip"
     assert gzip.decompress(zipped) == body
@@ -172,29 +173,81 @@ def test_no_rendering_while_nobody_scrapes(ingest: IngestComponent, exposition: 
     assert exposition._due_in(rendered.rendered_at + due) == 0.0
 
 
-def test_detailed_breakdowns_are_off_by_default_and_configurable(tmp_path: Path) -> None:
-    def families(metrics: dict[str, bool] | None) -> bytes:
-        config = _config(tmp_path / ("on" if metrics else "off"), metrics)
-        (tmp_path / ("on" if metrics else "off")).mkdir()
-        with _ingest(config) as component:
-            _feed(component, 400, seed=7)
-            return generate_latest(build_registry(component.collectors()))
+EVERY_DETAIL = {
+    "events_per_set": True,
+    "providers": True,
+    "bounce_types": True,
+    "bounce_subtypes": True,
+    "complaint_types": True,
+    "complaint_subtypes": True,
+    "delay_types": True,
+}
 
-    default = families(None)
-    detailed = families(
-        {"providers": True, "bounce_subtypes": True, "complaint_subtypes": True, "delay_types": True}
-    )
-    assert b"sesmon_recipients_by_provider_total" not in default
-    assert b"bounce_subtype=" not in default
-    assert b"bounce_subtype=" in detailed
-    assert b"complaint_subtype=" not in default
-    assert b"complaint_subtype=" in detailed
-    assert b"delay_type=" not in default
-    assert b"delay_type=" in detailed
-    assert b'provider="gmail"' in detailed
-    # Folding sums the detail away: the bounce totals per type agree.
-    assert _sum(default, b"sesmon_bounces_total{") == _sum(detailed, b"sesmon_bounces_total{") > 0
-    assert _sum(default, b"sesmon_delivery_delays_total{") == _sum(detailed, b"sesmon_delivery_delays_total{")
+
+def _exposition(directory: Path, metrics: dict[str, bool] | None) -> bytes:
+    directory.mkdir()
+    config = _config(directory, metrics)
+    with _ingest(config) as component:
+        _feed(component, 400, seed=7)
+        return generate_latest(build_registry(component.collectors()))
+
+
+def _families(body: bytes) -> set[bytes]:
+    return {line.split()[2] for line in body.split(b"\n") if line.startswith(b"# TYPE ")}
+
+
+def test_detailed_breakdowns_are_off_by_default_and_configurable(tmp_path: Path) -> None:
+    default = _exposition(tmp_path / "off", None)
+    detailed = _exposition(tmp_path / "on", EVERY_DETAIL)
+    left_out = {
+        b"sesmon_recipients_by_provider_total",
+        b"sesmon_bounces_total",
+        b"sesmon_complaints_total",
+        b"sesmon_delivery_delays_total",
+    }
+    assert not left_out & _families(default)
+    assert left_out <= _families(detailed)
+    events = [line for line in default.split(b"\n") if line.startswith(b"sesmon_events_total{")]
+    assert events and not any(b"configuration_set=" in line for line in events)
+    assert b'sesmon_events_total{configuration_set="tx"' in detailed
+    for label in (b"bounce_subtype=", b"feedback_type=", b"complaint_subtype=", b"delay_type=", b"provider="):
+        assert label in detailed
+    # Counting is the same either way: what a detail breaks down, the default has in total.
+    assert _sum(default, b"sesmon_events_total{") == _sum(detailed, b"sesmon_events_total{") > 0
+    for family, event_type in (
+        (b"sesmon_bounces_total{", b"bounce"),
+        (b"sesmon_complaints_total{", b"complaint"),
+        (b"sesmon_delivery_delays_total{", b"delivery_delay"),
+    ):
+        recipients = sum(
+            float(line.rsplit(b" ", 1)[1])
+            for line in default.split(b"\n")
+            if line.startswith(b"sesmon_recipients_total{") and b'event_type="' + event_type + b'"' in line
+        )
+        assert _sum(detailed, family) == recipients > 0, family
+
+
+def test_a_bounce_subtype_comes_with_its_type(tmp_path: Path) -> None:
+    body = _exposition(tmp_path / "sub", {"bounce_subtypes": True})
+    bounces = [line for line in body.split(b"\n") if line.startswith(b"sesmon_bounces_total{")]
+    assert bounces and all(b"bounce_type=" in line and b"bounce_subtype=" in line for line in bounces)
+    types = _exposition(tmp_path / "types", {"bounce_types": True})
+    assert b"bounce_type=" in types and b"bounce_subtype=" not in types
+
+
+def test_a_set_costs_a_bounded_number_of_series_and_the_account_is_on_target_info(tmp_path: Path) -> None:
+    default = _exposition(tmp_path / "off", None)
+    per_set = [line for line in default.split(b"\n") if b'configuration_set="tx"' in line]
+    # recipients by type (7), three window gauges for each of 1h, 24h and volume, the last event.
+    assert 10 < len(per_set) <= 7 + 3 * 3 + 1
+    counted = (b"sesmon_recipients_total{", b"sesmon_window_", b"sesmon_configuration_set_last_event")
+    for line in default.split(b"\n"):
+        if line.startswith(counted):
+            assert b"account_id=" not in line and b"region=" not in line and b'target="prod"' in line
+        elif line.startswith(b"sesmon_sqs_messages_received_total{"):
+            assert b'account_id="123456789012"' in line
+    info = [line for line in default.split(b"\n") if line.startswith(b"sesmon_target_info{")]
+    assert info == [b'sesmon_target_info{account_id="123456789012",region="us-east-1",target="prod"} 1.0']
 
 
 def _sum(body: bytes, prefix: bytes) -> float:

@@ -103,9 +103,11 @@ def test_metrics_preinitialised_and_counted(tmp_path: Path) -> None:
     clock = [NOW]
     comp = component(tmp_path, clock)
     registry = build_registry(comp.collectors())
-    quiet = {**LABELS, "configuration_set": "quiet"}
+    # The event-count families carry the target only; its account and region are on target_info.
+    assert registry.get_sample_value("sesmon_target_info", LABELS) == 1
+    quiet = {"target": "prod", "configuration_set": "quiet"}
     # Literal configured names are exported at zero before any event; globs are not.
-    assert registry.get_sample_value("sesmon_events_total", {**quiet, "event_type": "bounce"}) == 0
+    assert registry.get_sample_value("sesmon_recipients_total", {**quiet, "event_type": "bounce"}) == 0
     volume = {**quiet, "window": "volume", "denominator": "events"}
     assert registry.get_sample_value("sesmon_window_sent_recipients", volume) == 0
     # No denominator yet: no ratio, which is not a ratio of 0.
@@ -115,15 +117,18 @@ def test_metrics_preinitialised_and_counted(tmp_path: Path) -> None:
     )
     assert registry.get_sample_value("sesmon_sqs_messages_received_total", LABELS) == 0
     assert (
-        registry.get_sample_value("sesmon_events_total", {**LABELS, "configuration_set": "promo-*"}) is None
+        registry.get_sample_value("sesmon_recipients_total", {**quiet, "configuration_set": "promo-*"}) is None
     )
     feed(comp, sends=10, bounces=1, at=NOW - 30)
-    tx = {**LABELS, "configuration_set": "transactional"}
-    assert registry.get_sample_value("sesmon_events_total", {**tx, "event_type": "send"}) == 10
+    tx = {"target": "prod", "configuration_set": "transactional"}
+    recipients = registry.get_sample_value("sesmon_recipients_total", {**tx, "event_type": "send"})
+    assert recipients is not None
+    assert recipients >= 10
+    # Per target by default (metrics.events_per_set): the sends of every set.
+    assert registry.get_sample_value("sesmon_events_total", {"target": "prod", "event_type": "send"}) == 10
     one_hour = {**tx, "window": "1h", "denominator": "events"}
     sent = registry.get_sample_value("sesmon_window_sent_recipients", one_hour)
-    assert sent is not None
-    assert sent >= 10
+    assert sent == recipients
     ratio = registry.get_sample_value("sesmon_window_bounce_ratio", one_hour)
     assert ratio is not None
     assert abs(ratio - 1 / sent) < 1e-12
