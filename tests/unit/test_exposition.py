@@ -208,7 +208,8 @@ def test_detailed_breakdowns_are_off_by_default_and_configurable(tmp_path: Path)
     assert not left_out & _families(default)
     assert left_out <= _families(detailed)
     events = [line for line in default.split(b"\n") if line.startswith(b"sesmon_events_total{")]
-    assert events and not any(b"configuration_set=" in line for line in events)
+    assert events
+    assert not any(b"configuration_set=" in line for line in events)
     assert b'sesmon_events_total{configuration_set="tx"' in detailed
     for label in (b"bounce_subtype=", b"feedback_type=", b"complaint_subtype=", b"delay_type=", b"provider="):
         assert label in detailed
@@ -230,9 +231,11 @@ def test_detailed_breakdowns_are_off_by_default_and_configurable(tmp_path: Path)
 def test_a_bounce_subtype_comes_with_its_type(tmp_path: Path) -> None:
     body = _exposition(tmp_path / "sub", {"bounce_subtypes": True})
     bounces = [line for line in body.split(b"\n") if line.startswith(b"sesmon_bounces_total{")]
-    assert bounces and all(b"bounce_type=" in line and b"bounce_subtype=" in line for line in bounces)
+    assert bounces
+    assert all(b"bounce_type=" in line and b"bounce_subtype=" in line for line in bounces)
     types = _exposition(tmp_path / "types", {"bounce_types": True})
-    assert b"bounce_type=" in types and b"bounce_subtype=" not in types
+    assert b"bounce_type=" in types
+    assert b"bounce_subtype=" not in types
 
 
 def test_a_set_costs_a_bounded_number_of_series_and_the_account_is_on_target_info(tmp_path: Path) -> None:
@@ -243,7 +246,9 @@ def test_a_set_costs_a_bounded_number_of_series_and_the_account_is_on_target_inf
     counted = (b"sesmon_recipients_total{", b"sesmon_window_", b"sesmon_configuration_set_last_event")
     for line in default.split(b"\n"):
         if line.startswith(counted):
-            assert b"account_id=" not in line and b"region=" not in line and b'target="prod"' in line
+            assert b"account_id=" not in line
+            assert b"region=" not in line
+            assert b'target="prod"' in line
         elif line.startswith(b"sesmon_sqs_messages_received_total{"):
             assert b'account_id="123456789012"' in line
     info = [line for line in default.split(b"\n") if line.startswith(b"sesmon_target_info{")]

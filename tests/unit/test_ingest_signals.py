@@ -116,9 +116,8 @@ def test_metrics_preinitialised_and_counted(tmp_path: Path) -> None:
         registry.get_sample_value("sesmon_sqs_messages_invalid_total", {**LABELS, "reason": "not_json"}) == 0
     )
     assert registry.get_sample_value("sesmon_sqs_messages_received_total", LABELS) == 0
-    assert (
-        registry.get_sample_value("sesmon_recipients_total", {**quiet, "configuration_set": "promo-*"}) is None
-    )
+    promo = {**quiet, "configuration_set": "promo-*", "event_type": "send"}
+    assert registry.get_sample_value("sesmon_recipients_total", promo) is None
     feed(comp, sends=10, bounces=1, at=NOW - 30)
     tx = {"target": "prod", "configuration_set": "transactional"}
     recipients = registry.get_sample_value("sesmon_recipients_total", {**tx, "event_type": "send"})
