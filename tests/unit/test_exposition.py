@@ -16,7 +16,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from sesmon.batch import Message
-from sesmon.config import Config
+from sesmon.config import Config, MetricsConfig
 from sesmon.health import SourceHealth
 from sesmon.ingest import IngestComponent
 from sesmon.metrics import build_registry
@@ -173,15 +173,7 @@ def test_no_rendering_while_nobody_scrapes(ingest: IngestComponent, exposition: 
     assert exposition._due_in(rendered.rendered_at + due) == 0.0
 
 
-EVERY_DETAIL = {
-    "events_per_set": True,
-    "providers": True,
-    "bounce_types": True,
-    "bounce_subtypes": True,
-    "complaint_types": True,
-    "complaint_subtypes": True,
-    "delay_types": True,
-}
+EVERY_DETAIL = dict.fromkeys(MetricsConfig.model_fields, True)
 
 
 def _exposition(directory: Path, metrics: dict[str, bool] | None) -> bytes:
