@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Final
 
 from sesmon.config import Config, TargetConfig
+from sesmon.promrules import problems as prometheus_rule_problems
 from sesmon.wiring import literal_sets
 
 # The account id of config.example.yaml and AWS's documentation (moto's too, hence the endpoint test).
@@ -31,6 +32,11 @@ def config_warnings(config: Config) -> list[str]:
                     f"alerts.rules[{index}].actions: {rule.name} has pause_configuration_set but "
                     "alerts.actions.configuration_sets is empty, so it may pause no set; list the sets"
                 )
+    # The built-in evaluator reads the counts themselves; only the exported rule file would be dead.
+    found += [
+        f"{problem} (`sesmon rules` refuses it until then; the built-in evaluator does not need it)"
+        for problem in prometheus_rule_problems(config)
+    ]
     return found
 
 

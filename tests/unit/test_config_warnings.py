@@ -108,3 +108,19 @@ def test_explicit_sets_to_wire_clear_the_glob_only_warning() -> None:
     assert [w.split(":")[0] for w in config_warnings(_config(target, sinks=SINKS))] == [
         "targets[0].events.configuration_sets"
     ]
+
+
+def test_a_rule_the_exported_metrics_cannot_serve_to_prometheus_is_named() -> None:
+    rule = {"name": "TransientBounces", "signal": "transient_bounce_rate", "window": "1h", "warning": 0.1}
+    assert config_warnings(_config(_meant(), sinks=SINKS, rules=[rule])) == [
+        "alerts.rules[0].signal: transient_bounce_rate needs metrics.bounce_types: true in Prometheus "
+        "rules (`sesmon rules` refuses it until then; the built-in evaluator does not need it)",
+    ]
+    detailed = Config.model_validate(
+        {
+            "targets": [{"name": "prod", "region": "us-east-1", **_meant()}],
+            "alerts": {"sinks": SINKS, "rules": [rule]},
+            "metrics": {"bounce_types": True},
+        }
+    )
+    assert config_warnings(detailed) == []
