@@ -389,9 +389,9 @@ def overview() -> builders.Dashboard:
             "Recipients per second per configuration set (SES counts recipients, not messages).",
             RECIPIENTS_PER_SECOND,
             query(
-                "sum by (configuration_set, event_type) "
+                "sum by (target, configuration_set, event_type) "
                 + counted("sesmon_recipients_total", 'event_type=~"send|delivery"'),
-                "{{configuration_set}} {{event_type}}",
+                "{{target}} {{configuration_set}} {{event_type}}",
             ),
         ).span(8)
     )
@@ -402,9 +402,9 @@ def overview() -> builders.Dashboard:
             "breakdowns by type below need their metrics details.",
             RECIPIENTS_PER_SECOND,
             query(
-                "sum by (configuration_set, event_type) "
+                "sum by (target, configuration_set, event_type) "
                 + counted("sesmon_recipients_total", 'event_type=~"bounce|complaint|delivery_delay"'),
-                "{{configuration_set}} {{event_type}}",
+                "{{target}} {{configuration_set}} {{event_type}}",
             ),
         ).span(8)
     )
@@ -432,11 +432,11 @@ def overview() -> builders.Dashboard:
                 "percentunit",
                 query(
                     in_accounts(f'sesmon_window_bounce_ratio{{{COUNTED}, window="$window"}}'),
-                    "events {{configuration_set}} ({{window}}, sent from {{denominator}})",
+                    "events {{target}} {{configuration_set}} ({{window}}, sent from {{denominator}})",
                 ),
                 query(
                     f"sesmon_configuration_set_reputation_bounce_ratio{{{CONFIG_SET}}}",
-                    "CloudWatch {{configuration_set}}",
+                    "CloudWatch {{target}} {{configuration_set}}",
                 ),
                 query(
                     f"sesmon_account_reputation_bounce_ratio{{{ACCOUNT}}}",
@@ -456,11 +456,11 @@ def overview() -> builders.Dashboard:
                 "percentunit",
                 query(
                     in_accounts(f'sesmon_window_complaint_ratio{{{COUNTED}, window="$window"}}'),
-                    "events {{configuration_set}} ({{window}}, sent from {{denominator}})",
+                    "events {{target}} {{configuration_set}} ({{window}}, sent from {{denominator}})",
                 ),
                 query(
                     f"sesmon_configuration_set_reputation_complaint_ratio{{{CONFIG_SET}}}",
-                    "CloudWatch {{configuration_set}}",
+                    "CloudWatch {{target}} {{configuration_set}}",
                 ),
                 query(
                     f"sesmon_account_reputation_complaint_ratio{{{ACCOUNT}}}",
@@ -479,7 +479,7 @@ def overview() -> builders.Dashboard:
             RECIPIENTS,
             query(
                 in_accounts(f'sesmon_window_sent_recipients{{{COUNTED}, window="$window"}}'),
-                "{{configuration_set}} ({{window}}, {{denominator}})",
+                "{{target}} {{configuration_set}} ({{window}}, {{denominator}})",
             ),
         )
     )
@@ -724,7 +724,7 @@ def authentication_and_routing(dash: builders.Dashboard) -> builders.Dashboard:
             query(
                 "time() - "
                 + in_accounts(f"sesmon_configuration_set_last_event_timestamp_seconds{{{COUNTED}}}"),
-                "{{configuration_set}} {{account_id}} {{region}}",
+                "{{target}} {{configuration_set}} {{account_id}} {{region}}",
             ),
         ).span(24)
     )

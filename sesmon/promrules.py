@@ -66,9 +66,9 @@ _CONDITIONS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
 }
 
 
-# Signals whose family exists only with a metrics detail: (the details that export it, the key to name).
-_NEEDS_DETAIL: dict[str, tuple[tuple[str, ...], str]] = {
-    "transient_bounce_rate": (("bounce_types", "bounce_subtypes"), "metrics.bounce_types: true"),
+# Signals whose family exists only with a metrics detail: (the family, the details that export it).
+_NEEDS_DETAIL: dict[str, tuple[str, tuple[str, ...]]] = {
+    "transient_bounce_rate": ("sesmon_bounces_total", ("bounce_types", "bounce_subtypes")),
 }
 
 
@@ -94,8 +94,13 @@ def problems(config: Config) -> list[str]:
     out = []
     for index, rule in enumerate(config.alerts.rules):
         needs = _NEEDS_DETAIL.get(rule.signal)
-        if needs is not None and not any(getattr(config.metrics, d) for d in needs[0]):
-            out.append(f"alerts.rules[{index}].signal: {rule.signal} needs {needs[1]} in Prometheus rules")
+        if needs is not None and not any(getattr(config.metrics, d) for d in needs[1]):
+            family, details = needs
+            out.append(
+                f"alerts.rules[{index}].signal: {rule.name} ({rule.signal}) reads {family}, which "
+                f"only metrics.{details[0]}: true (or {', '.join(details[1:])}) exports; set it for "
+                "the generated Prometheus rules"
+            )
     return out
 
 

@@ -362,12 +362,15 @@ SELECTIONS = {
         ("Events by type", ['{event_type="send"}']),
         (
             "Sends and deliveries",
-            [f'{{configuration_set="tx", event_type="{kind}"}}' for kind in ("delivery", "send")],
+            [
+                f'{{configuration_set="tx", event_type="{kind}", target="prod"}}'
+                for kind in ("delivery", "send")
+            ],
         ),
         (
             "Bounces, complaints and delays",
             [
-                f'{{configuration_set="tx", event_type="{kind}"}}'
+                f'{{configuration_set="tx", event_type="{kind}", target="prod"}}'
                 for kind in ("bounce", "complaint", "delivery_delay")
             ],
         ),

@@ -113,8 +113,9 @@ def test_explicit_sets_to_wire_clear_the_glob_only_warning() -> None:
 def test_a_rule_the_exported_metrics_cannot_serve_to_prometheus_is_named() -> None:
     rule = {"name": "TransientBounces", "signal": "transient_bounce_rate", "window": "1h", "warning": 0.1}
     assert config_warnings(_config(_meant(), sinks=SINKS, rules=[rule])) == [
-        "alerts.rules[0].signal: transient_bounce_rate needs metrics.bounce_types: true in Prometheus "
-        "rules (`sesmon rules` refuses it until then; the built-in evaluator does not need it)",
+        "alerts.rules[0].signal: TransientBounces (transient_bounce_rate) reads sesmon_bounces_total, "
+        "which only metrics.bounce_types: true (or bounce_subtypes) exports; set it for the generated "
+        "Prometheus rules (`sesmon rules` refuses it until then; the built-in evaluator does not need it)",
     ]
     detailed = Config.model_validate(
         {

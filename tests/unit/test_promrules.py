@@ -112,10 +112,18 @@ def test_a_rule_over_a_family_left_out_is_refused(tmp_path: Path, capsys: object
         "    - {name: SoftBounces, signal: transient_bounce_rate, window: 1h, warning: 0.1}\n"
         "    - {name: SoftBouncesDaily, signal: transient_bounce_rate, window: 24h, warning: 0.1}\n"
     )
-    needs = "transient_bounce_rate needs metrics.bounce_types: true in Prometheus rules"
-    expected = [f"alerts.rules[{i}].signal: {needs}" for i in (1, 2)]
+    needs = (
+        "(transient_bounce_rate) reads sesmon_bounces_total, which only metrics.bounce_types: true "
+        "(or bounce_subtypes) exports; set it for the generated Prometheus rules"
+    )
+    expected = [
+        f"alerts.rules[1].signal: SoftBounces {needs}",
+        f"alerts.rules[2].signal: SoftBouncesDaily {needs}",
+    ]
     assert problems(config(rules)) == expected  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match=r"^alerts\.rules\[1\]\.signal: transient_bounce_rate needs"):
+    with pytest.raises(
+        ValueError, match=r"^alerts\.rules\[1\]\.signal: SoftBounces \(transient_bounce_rate\)"
+    ):
         render(config(rules))  # type: ignore[arg-type]
     # Either detail exports sesmon_bounces_total with its bounce_type label.
     for detail in ("bounce_types", "bounce_subtypes"):
