@@ -103,7 +103,7 @@ def test_round_trip_is_measured_and_never_counts_in_rates(
     # The probe went through the real counting path (its Send is counted) …
     assert counted(daemon, "sesmon_recipients_total", event_type="send") == 1
     # … but a mailbox-simulator recipient is not in the AWS-comparable rates' denominator.
-    assert not counted(daemon, "sesmon_window_sent_recipients", window="1h", denominator="events")
+    assert counted(daemon, "sesmon_window_sent_recipients", window="1h", denominator="events") == 0
     canary = next(c for c in daemon.components if c.name == "canary")
     (obs,) = canary.observe("canary_failed", None, time.time())  # type: ignore[attr-defined]
     assert obs.value == 0.0
