@@ -411,6 +411,11 @@ class MetricsConfig(Strict):
     complaint_subtypes: bool = False  # the complaint_subtype label of sesmon_complaints_total
     delay_types: bool = False  # sesmon_delivery_delays_total (by delay type)
 
+    @property
+    def exports_bounce_types(self) -> bool:
+        """sesmon_bounces_total is exported, by bounce type (a subtype means nothing without it)."""
+        return self.bounce_types or self.bounce_subtypes
+
 
 class LoggingConfig(Strict):
     """Log level and format."""

@@ -66,12 +66,6 @@ _CONDITIONS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
 }
 
 
-# Signals whose family exists only with a metrics detail: (the family, the details that export it).
-_NEEDS_DETAIL: dict[str, tuple[str, tuple[str, ...]]] = {
-    "transient_bounce_rate": ("sesmon_bounces_total", ("bounce_types", "bounce_subtypes")),
-}
-
-
 def selector(metric: str, *matchers: str) -> str:
     """``metric{a,b}`` from the non-empty matchers."""
     joined = ",".join(m for m in matchers if m)
@@ -91,17 +85,16 @@ def with_target_info(vector: str) -> str:
 
 def problems(config: Config) -> list[str]:
     """One line per rule the generated file could not evaluate (its family is not exported)."""
-    out = []
-    for index, rule in enumerate(config.alerts.rules):
-        needs = _NEEDS_DETAIL.get(rule.signal)
-        if needs is not None and not any(getattr(config.metrics, d) for d in needs[1]):
-            family, details = needs
-            out.append(
-                f"alerts.rules[{index}].signal: {rule.name} ({rule.signal}) reads {family}, which "
-                f"only metrics.{details[0]}: true (or {', '.join(details[1:])}) exports; set it for "
-                "the generated Prometheus rules"
-            )
-    return out
+    if config.metrics.exports_bounce_types:
+        return []
+    # The only signal read from a family a metrics detail leaves out.
+    return [
+        f"alerts.rules[{index}].signal: {rule.name} ({rule.signal}) reads sesmon_bounces_total, which "
+        "only metrics.bounce_types: true (or bounce_subtypes) exports; set it for the generated "
+        "Prometheus rules"
+        for index, rule in enumerate(config.alerts.rules)
+        if rule.signal == "transient_bounce_rate"
+    ]
 
 
 @dataclass(frozen=True)

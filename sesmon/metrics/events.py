@@ -106,9 +106,8 @@ def _kept(family: str, details: MetricsConfig) -> tuple[int, ...] | None:
     detail_labels = {
         "events": {"configuration_set": details.events_per_set},
         "providers": {"provider": details.providers},
-        # A subtype means nothing without its type (General is both Permanent and Transient).
         "bounces": {
-            "bounce_type": details.bounce_types or details.bounce_subtypes,
+            "bounce_type": details.exports_bounce_types,
             "bounce_subtype": details.bounce_subtypes,
         },
         "complaints": {
